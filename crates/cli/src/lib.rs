@@ -1,0 +1,79 @@
+//! Command-line front end of warmstart: argument parsing, progress display and output.
+
+mod ingest;
+mod pipeline;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// warmstart: cross-shop cold-start recommendations.
+#[derive(Debug, Parser)]
+#[command(name = "warmstart", version, about)]
+pub struct Cli {
+    /// Store file (default: $WARMSTART_HOME/store.sqlite, else ~/.local/share/warmstart/store.sqlite).
+    #[arg(long, global = true, env = "WARMSTART_STORE")]
+    pub store: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a catalog or interaction log into the store (transactional and idempotent).
+    Ingest(ingest::IngestArgs),
+    /// Print what the store holds: sites, products, users, interactions, overlap, missing fields.
+    Stats,
+    /// The main job end to end on a data directory: ingest every known dataset found, then stats.
+    Pipeline(pipeline::PipelineArgs),
+}
+
+impl Cli {
+    /// The store path in effect.
+    pub fn store_path(&self) -> PathBuf {
+        self.store.clone().unwrap_or_else(warmstart_store::default_store_path)
+    }
+}
+
+/// A progress bar on stderr (hidden when output is JSON or stderr is not a terminal).
+pub(crate) fn progress(len: u64, json: bool, what: &str) -> ProgressBar {
+    if json {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} (ETA {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Ingest(args) => ingest::run(cli, args),
+        Command::Stats => stats::run(cli),
+        Command::Pipeline(args) => pipeline::run(cli, args),
+    }
+}

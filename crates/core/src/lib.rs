@@ -1,0 +1,18 @@
+//! Core types of warmstart: shops, products, users and interactions, the compact-id
+//! [`Dataset`] that models train on, and the sparse [`CsrMatrix`] it hands out.
+//!
+//! Every other crate depends on this one; it depends on nothing of the project.
+
+pub mod dataset;
+pub mod error;
+pub mod matrix;
+pub mod record;
+pub mod topk;
+
+pub use dataset::{Dataset, DatasetBuilder, InteractionRow, ItemId, ProductMeta, SiteId, SiteInfo, UserId};
+pub use error::{Error, Result};
+pub use matrix::CsrMatrix;
+pub use record::{
+    EventTime, ImageRef, Interaction, InteractionKind, MissingFields, Price, Product, Site, Split,
+};
+pub use topk::top_k;
