@@ -21,6 +21,7 @@ pub enum Source {
     /// CDRIB game/video cold-start split.
     Cdrib,
     /// MovieLens 100K.
+    #[value(name = "movielens-100k")]
     Movielens100k,
     /// Generic JSON Lines (products and/or interactions).
     Jsonl,
@@ -116,7 +117,12 @@ pub(crate) fn read(a: &IngestArgs, json: bool) -> anyhow::Result<Import> {
     let import = match a.source {
         Source::FashionProducts => fashion::import(
             path,
-            &fashion::FashionOptions { shops: a.shops, seed: a.seed, verify_images: !a.no_verify_images, strict: a.strict },
+            &fashion::FashionOptions {
+                shops: a.shops,
+                seed: a.seed,
+                verify_images: !a.no_verify_images,
+                strict: a.strict,
+            },
             &pb,
         )?,
         Source::AmazonArtOffice => amazon::import(path, a.strict, &pb)?,
@@ -126,7 +132,12 @@ pub(crate) fn read(a: &IngestArgs, json: bool) -> anyhow::Result<Import> {
         Source::Csv => generic::import_csv(path, &generic_options(a)?, &pb)?,
         Source::Html => html::import(
             path,
-            &html::HtmlOptions { site: a.site.clone(), dataset: a.dataset.clone(), default_currency: a.currency.clone(), strict: a.strict },
+            &html::HtmlOptions {
+                site: a.site.clone(),
+                dataset: a.dataset.clone(),
+                default_currency: a.currency.clone(),
+                strict: a.strict,
+            },
             &pb,
         )?,
     };
@@ -140,7 +151,9 @@ pub(crate) fn write(store: &mut Store, import: &Import, json: bool) -> anyhow::R
     let pb = progress(total, json, "writing");
     let log = serde_json::to_string(&import.report)?;
     let summary = store
-        .write(&import.report.source, &import.sites, &import.products, &import.interactions, &log, &|n| pb.set_position(n))
+        .write(&import.report.source, &import.sites, &import.products, &import.interactions, &log, &|n| {
+            pb.set_position(n)
+        })
         .context("writing to the store (nothing was changed)")?;
     pb.finish_and_clear();
     Ok(summary)
@@ -186,11 +199,15 @@ pub(crate) fn describe(import: &Import, s: &WriteSummary) -> String {
 
 /// `warmstart ingest`.
 pub fn run(cli: &Cli, a: &IngestArgs) -> anyhow::Result<()> {
-    let import = read(a, cli.json).with_context(|| format!("importing {} (the store was not changed)", a.path.display()))?;
+    let import =
+        read(a, cli.json).with_context(|| format!("importing {} (the store was not changed)", a.path.display()))?;
     let mut store = Store::open(&cli.store_path())?;
     let summary = write(&mut store, &import, cli.json)?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "report": import.report, "written": summary }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "report": import.report, "written": summary }))?
+        );
     } else {
         println!("{}", describe(&import, &summary));
     }

@@ -18,7 +18,10 @@ pub(crate) fn render(st: &StoreStats) -> String {
         t("imports")
     ));
     for d in &st.datasets {
-        out.push_str(&format!("\n{}: {} products, {} users, {} interactions\n", d.name, d.products, d.users, d.interactions));
+        out.push_str(&format!(
+            "\n{}: {} products, {} users, {} interactions\n",
+            d.name, d.products, d.users, d.interactions
+        ));
         out.push_str(&format!(
             "  {:<18} {:>9} {:>9} {:>8} {:>12} {:>10}  missing (title/descr/brand/cat/price/image %)\n",
             "site", "products", "w/ image", "users", "interactions", "cold test"

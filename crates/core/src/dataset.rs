@@ -119,17 +119,9 @@ impl Dataset {
 
     /// User × item matrix (all sites) over the interactions that `keep` accepts, each
     /// contributing `weight(row)`; repeated user–item pairs are summed.
-    pub fn matrix(
-        &self,
-        keep: impl Fn(&InteractionRow) -> bool,
-        weight: impl Fn(&InteractionRow) -> f32,
-    ) -> CsrMatrix {
-        let trip: Vec<(u32, u32, f32)> = self
-            .interactions
-            .iter()
-            .filter(|r| keep(r))
-            .map(|r| (r.user, r.item, weight(r)))
-            .collect();
+    pub fn matrix(&self, keep: impl Fn(&InteractionRow) -> bool, weight: impl Fn(&InteractionRow) -> f32) -> CsrMatrix {
+        let trip: Vec<(u32, u32, f32)> =
+            self.interactions.iter().filter(|r| keep(r)).map(|r| (r.user, r.item, weight(r))).collect();
         CsrMatrix::from_triplets(self.n_users(), self.n_items(), &trip)
     }
 
@@ -173,11 +165,7 @@ impl Dataset {
                 }
                 let both = (1u64 << a) | (1u64 << b);
                 let users = mask.iter().filter(|m| *m & both == both).count();
-                out.push(SiteOverlap {
-                    a: self.sites[a].key.clone(),
-                    b: self.sites[b].key.clone(),
-                    users,
-                });
+                out.push(SiteOverlap { a: self.sites[a].key.clone(), b: self.sites[b].key.clone(), users });
             }
         }
         out
@@ -245,12 +233,7 @@ impl DatasetBuilder {
     /// Starts a new site; products pushed after it belong to it.
     pub fn push_site(&mut self, key: &str, name: &str, dataset: &str) -> SiteId {
         let start = self.products.len() as ItemId;
-        self.sites.push(SiteInfo {
-            key: key.into(),
-            name: name.into(),
-            dataset: dataset.into(),
-            items: start..start,
-        });
+        self.sites.push(SiteInfo { key: key.into(), name: name.into(), dataset: dataset.into(), items: start..start });
         (self.sites.len() - 1) as SiteId
     }
 

@@ -12,7 +12,5 @@ pub mod topk;
 pub use dataset::{Dataset, DatasetBuilder, InteractionRow, ItemId, ProductMeta, SiteId, SiteInfo, UserId};
 pub use error::{Error, Result};
 pub use matrix::CsrMatrix;
-pub use record::{
-    EventTime, ImageRef, Interaction, InteractionKind, MissingFields, Price, Product, Site, Split,
-};
+pub use record::{EventTime, ImageRef, Interaction, InteractionKind, MissingFields, Price, Product, Site, Split};
 pub use topk::top_k;

@@ -201,14 +201,8 @@ pub enum InteractionKind {
 
 impl InteractionKind {
     /// All kinds, in code order.
-    pub const ALL: [InteractionKind; 6] = [
-        Self::View,
-        Self::Wishlist,
-        Self::Cart,
-        Self::Purchase,
-        Self::Rating,
-        Self::Review,
-    ];
+    pub const ALL: [InteractionKind; 6] =
+        [Self::View, Self::Wishlist, Self::Cart, Self::Purchase, Self::Rating, Self::Review];
 
     /// Stable small integer used by the store.
     pub fn code(self) -> u8 {

@@ -93,7 +93,12 @@ pub fn import(dir: &Path, strict: bool, progress: &ProgressBar) -> Result<Import
                 continue;
             };
             if parts.next().and_then(|p| p.trim().parse::<u32>().ok()).is_none() {
-                report.skip_row(&path, line_no, "bad sequence line", "second field (target position) is not a number")?;
+                report.skip_row(
+                    &path,
+                    line_no,
+                    "bad sequence line",
+                    "second field (target position) is not a number",
+                )?;
                 continue;
             }
             let mut events = Vec::new();
@@ -161,7 +166,12 @@ fn read_items(path: &Path, report: &mut ImportReport) -> Result<Vec<RawItem>> {
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         report.rows_read += 1;
         if rec.len() != header.len() {
-            report.skip_row(path, line, "wrong column count", format!("expected {} columns, found {}", header.len(), rec.len()))?;
+            report.skip_row(
+                path,
+                line,
+                "wrong column count",
+                format!("expected {} columns, found {}", header.len(), rec.len()),
+            )?;
             continue;
         }
         let f = match utf8_fields(&rec) {
@@ -215,7 +225,9 @@ fn split_items(site: &str, top: &str, raw: Vec<RawItem>) -> Vec<Product> {
                 None => (&r.attribute[..], None),
             };
             let mut category = Vec::new();
-            if cat_words.len() >= top_words.len() && cat_words[..top_words.len()].iter().zip(&top_words).all(|(a, b)| a == b) {
+            if cat_words.len() >= top_words.len()
+                && cat_words[..top_words.len()].iter().zip(&top_words).all(|(a, b)| a == b)
+            {
                 category.push(top.to_string());
                 if cat_words.len() > top_words.len() {
                     category.push(cat_words[top_words.len()..].join(" "));

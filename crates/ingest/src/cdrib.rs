@@ -52,7 +52,12 @@ pub fn import(dir: &Path, overlap: u32, strict: bool, progress: &ProgressBar) ->
                 let f: Vec<&str> = line.split_whitespace().collect();
                 let parsed = (f.len() == 2).then(|| (f[0].parse::<u32>().ok(), f[1].parse::<u32>().ok()));
                 let Some((Some(u), Some(i))) = parsed else {
-                    report.skip_row(&path, n as u64 + 1, "bad line", format!("expected `user<TAB>item` numbers, got `{line}`"))?;
+                    report.skip_row(
+                        &path,
+                        n as u64 + 1,
+                        "bad line",
+                        format!("expected `user<TAB>item` numbers, got `{line}`"),
+                    )?;
                     continue;
                 };
                 if !seen.insert((u, i)) {

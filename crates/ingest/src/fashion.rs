@@ -72,7 +72,8 @@ pub fn import(path: &Path, opts: &FashionOptions, progress: &ProgressBar) -> Res
     let col_id = header.require(&styles, "id")?;
     let col_title = header.require(&styles, "productDisplayName")?;
     let optional = |n: &str| header.find(n);
-    let (col_master, col_sub, col_article) = (optional("masterCategory"), optional("subCategory"), optional("articleType"));
+    let (col_master, col_sub, col_article) =
+        (optional("masterCategory"), optional("subCategory"), optional("articleType"));
     let attr_cols: Vec<(String, usize)> = ["gender", "baseColour", "season", "usage", "year"]
         .iter()
         .filter_map(|n| optional(n).map(|i| (n.to_string(), i)))
@@ -91,7 +92,12 @@ pub fn import(path: &Path, opts: &FashionOptions, progress: &ProgressBar) -> Res
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         report.rows_read += 1;
         if rec.len() != header.len() {
-            report.skip_row(&styles, line, "wrong column count", format!("expected {} columns, found {}", header.len(), rec.len()))?;
+            report.skip_row(
+                &styles,
+                line,
+                "wrong column count",
+                format!("expected {} columns, found {}", header.len(), rec.len()),
+            )?;
             continue;
         }
         let fields = match utf8_fields(&rec) {
@@ -136,7 +142,13 @@ pub fn import(path: &Path, opts: &FashionOptions, progress: &ProgressBar) -> Res
     if archive.exists() {
         read_images(&archive, &mut products, &by_id, opts, &mut report, progress)?;
     } else {
-        report.drop_field(&archive, None, "image", "archive missing", format!("{} not found: products have no images", archive.display()));
+        report.drop_field(
+            &archive,
+            None,
+            "image",
+            "archive missing",
+            format!("{} not found: products have no images", archive.display()),
+        );
     }
 
     let sites = (0..opts.shops)
@@ -166,11 +178,16 @@ fn read_images(
     let entries = tar.entries().map_err(|e| Error::malformed(archive, None, format!("not a tar.gz archive: {e}")))?;
     let mut buf = Vec::new();
     for entry in entries {
-        let mut entry = entry.map_err(|e| Error::malformed(archive, None, format!("truncated or corrupt archive: {e}")))?;
+        let mut entry =
+            entry.map_err(|e| Error::malformed(archive, None, format!("truncated or corrupt archive: {e}")))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path().map_err(|e| Error::malformed(archive, None, format!("bad entry name: {e}")))?.to_string_lossy().into_owned();
+        let name = entry
+            .path()
+            .map_err(|e| Error::malformed(archive, None, format!("bad entry name: {e}")))?
+            .to_string_lossy()
+            .into_owned();
         let Some(stem) = Path::new(&name).file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
         let Some(&idx) = by_id.get(&stem) else {
             report.drop_field(archive, None, "image", "no catalog row", format!("{name}: image without a catalog row"));

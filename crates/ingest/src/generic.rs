@@ -75,7 +75,9 @@ pub enum RecordType {
 pub fn parse_column_map(spec: &str) -> Result<HashMap<String, String>> {
     let mut m = HashMap::new();
     for pair in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or_else(|| Error::Options(format!("column mapping `{pair}` is not field=column")))?;
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::Options(format!("column mapping `{pair}` is not field=column")))?;
         let k = k.trim();
         if !PRODUCT_FIELDS.contains(&k) && !INTERACTION_FIELDS.contains(&k) {
             return Err(Error::Options(format!("unknown field `{k}` in column mapping")));
@@ -85,7 +87,8 @@ pub fn parse_column_map(spec: &str) -> Result<HashMap<String, String>> {
     Ok(m)
 }
 
-const PRODUCT_FIELDS: &[&str] = &["site", "id", "title", "description", "brand", "category", "price", "currency", "image"];
+const PRODUCT_FIELDS: &[&str] =
+    &["site", "id", "title", "description", "brand", "category", "price", "currency", "image"];
 const INTERACTION_FIELDS: &[&str] = &["user", "site", "product", "kind", "value", "text", "timestamp", "seq", "split"];
 
 /// One record's fields as text, whatever the file format.
@@ -133,7 +136,13 @@ impl<'a> Builder<'a> {
             };
             match parse_price(&with_currency, self.opts.default_currency.as_deref()) {
                 Ok(pr) => p.price = Some(pr),
-                Err(e) => self.report.drop_field(path, Some(line), "price", &short_reason(&e.to_string()), format!("`{raw}`: {e}")),
+                Err(e) => self.report.drop_field(
+                    path,
+                    Some(line),
+                    "price",
+                    &short_reason(&e.to_string()),
+                    format!("`{raw}`: {e}"),
+                ),
             }
         }
         p.image = f.get("image").map(|s| s.trim()).filter(|s| !s.is_empty()).map(|s| ImageRef(s.to_string()));
@@ -166,13 +175,27 @@ impl<'a> Builder<'a> {
         };
         let value = match get("value").map(str::parse::<f32>) {
             Some(Ok(v)) if v.is_finite() => Some(v),
-            Some(_) => return self.report.skip_row(path, line, "bad value", format!("value `{}` is not a number", get("value").unwrap_or(""))),
+            Some(_) => {
+                return self.report.skip_row(
+                    path,
+                    line,
+                    "bad value",
+                    format!("value `{}` is not a number", get("value").unwrap_or("")),
+                )
+            }
             None => None,
         };
         let time = match (get("timestamp"), get("seq")) {
             (Some(t), _) => match parse_timestamp(t) {
                 Some(ts) => Some(EventTime::Timestamp(ts)),
-                None => return self.report.skip_row(path, line, "bad timestamp", format!("timestamp `{t}` is neither Unix seconds nor ISO 8601")),
+                None => {
+                    return self.report.skip_row(
+                        path,
+                        line,
+                        "bad timestamp",
+                        format!("timestamp `{t}` is neither Unix seconds nor ISO 8601"),
+                    )
+                }
             },
             (None, Some(s)) => match s.parse::<i64>() {
                 Ok(s) => Some(EventTime::Sequence(s)),
@@ -184,7 +207,14 @@ impl<'a> Builder<'a> {
             None | Some("train") => Split::Train,
             Some("valid") | Some("validation") => Split::Valid,
             Some("test") => Split::Test,
-            Some(s) => return self.report.skip_row(path, line, "bad split", format!("split `{s}` is not train, valid or test")),
+            Some(s) => {
+                return self.report.skip_row(
+                    path,
+                    line,
+                    "bad split",
+                    format!("split `{s}` is not train, valid or test"),
+                )
+            }
         };
         self.interactions.push(Interaction {
             user: format!("{}{user}", self.opts.user_prefix),
@@ -205,7 +235,8 @@ impl<'a> Builder<'a> {
         self.report.products = self.products.len() as u64;
         self.report.interactions = self.interactions.len() as u64;
         let dataset = self.opts.dataset.clone();
-        let sites = self.sites.into_iter().map(|k| Site { name: k.clone(), key: k, dataset: dataset.clone() }).collect();
+        let sites =
+            self.sites.into_iter().map(|k| Site { name: k.clone(), key: k, dataset: dataset.clone() }).collect();
         Import { sites, products: self.products, interactions: self.interactions, report: self.report }
     }
 }
@@ -353,7 +384,12 @@ pub fn import_csv(path: &Path, opts: &GenericOptions, progress: &ProgressBar) ->
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         b.report.rows_read += 1;
         if rec.len() != header.len() {
-            b.report.skip_row(path, line, "wrong column count", format!("expected {} columns, found {}", header.len(), rec.len()))?;
+            b.report.skip_row(
+                path,
+                line,
+                "wrong column count",
+                format!("expected {} columns, found {}", header.len(), rec.len()),
+            )?;
             continue;
         }
         let f = match utf8_fields(&rec) {

@@ -103,7 +103,11 @@ fn collect_json_products(v: &Value, out: &mut Vec<PageProduct>) {
             });
             let offer_get = |k: &str| offer.as_ref().and_then(|x| x.get(k)).and_then(text_of);
             out.push(PageProduct {
-                id: get("sku").or_else(|| get("productID")).or_else(|| get("gtin13")).or_else(|| get("gtin")).or_else(|| get("mpn")),
+                id: get("sku")
+                    .or_else(|| get("productID"))
+                    .or_else(|| get("gtin13"))
+                    .or_else(|| get("gtin"))
+                    .or_else(|| get("mpn")),
                 name: get("name"),
                 description: get("description"),
                 brand: get("brand"),
@@ -279,7 +283,11 @@ fn pages(path: &Path) -> Result<Vec<PathBuf>> {
             let p = e.map_err(|e| Error::io(&dir, e))?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| x.eq_ignore_ascii_case("html") || x.eq_ignore_ascii_case("htm")) {
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| x.eq_ignore_ascii_case("html") || x.eq_ignore_ascii_case("htm"))
+            {
                 out.push(p);
             }
         }
@@ -312,11 +320,22 @@ pub fn import(path: &Path, opts: &HtmlOptions, progress: &ProgressBar) -> Result
             let site = opts
                 .site
                 .clone()
-                .or_else(|| raw.site_name.as_deref().map(|s| canonical_brand(s).unwrap_or_default().replace(' ', "-")).filter(|s| !s.is_empty()))
+                .or_else(|| {
+                    raw.site_name
+                        .as_deref()
+                        .map(|s| canonical_brand(s).unwrap_or_default().replace(' ', "-"))
+                        .filter(|s| !s.is_empty())
+                })
                 .or_else(|| raw.url.as_deref().and_then(host_of))
                 .unwrap_or_else(|| "web".into());
             let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("page");
-            let id = raw.id.clone().or(raw.url.clone()).unwrap_or_else(|| if n == 0 { stem.to_string() } else { format!("{stem}#{n}") });
+            let id = raw.id.clone().or(raw.url.clone()).unwrap_or_else(|| {
+                if n == 0 {
+                    stem.to_string()
+                } else {
+                    format!("{stem}#{n}")
+                }
+            });
             let mut p = Product::new(site.clone(), clean_text(&id), clean_text(raw.name.as_deref().unwrap_or("")));
             p.description = raw.description.as_deref().map(clean_text).filter(|d| !d.is_empty());
             p.brand = raw.brand.as_deref().and_then(canonical_brand);
@@ -360,8 +379,14 @@ mod tests {
               "offers":{"@type":"Offer","price":"19.99","priceCurrency":"EUR"},"image":["a.jpg","b.jpg"]}]}
             </script></head><body></body></html>"#;
         let p = &extract(ld)[0];
-        assert_eq!((p.name.as_deref(), p.id.as_deref(), p.brand.as_deref()), (Some("Red Tee"), Some("T-1"), Some("Acme")));
-        assert_eq!((p.price.as_deref(), p.currency.as_deref(), p.image.as_deref()), (Some("19.99"), Some("EUR"), Some("a.jpg")));
+        assert_eq!(
+            (p.name.as_deref(), p.id.as_deref(), p.brand.as_deref()),
+            (Some("Red Tee"), Some("T-1"), Some("Acme"))
+        );
+        assert_eq!(
+            (p.price.as_deref(), p.currency.as_deref(), p.image.as_deref()),
+            (Some("19.99"), Some("EUR"), Some("a.jpg"))
+        );
 
         let md = r#"<div itemscope itemtype="https://schema.org/Product">
             <h1 itemprop="name">Blue Mug</h1><span itemprop="sku">M-2</span>
@@ -370,7 +395,10 @@ mod tests {
               <meta itemprop="priceCurrency" content="GBP"><span itemprop="price" content="7.50">£7.50</span></div>
             <img itemprop="image" src="mug.jpg"></div>"#;
         let p = &extract(md)[0];
-        assert_eq!((p.name.as_deref(), p.brand.as_deref(), p.price.as_deref()), (Some("Blue Mug"), Some("Potter & Co"), Some("7.50")));
+        assert_eq!(
+            (p.name.as_deref(), p.brand.as_deref(), p.price.as_deref()),
+            (Some("Blue Mug"), Some("Potter & Co"), Some("7.50"))
+        );
         assert_eq!((p.currency.as_deref(), p.image.as_deref()), (Some("GBP"), Some("mug.jpg")));
 
         let og = r#"<meta property="og:type" content="product"><meta property="og:title" content="Lamp">

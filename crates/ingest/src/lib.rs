@@ -32,4 +32,5 @@ pub struct Import {
 }
 
 /// The built-in sources, as named on the command line.
-pub const SOURCES: &[&str] = &["fashion-products", "amazon-art-office", "cdrib", "movielens-100k", "jsonl", "csv", "html"];
+pub const SOURCES: &[&str] =
+    &["fashion-products", "amazon-art-office", "cdrib", "movielens-100k", "jsonl", "csv", "html"];

@@ -16,8 +16,25 @@ use crate::Import;
 pub const DATASET: &str = "movielens-100k";
 
 const GENRES: [&str; 19] = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-    "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 ];
 
 /// Imports `dir/u.item` and `dir/u.data`.
@@ -35,11 +52,17 @@ pub fn import(dir: &Path, strict: bool, progress: &ProgressBar) -> Result<Import
         report.rows_read += 1;
         let f: Vec<&str> = line.split('|').collect();
         if f.len() != 5 + GENRES.len() || f[0].parse::<u32>().is_err() {
-            report.skip_row(&item_path, n as u64 + 1, "wrong column count", format!("expected {} fields, found {}", 5 + GENRES.len(), f.len()))?;
+            report.skip_row(
+                &item_path,
+                n as u64 + 1,
+                "wrong column count",
+                format!("expected {} fields, found {}", 5 + GENRES.len(), f.len()),
+            )?;
             continue;
         }
         let mut p = Product::new(DATASET, f[0], clean_text(f[1]));
-        let genres: Vec<&str> = GENRES.iter().zip(&f[5..]).filter(|(_, flag)| flag.trim() == "1").map(|(g, _)| *g).collect();
+        let genres: Vec<&str> =
+            GENRES.iter().zip(&f[5..]).filter(|(_, flag)| flag.trim() == "1").map(|(g, _)| *g).collect();
         p.category = vec!["Movies".into()];
         if let Some(g) = genres.first() {
             p.category.push(g.to_string());
@@ -72,7 +95,12 @@ pub fn import(dir: &Path, strict: bool, progress: &ProgressBar) -> Result<Import
         let f: Vec<&str> = line.split('\t').collect();
         let parsed = (f.len() == 4).then(|| (f[0].parse::<u32>(), f[2].parse::<f32>(), f[3].parse::<i64>()));
         let Some((Ok(user), Ok(rating), Ok(ts))) = parsed else {
-            report.skip_row(&data_path, n as u64 + 1, "bad rating line", "expected `user<TAB>item<TAB>rating<TAB>timestamp`")?;
+            report.skip_row(
+                &data_path,
+                n as u64 + 1,
+                "bad rating line",
+                "expected `user<TAB>item<TAB>rating<TAB>timestamp`",
+            )?;
             continue;
         };
         if !ids.contains(f[1]) {

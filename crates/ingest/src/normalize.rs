@@ -119,8 +119,8 @@ impl std::fmt::Display for PriceError {
 }
 
 const ISO_CODES: &[&str] = &[
-    "USD", "EUR", "GBP", "INR", "JPY", "CNY", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "BRL", "MXN",
-    "KRW", "RUB", "TRY", "NZD", "SGD", "HKD", "ZAR", "AED", "CZK", "HUF",
+    "USD", "EUR", "GBP", "INR", "JPY", "CNY", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "BRL", "MXN", "KRW",
+    "RUB", "TRY", "NZD", "SGD", "HKD", "ZAR", "AED", "CZK", "HUF",
 ];
 
 fn code(c: &str) -> [u8; 3] {
@@ -253,7 +253,10 @@ pub fn canonical_brand(raw: &str) -> Option<String> {
     }
     let mut words: Vec<&str> = s.split_whitespace().collect();
     while words.len() > 1
-        && matches!(*words.last().unwrap(), "inc" | "ltd" | "llc" | "gmbh" | "co" | "corp" | "corporation" | "plc" | "sa" | "ag")
+        && matches!(
+            *words.last().unwrap(),
+            "inc" | "ltd" | "llc" | "gmbh" | "co" | "corp" | "corporation" | "plc" | "sa" | "ag"
+        )
     {
         words.pop();
     }
@@ -300,7 +303,10 @@ mod tests {
     #[test]
     fn categories_and_brands() {
         assert_eq!(split_category("Apparel > Topwear"), vec!["Apparel", "Topwear"]);
-        assert_eq!(split_category(" Home &amp; Kitchen / / Cookware|Pans "), vec!["Home & Kitchen", "Cookware", "Pans"]);
+        assert_eq!(
+            split_category(" Home &amp; Kitchen / / Cookware|Pans "),
+            vec!["Home & Kitchen", "Cookware", "Pans"]
+        );
         assert_eq!(split_category("Shoes » Shoes › Running"), vec!["Shoes", "Running"]);
         assert!(split_category(" > ").is_empty());
         assert_eq!(canonical_brand("Levi's®").as_deref(), Some("levis"));

@@ -66,7 +66,14 @@ impl ImportReport {
     }
 
     /// Counts a dropped field of an imported row.
-    pub fn drop_field(&mut self, file: &Path, line: Option<u64>, field: &str, reason_kind: &str, detail: impl Into<String>) {
+    pub fn drop_field(
+        &mut self,
+        file: &Path,
+        line: Option<u64>,
+        field: &str,
+        reason_kind: &str,
+        detail: impl Into<String>,
+    ) {
         *self.fields_dropped.entry(format!("{field}: {reason_kind}")).or_default() += 1;
         self.example(file, line, Some(field.to_string()), detail.into());
     }

@@ -46,7 +46,8 @@ pub(crate) struct Header {
 impl Header {
     pub(crate) fn read(path: &Path, rdr: &mut csv::Reader<File>) -> Result<Header> {
         let h = rdr.byte_headers().map_err(|e| csv_error(path, e))?;
-        let names: Vec<String> = h.iter().map(|f| String::from_utf8_lossy(f).trim().trim_start_matches('\u{feff}').to_string()).collect();
+        let names: Vec<String> =
+            h.iter().map(|f| String::from_utf8_lossy(f).trim().trim_start_matches('\u{feff}').to_string()).collect();
         if names.iter().all(|n| n.is_empty()) {
             return Err(Error::Empty { path: path.into() });
         }

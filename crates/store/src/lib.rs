@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use warmstart_core::{
-    Dataset, DatasetBuilder, EventTime, Interaction, InteractionKind, InteractionRow, ProductMeta, Product, Site, Split,
+    Dataset, DatasetBuilder, EventTime, Interaction, InteractionKind, InteractionRow, Product, ProductMeta, Site, Split,
 };
 
 /// Errors of the store.
@@ -173,7 +173,10 @@ impl Store {
     fn err(&self, e: rusqlite::Error) -> Error {
         let message = e.to_string();
         if message.contains("file is not a database") {
-            return Error::Schema { path: self.path.clone(), message: "not a warmstart store (not an SQLite database)".into() };
+            return Error::Schema {
+                path: self.path.clone(),
+                message: "not a warmstart store (not an SQLite database)".into(),
+            };
         }
         Error::Sqlite { path: self.path.clone(), source: e }
     }
@@ -195,7 +198,15 @@ impl Store {
     /// `(site, external id)`, users by key, interactions by `(user, product, kind, time)`, so
     /// writing the same import twice changes nothing. `log` (e.g. the import report as JSON)
     /// is kept in the import log.
-    pub fn write(&mut self, source: &str, sites: &[Site], products: &[Product], interactions: &[Interaction], log: &str, progress: &dyn Fn(u64)) -> Result<WriteSummary> {
+    pub fn write(
+        &mut self,
+        source: &str,
+        sites: &[Site],
+        products: &[Product],
+        interactions: &[Interaction],
+        log: &str,
+        progress: &dyn Fn(u64),
+    ) -> Result<WriteSummary> {
         let path = self.path.clone();
         let e = |source| Error::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(e)?;
@@ -203,7 +214,8 @@ impl Store {
         let mut site_ids: HashMap<String, i64> = HashMap::new();
         {
             let mut find_site = tx.prepare_cached("SELECT id FROM sites WHERE key = ?1").map_err(e)?;
-            let mut ins_site = tx.prepare_cached("INSERT INTO sites(key, name, dataset) VALUES (?1, ?2, ?3)").map_err(e)?;
+            let mut ins_site =
+                tx.prepare_cached("INSERT INTO sites(key, name, dataset) VALUES (?1, ?2, ?3)").map_err(e)?;
             let mut all_sites: Vec<Site> = sites.to_vec();
             for p in products {
                 if !all_sites.iter().any(|x| x.key == p.site) {
@@ -224,7 +236,9 @@ impl Store {
             }
         }
         {
-            let mut find = tx.prepare_cached("SELECT id, content_hash FROM products WHERE site_id = ?1 AND external_id = ?2").map_err(e)?;
+            let mut find = tx
+                .prepare_cached("SELECT id, content_hash FROM products WHERE site_id = ?1 AND external_id = ?2")
+                .map_err(e)?;
             let mut ins = tx
                 .prepare_cached(
                     "INSERT INTO products(site_id, external_id, title, description, brand, category, price, currency, price_usd, image, attributes, missing, content_hash)
@@ -246,17 +260,47 @@ impl Store {
                 };
                 let image = p.image.as_ref().map(|i| i.0.clone());
                 let cat = (!p.category.is_empty()).then(|| p.category_path());
-                let existing: Option<(i64, String)> =
-                    find.query_row(params![site, p.external_id], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(e)?;
+                let existing: Option<(i64, String)> = find
+                    .query_row(params![site, p.external_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(e)?;
                 match existing {
                     None => {
-                        ins.execute(params![site, p.external_id, p.title, p.description, p.brand, cat, price, cur, usd, image, attrs, p.missing.0, hash])
-                            .map_err(e)?;
+                        ins.execute(params![
+                            site,
+                            p.external_id,
+                            p.title,
+                            p.description,
+                            p.brand,
+                            cat,
+                            price,
+                            cur,
+                            usd,
+                            image,
+                            attrs,
+                            p.missing.0,
+                            hash
+                        ])
+                        .map_err(e)?;
                         s.products_inserted += 1;
                     }
                     Some((_, old)) if old == hash => s.products_unchanged += 1,
                     Some((id, _)) => {
-                        upd.execute(params![id, p.title, p.description, p.brand, cat, price, cur, usd, image, attrs, p.missing.0, hash]).map_err(e)?;
+                        upd.execute(params![
+                            id,
+                            p.title,
+                            p.description,
+                            p.brand,
+                            cat,
+                            price,
+                            cur,
+                            usd,
+                            image,
+                            attrs,
+                            p.missing.0,
+                            hash
+                        ])
+                        .map_err(e)?;
                         s.products_updated += 1;
                     }
                 }
@@ -347,8 +391,10 @@ impl Store {
 
     /// Dataset groups present, with their sites.
     pub fn datasets(&self) -> Result<Vec<(String, Vec<String>)>> {
-        let mut q = self.conn.prepare("SELECT dataset, key FROM sites ORDER BY dataset, id").map_err(|e| self.err(e))?;
-        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(|e| self.err(e))?;
+        let mut q =
+            self.conn.prepare("SELECT dataset, key FROM sites ORDER BY dataset, id").map_err(|e| self.err(e))?;
+        let rows =
+            q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(|e| self.err(e))?;
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
         for row in rows {
             let (d, k) = row.map_err(|e| self.err(e))?;
@@ -374,7 +420,10 @@ impl Store {
             }
         }
         let mut b = DatasetBuilder::default();
-        let mut sites = self.conn.prepare("SELECT id, key, name, dataset FROM sites WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id").map_err(e)?;
+        let mut sites = self
+            .conn
+            .prepare("SELECT id, key, name, dataset FROM sites WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id")
+            .map_err(e)?;
         let site_rows: Vec<(i64, String, String, String)> = sites
             .query_map([dataset], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .map_err(e)?
@@ -403,7 +452,15 @@ impl Store {
             for row in rows {
                 let (id, ext, title, brand, cat, usd, image) = row.map_err(e)?;
                 let category = cat.map(|c| c.split(" > ").map(str::to_string).collect()).unwrap_or_default();
-                let item = b.push_product(ProductMeta { site: s, external_id: ext, title, brand, category, price_usd: usd, image });
+                let item = b.push_product(ProductMeta {
+                    site: s,
+                    external_id: ext,
+                    title,
+                    brand,
+                    category,
+                    price_usd: usd,
+                    image,
+                });
                 item_of.insert(id, item);
             }
         }
@@ -455,7 +512,8 @@ impl Store {
     pub fn row_counts(&self) -> Result<[i64; 5]> {
         let mut out = [0i64; 5];
         for (i, t) in ["sites", "products", "users", "interactions", "imports"].iter().enumerate() {
-            out[i] = self.conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).map_err(|e| self.err(e))?;
+            out[i] =
+                self.conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).map_err(|e| self.err(e))?;
         }
         Ok(out)
     }

@@ -107,7 +107,15 @@ pub(crate) fn compute(conn: &Connection, path: &Path) -> rusqlite::Result<StoreS
         for (i, (_, name)) in flags.iter().enumerate() {
             missing.insert(name.to_string(), r.get::<_, Option<f64>>(6 + i)?.unwrap_or(0.0));
         }
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?, r.get::<_, Option<i64>>(5)?.unwrap_or(0), missing))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+            missing,
+        ))
     })?;
     for row in rows {
         let (id, key, name, dataset, products, with_image, missing) = row?;
