@@ -1,5 +1,6 @@
 //! Command-line front end of warmstart: argument parsing, progress display and output.
 
+mod eval;
 mod ingest;
 mod pipeline;
 mod stats;
@@ -32,6 +33,10 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Print what the store holds: sites, products, users, interactions, overlap, missing fields.
     Stats,
+    /// Evaluate models on a protocol and print the leaderboard (results also in a run directory).
+    Eval(eval::EvalArgs),
+    /// Grid-search hyper-parameters on the validation cases.
+    Tune(eval::TuneArgs),
     /// The main job end to end on a data directory: ingest every known dataset found, then stats.
     Pipeline(pipeline::PipelineArgs),
 }
@@ -74,6 +79,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Ingest(args) => ingest::run(cli, args),
         Command::Stats => stats::run(cli),
+        Command::Eval(args) => eval::run(cli, args),
+        Command::Tune(args) => eval::tune(cli, args),
         Command::Pipeline(args) => pipeline::run(cli, args),
     }
 }

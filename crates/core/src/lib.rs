@@ -7,10 +7,12 @@ pub mod dataset;
 pub mod error;
 pub mod matrix;
 pub mod record;
+pub mod rng;
 pub mod topk;
 
 pub use dataset::{Dataset, DatasetBuilder, InteractionRow, ItemId, ProductMeta, SiteId, SiteInfo, UserId};
 pub use error::{Error, Result};
 pub use matrix::CsrMatrix;
 pub use record::{EventTime, ImageRef, Interaction, InteractionKind, MissingFields, Price, Product, Site, Split};
-pub use topk::top_k;
+pub use rng::Rng;
+pub use topk::{top_k, top_k_by};

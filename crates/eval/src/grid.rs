@@ -1,0 +1,111 @@
+//! Small hyper-parameter grids, searched on the validation cases.
+
+use serde::Serialize;
+use warmstart_core::Dataset;
+use warmstart_models::{
+    Als, AlsConfig, Bpr, BprConfig, ItemKnn, ItemKnnConfig, Popularity, PopularityConfig, Recommender,
+};
+
+use crate::runner::{fit_and_evaluate, EvalConfig};
+use crate::{Error, Result, Task};
+
+/// One grid point: its settings and the model built from them.
+pub struct GridPoint {
+    /// `name=value` settings.
+    pub params: String,
+    /// The model.
+    pub model: Box<dyn Recommender>,
+}
+
+/// The grid of a model name.
+pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
+    let mut out: Vec<GridPoint> = Vec::new();
+    match name {
+        "pop" => {
+            out.push(GridPoint {
+                params: "window=all".into(),
+                model: Box::new(Popularity::new(PopularityConfig::builder().build()?)),
+            });
+        }
+        "itemknn" => {
+            for n in [20, 100, 400] {
+                for s in [0.0f32, 10.0, 50.0] {
+                    let c = ItemKnnConfig::builder().neighbours(n).shrink(s).build()?;
+                    out.push(GridPoint {
+                        params: format!("neighbours={n} shrink={s}"),
+                        model: Box::new(ItemKnn::new(c)),
+                    });
+                }
+            }
+        }
+        "als" => {
+            for f in [32, 64] {
+                for reg in [0.01f32, 1.0, 10.0] {
+                    for alpha in [1.0f32, 10.0] {
+                        let c = AlsConfig::builder()
+                            .factors(f)
+                            .regularization(reg)
+                            .alpha(alpha)
+                            .threads(threads)
+                            .seed(seed)
+                            .build()?;
+                        out.push(GridPoint {
+                            params: format!("factors={f} regularization={reg} alpha={alpha}"),
+                            model: Box::new(Als::new(c)),
+                        });
+                    }
+                }
+            }
+        }
+        "bpr" => {
+            for lr in [0.01f32, 0.05] {
+                for reg in [0.001f32, 0.01] {
+                    let c = BprConfig::builder().learning_rate(lr).regularization(reg).seed(seed).build()?;
+                    out.push(GridPoint {
+                        params: format!("learning_rate={lr} regularization={reg}"),
+                        model: Box::new(Bpr::new(c)),
+                    });
+                }
+            }
+        }
+        other => return Err(Error::Model(warmstart_models::Error::UnknownModel(other.into()))),
+    }
+    Ok(out)
+}
+
+/// A grid point's validation score.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridResult {
+    /// Settings.
+    pub params: String,
+    /// Validation value of the selection metric.
+    pub score: f64,
+    /// Seconds to fit.
+    pub fit_seconds: f64,
+}
+
+/// Fits every grid point on the task and scores it on the validation cases by `metric`;
+/// results sorted best first.
+pub fn search(
+    name: &str,
+    d: &Dataset,
+    task: &Task,
+    cfg: &EvalConfig,
+    metric: &str,
+    threads: usize,
+    on_point: &dyn Fn(&GridResult),
+) -> Result<Vec<GridResult>> {
+    if task.valid.is_empty() {
+        return Err(Error::Config(format!("task {} has no validation cases to tune on", task.name)));
+    }
+    let mut out = Vec::new();
+    for mut p in grid(name, threads, cfg.seed)? {
+        let r = fit_and_evaluate(p.model.as_mut(), d, task, cfg, true)?;
+        let score = *r.metrics.get(metric).ok_or_else(|| Error::Config(format!("unknown metric `{metric}`")))?;
+        let g = GridResult { params: p.params, score, fit_seconds: r.fit_seconds };
+        on_point(&g);
+        out.push(g);
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    Ok(out)
+}

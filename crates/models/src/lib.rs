@@ -1,0 +1,124 @@
+//! Recommendation models behind one [`Recommender`] trait: fit on a training matrix, fold in
+//! a user from their history on other sites without retraining, score or rank a site's
+//! catalog, explain where the model can.
+
+pub mod als;
+pub mod bpr;
+pub mod itemknn;
+mod linalg;
+pub mod popularity;
+
+pub use als::{Als, AlsConfig};
+pub use bpr::{Bpr, BprConfig};
+pub use itemknn::{ItemKnn, ItemKnnConfig};
+pub use popularity::{Popularity, PopularityConfig};
+
+use std::ops::Range;
+
+use warmstart_core::{top_k, CsrMatrix, Dataset, ItemId};
+
+/// Errors of the models crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A hyper-parameter is out of its valid range.
+    #[error("invalid hyper-parameter {name} = {value}: {rule}")]
+    InvalidParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// Given value.
+        value: String,
+        /// What is allowed.
+        rule: &'static str,
+    },
+    /// A model was asked to score before it was fitted.
+    #[error("model `{0}` is not fitted")]
+    NotFitted(String),
+    /// Unknown model name.
+    #[error("unknown model `{0}` (known: pop, itemknn, als, bpr)")]
+    UnknownModel(String),
+    /// The training data cannot be used.
+    #[error("bad training data: {0}")]
+    BadData(String),
+}
+
+/// Result alias for the models crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A user's history: items with a weight (1 for a plain interaction).
+pub type History = [(ItemId, f32)];
+
+/// What a model trains on.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainData<'a> {
+    /// The dataset (metadata, sites).
+    pub dataset: &'a Dataset,
+    /// User × item training matrix (held-out interactions removed), values are weights.
+    pub matrix: &'a CsrMatrix,
+}
+
+/// Why an item was recommended: the history item that contributed most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// Recommended item.
+    pub item: ItemId,
+    /// History item that contributed most.
+    pub because_of: ItemId,
+    /// Its contribution to the score.
+    pub contribution: f32,
+}
+
+/// One interface for every model, so that evaluation, the CLI and serving treat them alike.
+pub trait Recommender: Send + Sync {
+    /// Short name (as on the command line, with hyper-parameters where useful).
+    fn name(&self) -> String;
+
+    /// Trains on `data`.
+    fn fit(&mut self, data: &TrainData) -> Result<()>;
+
+    /// Scores the items in `items` (usually one site's catalog) for a user known only by
+    /// `history`, folding the user in without retraining. `out.len() == items.len()`.
+    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()>;
+
+    /// The best `k` items of `items` for the user, excluding `exclude`, best first.
+    fn recommend(
+        &self,
+        history: &History,
+        items: Range<ItemId>,
+        k: usize,
+        exclude: &[ItemId],
+    ) -> Result<Vec<(ItemId, f32)>> {
+        let mut scores = vec![0f32; items.len()];
+        self.score(history, items.clone(), &mut scores)?;
+        for &e in exclude {
+            if items.contains(&e) {
+                scores[(e - items.start) as usize] = f32::NEG_INFINITY;
+            }
+        }
+        Ok(top_k(&scores, k).into_iter().map(|i| (items.start + i as ItemId, scores[i])).collect())
+    }
+
+    /// Explains recommended items, when the model can.
+    fn explain(&self, _history: &History, _items: &[ItemId]) -> Option<Vec<Explanation>> {
+        None
+    }
+}
+
+/// Builds a model with default hyper-parameters from its command-line name
+/// (`pop`, `itemknn`, `als`, `bpr`).
+pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommender>> {
+    Ok(match name {
+        "pop" | "popularity" => Box::new(Popularity::new(PopularityConfig::builder().build()?)),
+        "itemknn" => Box::new(ItemKnn::new(ItemKnnConfig::builder().build()?)),
+        "als" => Box::new(Als::new(AlsConfig::builder().threads(threads).seed(seed).build()?)),
+        "bpr" => Box::new(Bpr::new(BprConfig::builder().seed(seed).build()?)),
+        other => return Err(Error::UnknownModel(other.to_string())),
+    })
+}
+
+pub(crate) fn check(name: &'static str, ok: bool, value: impl ToString, rule: &'static str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { name, value: value.to_string(), rule })
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests (on the shared data
+# in $WARMSTART_DATA, default ../shared/data), and the metric cross-check against an
+# independent implementation (pytrec_eval, installed into .venv by this script).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WARMSTART_DATA="${WARMSTART_DATA:-$(cd .. && pwd)/shared/data}"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
