@@ -26,8 +26,8 @@ pub struct EvalArgs {
     /// cdrib-game-video for cdrib, movielens-100k for random).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Models, comma-separated: pop, itemknn, als, bpr.
-    #[arg(long, default_value = "pop,itemknn,als,bpr")]
+    /// Models, comma-separated: random, pop, itemknn, als, bpr.
+    #[arg(long, default_value = "random,pop,itemknn,als,bpr")]
     pub models: String,
     /// Cut-offs, comma-separated.
     #[arg(long, default_value = "5,10,20")]
@@ -144,6 +144,25 @@ fn compare(details: &[TaskResult], metric: &str) -> Vec<Comparison> {
     out
 }
 
+/// One result per model pooling the cases of all its tasks (e.g. Art- and Office-target
+/// lines together).
+fn combined(details: &[TaskResult], models: &[String], name: &str) -> Vec<TaskResult> {
+    let mut out = Vec::new();
+    for m in models {
+        let parts: Vec<&TaskResult> = details.iter().filter(|d| &d.model == m).collect();
+        let Some(first) = parts.first() else { continue };
+        let mut all = (*first).clone();
+        all.task = name.to_string();
+        all.per_case = parts.iter().flat_map(|r| r.per_case.clone()).collect();
+        all.cases = all.per_case.len();
+        all.metrics = warmstart_eval::runner::mean_metrics(&all.per_case);
+        all.segments = warmstart_eval::runner::segments(&all.per_case);
+        all.fit_seconds = parts.iter().map(|r| r.fit_seconds).sum();
+        out.push(all);
+    }
+    out
+}
+
 /// Runs an evaluation and returns its report (also used by `warmstart pipeline`).
 pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Result<(RunReport, PathBuf)> {
     let started = Instant::now();
@@ -202,7 +221,15 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
                 all.per_case = per_fold.iter().flat_map(|r| r.per_case.clone()).collect();
                 all.cases = all.per_case.len();
                 all.fit_seconds = per_fold.iter().map(|r| r.fit_seconds).sum::<f64>() / k as f64;
+                let fold_means = all.metrics.clone();
                 all.metrics = warmstart_eval::runner::mean_metrics(&all.per_case);
+                for name in fold_means.keys() {
+                    // beyond-accuracy metrics are per fold: report their mean over folds
+                    if !all.metrics.contains_key(name) {
+                        let mean = per_fold.iter().map(|r| r.metrics[name]).sum::<f64>() / per_fold.len() as f64;
+                        all.metrics.insert(name.clone(), mean);
+                    }
+                }
                 all.segments = warmstart_eval::runner::segments(&all.per_case);
                 pooled.push(all);
             }
@@ -236,6 +263,9 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
             }
         }
         pb.finish_and_clear();
+        if p == Protocol::Loo && tasks.len() > 1 {
+            details.extend(combined(&details, &models, "loo→all sites"));
+        }
         report.comparisons = compare(&details, &metric);
         for r in details {
             report.push(r);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use warmstart_store::Store;
 
+use crate::eval::{evaluate, EvalArgs};
 use crate::ingest::{describe, read, write, IngestArgs, Records, Source};
 use crate::{stats, Cli};
 
@@ -18,7 +19,23 @@ pub struct PipelineArgs {
     /// Simulated shops to deal the fashion catalog into.
     #[arg(long, default_value_t = 3)]
     pub fashion_shops: usize,
+    /// Models in the leaderboards.
+    #[arg(long, default_value = "random,pop,itemknn,als,bpr")]
+    pub models: String,
+    /// Cut-offs of the leaderboards.
+    #[arg(long, default_value = "5,10,20")]
+    pub k: String,
+    /// Where run directories are written.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Only ingest and print stats.
+    #[arg(long)]
+    pub skip_eval: bool,
 }
+
+/// The leaderboards of the main job: (protocol, dataset).
+const LEADERBOARDS: [(&str, &str); 3] =
+    [("cold-start", "amazon-art-office"), ("cdrib", "cdrib-game-video"), ("random", "movielens-100k")];
 
 fn args(source: Source, path: PathBuf, shops: usize) -> IngestArgs {
     IngestArgs {
@@ -66,10 +83,39 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(found > 0, "no dataset found under {} (set --data or WARMSTART_DATA)", a.data.display());
     let st = store.stats()?;
-    if cli.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "stats": st }))?);
-    } else {
+    if !cli.json {
         print!("\n{}", stats::render(&st));
+    }
+    let mut boards = Vec::new();
+    if !a.skip_eval {
+        let present: Vec<String> = store.datasets()?.into_iter().map(|d| d.0).collect();
+        for (protocol, dataset) in LEADERBOARDS {
+            if !present.iter().any(|d| d == dataset) {
+                continue;
+            }
+            let ea = EvalArgs {
+                protocol: protocol.into(),
+                dataset: Some(dataset.into()),
+                models: a.models.clone(),
+                k: a.k.clone(),
+                folds: None,
+                seed: 42,
+                threads: 0,
+                runs_dir: a.runs_dir.clone(),
+                trec_dir: None,
+                trec_cases: 0,
+            };
+            let (report, dir) = evaluate(&store, &ea, cli.json)?;
+            if !cli.json {
+                println!("\n== {protocol} on {dataset} ==");
+                print!("{}", report.table());
+                println!("wrote {}", dir.display());
+            }
+            boards.push(report);
+        }
+    }
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "stats": st, "leaderboards": boards }))?);
     }
     Ok(())
 }

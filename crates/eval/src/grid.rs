@@ -29,7 +29,7 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
         }
         "itemknn" => {
             for n in [20, 100, 400] {
-                for s in [0.0f32, 10.0, 50.0] {
+                for s in [10.0f32, 50.0, 200.0] {
                     let c = ItemKnnConfig::builder().neighbours(n).shrink(s).build()?;
                     out.push(GridPoint {
                         params: format!("neighbours={n} shrink={s}"),

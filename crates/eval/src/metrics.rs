@@ -140,7 +140,8 @@ mod tests {
             // a perfect ranking: relevant items on top
             let perfect: Vec<f32> = (0..n).map(|i| if rel_mask[i] { 1.0 } else { 0.0 }).collect();
             let p = case_metrics(&relevant_ranks(&perfect, &rel), n, &[k]);
-            prop_assert!((p[&format!("ndcg@{k}")] - 1.0).abs() < 1e-9);
+            let key = format!("ndcg@{}", k);
+            prop_assert!((p[&key] - 1.0).abs() < 1e-9);
             prop_assert!((p["mrr"] - 1.0).abs() < 1e-12);
             prop_assert!((p["auc"] - 1.0).abs() < 1e-12 || rel.len() == n);
             // invariant to ids: permuting positions (scores move with their items) changes nothing

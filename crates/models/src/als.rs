@@ -37,12 +37,13 @@ pub struct AlsConfig {
 pub struct AlsBuilder(AlsConfig);
 
 impl AlsConfig {
-    /// Starts a builder with defaults (64 factors, λ 0.01, α 1, 15 iterations, 3 CG steps).
+    /// Starts a builder with defaults (64 factors, λ 1, α 10, 15 iterations, 3 CG steps;
+    /// chosen by `warmstart tune` on the Amazon Art/Office validation users).
     pub fn builder() -> AlsBuilder {
         AlsBuilder(AlsConfig {
             factors: 64,
-            regularization: 0.01,
-            alpha: 1.0,
+            regularization: 1.0,
+            alpha: 10.0,
             iterations: 15,
             cg_steps: 3,
             threads: 0,

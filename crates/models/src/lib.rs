@@ -7,11 +7,13 @@ pub mod bpr;
 pub mod itemknn;
 mod linalg;
 pub mod popularity;
+pub mod random;
 
 pub use als::{Als, AlsConfig};
 pub use bpr::{Bpr, BprConfig};
 pub use itemknn::{ItemKnn, ItemKnnConfig};
 pub use popularity::{Popularity, PopularityConfig};
+pub use random::RandomModel;
 
 use std::ops::Range;
 
@@ -34,7 +36,7 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: pop, itemknn, als, bpr)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr)")]
     UnknownModel(String),
     /// The training data cannot be used.
     #[error("bad training data: {0}")]
@@ -104,13 +106,14 @@ pub trait Recommender: Send + Sync {
 }
 
 /// Builds a model with default hyper-parameters from its command-line name
-/// (`pop`, `itemknn`, `als`, `bpr`).
+/// (`random`, `pop`, `itemknn`, `als`, `bpr`).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommender>> {
     Ok(match name {
         "pop" | "popularity" => Box::new(Popularity::new(PopularityConfig::builder().build()?)),
         "itemknn" => Box::new(ItemKnn::new(ItemKnnConfig::builder().build()?)),
         "als" => Box::new(Als::new(AlsConfig::builder().threads(threads).seed(seed).build()?)),
         "bpr" => Box::new(Bpr::new(BprConfig::builder().seed(seed).build()?)),
+        "random" => Box::new(RandomModel::new(seed)),
         other => return Err(Error::UnknownModel(other.to_string())),
     })
 }
