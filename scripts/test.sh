@@ -9,3 +9,4 @@ export WARMSTART_DATA="${WARMSTART_DATA:-$(cd .. && pwd)/shared/data}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+./scripts/check_metrics.sh

@@ -28,7 +28,11 @@ fn dataset() -> Dataset {
         // taste: even users like low ids on both sites, odd users high ids
         let base = if u % 2 == 0 { 0 } else { 5 };
         for (pos, j) in (0..4).enumerate() {
-            let (site, item) = if pos % 2 == 0 { ("a", format!("a{}", base + (u as usize + j) % 5)) } else { ("b", format!("b{}", base + (u as usize + j) % 5)) };
+            let (site, item) = if pos % 2 == 0 {
+                ("a", format!("a{}", base + (u as usize + j) % 5))
+            } else {
+                ("b", format!("b{}", base + (u as usize + j) % 5))
+            };
             inter.push(Interaction {
                 user: format!("u{u}"),
                 site: site.into(),
