@@ -79,10 +79,9 @@ def main():
         hist = sp.csr_matrix((np.full(len(c["history"]), 1.0 + (a.alpha if a.model == "als" else 0.0), dtype=np.float32),
                               (np.zeros(len(c["history"]), dtype=np.int64), np.asarray(c["history"], dtype=np.int64))),
                              shape=(1, m.shape[1]))
-        if a.model == "als":
-            u = np.asarray(model.recalculate_user(0, hist)).ravel()
-        else:
-            u = np.zeros(items.shape[1], dtype=np.float32)  # implicit's BPR has no fold-in
+        if a.model != "als":
+            break  # implicit's BPR cannot fold in a new user: compare speed only
+        u = np.asarray(model.recalculate_user(0, hist)).ravel()
         scores = items[start:end] @ u
         for e in c["exclude"]:
             if start <= e < end:
@@ -94,7 +93,7 @@ def main():
         "model": "implicit-" + a.model, "implicit_version": implicit.__version__,
         "seconds_per_iteration_median": times[len(times) // 2],
         "seconds_per_iteration_mean": sum(times) / len(times),
-        "ndcg@10": float(np.mean(ndcgs)), "cases": len(cases),
+        "ndcg@10": float(np.mean(ndcgs)) if ndcgs else None, "cases": len(ndcgs),
     }))
 
 

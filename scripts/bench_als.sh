@@ -29,7 +29,8 @@ for spec in "movielens-100k random" "amazon-art-office cold-start"; do
 import json, sys
 name, a, b = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 ratio = a["seconds_per_iteration_median"] / b["seconds_per_iteration_median"]
-print(f'{name + " (" + a["task"] + ")":<34} {a["model"]:<10} {a["seconds_per_iteration_median"]:12.4f} {b["seconds_per_iteration_median"]:12.4f} {ratio:8.2f} {a["ndcg@10"]:10.4f} {b["ndcg@10"]:10.4f}')
+theirs = "n/a" if b["ndcg@10"] is None else f'{b["ndcg@10"]:.4f}'
+print(f'{name + " (" + a["task"] + ")":<34} {a["model"]:<10} {a["seconds_per_iteration_median"]:12.4f} {b["seconds_per_iteration_median"]:12.4f} {ratio:8.2f} {a["ndcg@10"]:10.4f} {theirs:>10}')
 PY
 done
 echo "ratio = ours / implicit (below 1 means warmstart is faster); matrix sizes in $WORK/*/train.coo"

@@ -32,8 +32,8 @@ pub struct EvalArgs {
     /// Cut-offs, comma-separated.
     #[arg(long, default_value = "5,10,20")]
     pub k: String,
-    /// k-fold cross-validation over users (cold-start protocol).
-    #[arg(long)]
+    /// k-fold cross-validation over users (cold-start protocol); `--folds` alone means 5.
+    #[arg(long, num_args = 0..=1, default_missing_value = "5")]
     pub folds: Option<usize>,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]

@@ -3,6 +3,7 @@
 mod eval;
 mod ingest;
 mod pipeline;
+mod recommend;
 mod stats;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Grid-search hyper-parameters on the validation cases.
     Tune(eval::TuneArgs),
+    /// Rank a site's catalog for one user from their history on other sites.
+    Recommend(recommend::RecommendArgs),
     /// The main job end to end on a data directory: ingest every known dataset found, then stats.
     Pipeline(pipeline::PipelineArgs),
 }
@@ -81,6 +84,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Stats => stats::run(cli),
         Command::Eval(args) => eval::run(cli, args),
         Command::Tune(args) => eval::tune(cli, args),
+        Command::Recommend(args) => recommend::run(cli, args),
         Command::Pipeline(args) => pipeline::run(cli, args),
     }
 }

@@ -6,7 +6,8 @@ use std::ops::Range;
 
 use warmstart_core::{CsrMatrix, ItemId, Rng};
 
-use crate::linalg::dot;
+use crate::linalg::{dot, dot_k, has_fma};
+use crate::simd;
 use crate::{check, History, Recommender, Result, TrainData};
 
 /// Hyper-parameters of [`Bpr`].
@@ -125,11 +126,13 @@ impl Bpr {
         let mut y: Vec<f32> = (0..n_items * f).map(|_| rng.normal_f32() * 0.1).collect();
         let mut b = vec![0f32; n_items];
         let row_of: Vec<u32> = (0..m.n_rows()).flat_map(|u| std::iter::repeat_n(u as u32, m.row_nnz(u))).collect();
-        let mut grad = vec![0f32; f];
+        let (mut xu, mut yi, mut yj) = (vec![0f32; f], vec![0f32; f], vec![0f32; f]);
+        let fma = has_fma();
         self.epoch_loss.clear();
         for _ in 0..self.config.epochs {
             let mut loss = 0f64;
-            for _ in 0..m.nnz() {
+            let mut loss_n = 0usize;
+            for s in 0..m.nnz() {
                 let k = rng.below(m.nnz());
                 let u = row_of[k] as usize;
                 let i = m.indices()[k] as usize;
@@ -143,23 +146,26 @@ impl Bpr {
                         break j;
                     }
                 };
-                let (xu, yi, yj) = (&x[u * f..(u + 1) * f], &y[i * f..(i + 1) * f], &y[j * f..(j + 1) * f]);
-                let diff = b[i] - b[j] + dot(xu, yi) - dot(xu, yj);
-                let z = sigmoid(-diff);
-                loss += -(sigmoid(diff).max(1e-12).ln()) as f64;
-                for d in 0..f {
-                    grad[d] = z * (yi[d] - yj[d]) - reg * xu[d];
+                xu.copy_from_slice(&x[u * f..(u + 1) * f]);
+                yi.copy_from_slice(&y[i * f..(i + 1) * f]);
+                yj.copy_from_slice(&y[j * f..(j + 1) * f]);
+                let step = SgdStep { lr, reg, bias_diff: b[i] - b[j] };
+                let z = simd!(
+                    fma,
+                    step.apply::<true>(&mut xu, &mut yi, &mut yj),
+                    step.apply::<false>(&mut xu, &mut yi, &mut yj)
+                );
+                if s % 16 == 0 {
+                    loss += -(1.0 - z as f64).max(1e-12).ln(); // -ln σ(x_uij), sampled
+                    loss_n += 1;
                 }
-                for d in 0..f {
-                    let xud = x[u * f + d];
-                    y[i * f + d] += lr * (z * xud - reg * y[i * f + d]);
-                    y[j * f + d] += lr * (-z * xud - reg * y[j * f + d]);
-                    x[u * f + d] += lr * grad[d];
-                }
+                x[u * f..(u + 1) * f].copy_from_slice(&xu);
+                y[i * f..(i + 1) * f].copy_from_slice(&yi);
+                y[j * f..(j + 1) * f].copy_from_slice(&yj);
                 b[i] += lr * (z - reg * b[i]);
                 b[j] += lr * (-z - reg * b[j]);
             }
-            self.epoch_loss.push((loss / m.nnz() as f64) as f32);
+            self.epoch_loss.push((loss / loss_n.max(1) as f64) as f32);
         }
         self.item_factors = y;
         self.item_bias = b;
@@ -195,6 +201,29 @@ impl Bpr {
             }
         }
         Ok(xu)
+    }
+}
+
+/// One SGD step on a (user, positive, negative) triple; returns `z = σ(-x_uij)`.
+struct SgdStep {
+    lr: f32,
+    reg: f32,
+    bias_diff: f32,
+}
+
+impl SgdStep {
+    #[inline(always)]
+    fn apply<const FMA: bool>(&self, xu: &mut [f32], yi: &mut [f32], yj: &mut [f32]) -> f32 {
+        let diff = self.bias_diff + dot_k::<FMA>(xu, yi) - dot_k::<FMA>(xu, yj);
+        let z = sigmoid(-diff);
+        let (lr, reg) = (self.lr, self.reg);
+        for d in 0..xu.len() {
+            let (x, a, b) = (xu[d], yi[d], yj[d]);
+            xu[d] = x + lr * (z * (a - b) - reg * x);
+            yi[d] = a + lr * (z * x - reg * a);
+            yj[d] = b + lr * (-z * x - reg * b);
+        }
+        z
     }
 }
 
