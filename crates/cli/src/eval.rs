@@ -144,23 +144,39 @@ fn compare(details: &[TaskResult], metric: &str) -> Vec<Comparison> {
     out
 }
 
-/// One result per model pooling the cases of all its tasks (e.g. Art- and Office-target
-/// lines together).
-fn combined(details: &[TaskResult], models: &[String], name: &str) -> Vec<TaskResult> {
-    let mut out = Vec::new();
-    for m in models {
-        let parts: Vec<&TaskResult> = details.iter().filter(|d| &d.model == m).collect();
-        let Some(first) = parts.first() else { continue };
-        let mut all = (*first).clone();
-        all.task = name.to_string();
-        all.per_case = parts.iter().flat_map(|r| r.per_case.clone()).collect();
-        all.cases = all.per_case.len();
-        all.metrics = warmstart_eval::runner::mean_metrics(&all.per_case);
-        all.segments = warmstart_eval::runner::segments(&all.per_case);
-        all.fit_seconds = parts.iter().map(|r| r.fit_seconds).sum();
-        out.push(all);
+/// The text encoder whose vectors content models use.
+pub(crate) const CONTENT_ENCODER: &str = "minilm";
+
+/// Loads the dataset's item vectors, failing clearly when they were never computed.
+pub(crate) fn load_vectors(store: &Store, dataset: &str, d: &Dataset) -> anyhow::Result<warmstart_core::ItemVectors> {
+    let v = store.load_item_vectors(CONTENT_ENCODER, Some(dataset))?;
+    anyhow::ensure!(
+        v.count_present() > 0,
+        "no `{CONTENT_ENCODER}` vectors for {dataset}: run `warmstart embed --dataset {dataset}` first"
+    );
+    anyhow::ensure!(v.n_items() == d.n_items(), "vectors cover {} items, dataset has {}", v.n_items(), d.n_items());
+    Ok(v)
+}
+
+/// One result pooling the cases of several results of the same model (folds, or the
+/// Art- and Office-target lines): accuracy metrics are recomputed over all cases,
+/// per-list metrics (coverage, diversity, novelty) are averaged over the parts.
+fn pool(parts: &[TaskResult], task: &str) -> Option<TaskResult> {
+    let mut all = parts.first()?.clone();
+    all.task = task.to_string();
+    all.per_case = parts.iter().flat_map(|r| r.per_case.clone()).collect();
+    all.cases = all.per_case.len();
+    all.metrics = warmstart_eval::runner::mean_metrics(&all.per_case);
+    for name in parts[0].metrics.keys() {
+        if !all.metrics.contains_key(name) {
+            let mean = parts.iter().map(|r| r.metrics[name]).sum::<f64>() / parts.len() as f64;
+            all.metrics.insert(name.clone(), mean);
+        }
     }
-    out
+    all.segments = warmstart_eval::runner::segments(&all.per_case);
+    all.fit_seconds = parts.iter().map(|r| r.fit_seconds).sum::<f64>() / parts.len() as f64;
+    all.eval_seconds = parts.iter().map(|r| r.eval_seconds).sum();
+    Some(all)
 }
 
 /// Runs an evaluation and returns its report (also used by `warmstart pipeline`).
@@ -171,11 +187,16 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
     let dataset = a.dataset.clone().unwrap_or_else(|| default_dataset(p).to_string());
     let d = store.load_dataset(Some(&dataset))?;
     let opts = ProtocolOptions { seed: a.seed, ..Default::default() };
-    let cfg = EvalConfig { ks: ks.clone(), seed: a.seed };
     let models: Vec<String> = a.models.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
     for m in &models {
         warmstart_models::by_name(m, a.threads, a.seed)?; // validate names before any work
     }
+    let item_vectors = if models.iter().any(|m| warmstart_models::needs_vectors(m)) {
+        Some(std::sync::Arc::new(load_vectors(store, &dataset, &d)?))
+    } else {
+        None
+    };
+    let cfg = EvalConfig { ks: ks.clone(), seed: a.seed, item_vectors };
     let mut report = RunReport {
         protocol: p.as_str().into(),
         dataset: dataset.clone(),
@@ -200,7 +221,11 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
         for (s, t) in protocol::directions(&d) {
             let folds = protocol::cold_start_folds(&d, s, t, k, &opts)?;
             let direction = format!("{}→{}", d.sites[s as usize].key, d.sites[t as usize].key);
-            report.notes.extend(folds[0].notes.iter().cloned());
+            for n in &folds[0].notes {
+                if !report.notes.contains(n) {
+                    report.notes.push(n.clone());
+                }
+            }
             let pb = progress((models.len() * k) as u64, json, &direction);
             let mut pooled: Vec<TaskResult> = Vec::new();
             for m in &models {
@@ -216,22 +241,7 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
                     .map(|n| (n.clone(), mean_ci(&per_fold.iter().map(|r| r.metrics[n]).collect::<Vec<_>>())))
                     .collect();
                 report.cross_validation.push(CvResult { model: m.clone(), task: direction.clone(), folds: k, metrics });
-                let mut all = per_fold[0].clone();
-                all.task = direction.clone();
-                all.per_case = per_fold.iter().flat_map(|r| r.per_case.clone()).collect();
-                all.cases = all.per_case.len();
-                all.fit_seconds = per_fold.iter().map(|r| r.fit_seconds).sum::<f64>() / k as f64;
-                let fold_means = all.metrics.clone();
-                all.metrics = warmstart_eval::runner::mean_metrics(&all.per_case);
-                for name in fold_means.keys() {
-                    // beyond-accuracy metrics are per fold: report their mean over folds
-                    if !all.metrics.contains_key(name) {
-                        let mean = per_fold.iter().map(|r| r.metrics[name]).sum::<f64>() / per_fold.len() as f64;
-                        all.metrics.insert(name.clone(), mean);
-                    }
-                }
-                all.segments = warmstart_eval::runner::segments(&all.per_case);
-                pooled.push(all);
+                pooled.extend(pool(&per_fold, &direction));
             }
             pb.finish_and_clear();
             report.comparisons.extend(compare(&pooled, &metric));
@@ -264,7 +274,13 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
         }
         pb.finish_and_clear();
         if p == Protocol::Loo && tasks.len() > 1 {
-            details.extend(combined(&details, &models, "loo→all sites"));
+            let pooled: Vec<TaskResult> = models
+                .iter()
+                .filter_map(|m| {
+                    pool(&details.iter().filter(|d| &d.model == m).cloned().collect::<Vec<_>>(), "loo→all sites")
+                })
+                .collect();
+            details.extend(pooled);
         }
         report.comparisons = compare(&details, &metric);
         for r in details {
@@ -364,7 +380,12 @@ pub fn tune(cli: &Cli, a: &TuneArgs) -> anyhow::Result<()> {
     let d = store.load_dataset(Some(&dataset))?;
     let opts = ProtocolOptions { seed: a.seed, ..Default::default() };
     let k: usize = a.metric.split('@').nth(1).and_then(|k| k.parse().ok()).unwrap_or(10);
-    let cfg = EvalConfig { ks: vec![k], seed: a.seed };
+    let item_vectors = if a.models.split(',').any(|m| warmstart_models::needs_vectors(m.trim())) {
+        Some(std::sync::Arc::new(load_vectors(&store, &dataset, &d)?))
+    } else {
+        None
+    };
+    let cfg = EvalConfig { ks: vec![k], seed: a.seed, item_vectors };
     let mut all = serde_json::Map::new();
     for task in tasks(p, &d, &opts)? {
         for m in a.models.split(',').map(str::trim) {

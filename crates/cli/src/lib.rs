@@ -1,5 +1,6 @@
 //! Command-line front end of warmstart: argument parsing, progress display and output.
 
+mod embed;
 mod eval;
 mod ingest;
 mod pipeline;
@@ -34,6 +35,11 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Print what the store holds: sites, products, users, interactions, overlap, missing fields.
     Stats,
+    /// Compute content vectors for the products in the store (cached by content hash).
+    Embed(embed::EmbedArgs),
+    /// Manage model files.
+    #[command(subcommand)]
+    Models(embed::ModelsCommand),
     /// Evaluate models on a protocol and print the leaderboard (results also in a run directory).
     Eval(eval::EvalArgs),
     /// Grid-search hyper-parameters on the validation cases.
@@ -82,6 +88,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Ingest(args) => ingest::run(cli, args),
         Command::Stats => stats::run(cli),
+        Command::Embed(args) => embed::run(cli, args),
+        Command::Models(c) => embed::models(cli, c),
         Command::Eval(args) => eval::run(cli, args),
         Command::Tune(args) => eval::tune(cli, args),
         Command::Recommend(args) => recommend::run(cli, args),

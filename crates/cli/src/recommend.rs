@@ -53,7 +53,12 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
         .matrix(|r| a.include_target_history || !(r.user == user && range.contains(&r.item)), |_| 1.0)
         .map_values(|_| 1.0);
     let mut model = warmstart_models::by_name(&a.model, 0, 42)?;
-    model.fit(&TrainData { dataset: &d, matrix: &train })?;
+    let vectors = if warmstart_models::needs_vectors(&a.model) {
+        Some(crate::eval::load_vectors(&store, &a.dataset, &d)?)
+    } else {
+        None
+    };
+    model.fit(&TrainData { dataset: &d, matrix: &train, item_vectors: vectors.as_ref() })?;
     let owned: Vec<u32> = history.iter().map(|h| h.0).filter(|i| range.contains(i)).collect();
     let top = model.recommend(&history, range, a.k, &owned)?;
     let items: Vec<u32> = top.iter().map(|t| t.0).collect();

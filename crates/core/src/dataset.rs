@@ -350,3 +350,30 @@ mod tests {
         assert!(DatasetBuilder::from_records(&sites, &products, &[inter("u", "a", "nope")]).is_err());
     }
 }
+
+/// Content vectors of a dataset's items, aligned with its item ids (row `i` is item `i`);
+/// items without a vector have `present[i] == false` and a zero row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemVectors {
+    /// Dimension.
+    pub dim: usize,
+    /// Row-major `n_items × dim`.
+    pub data: Vec<f32>,
+    /// Whether each item has a vector.
+    pub present: Vec<bool>,
+}
+
+impl ItemVectors {
+    /// The vector of item `i`.
+    pub fn row(&self, i: ItemId) -> &[f32] {
+        &self.data[i as usize * self.dim..(i as usize + 1) * self.dim]
+    }
+    /// Number of items covered.
+    pub fn n_items(&self) -> usize {
+        self.present.len()
+    }
+    /// Items with a vector.
+    pub fn count_present(&self) -> usize {
+        self.present.iter().filter(|p| **p).count()
+    }
+}

@@ -6,11 +6,14 @@
 pub mod dataset;
 pub mod error;
 pub mod matrix;
+pub mod paths;
 pub mod record;
 pub mod rng;
 pub mod topk;
 
-pub use dataset::{Dataset, DatasetBuilder, InteractionRow, ItemId, ProductMeta, SiteId, SiteInfo, UserId};
+pub use dataset::{
+    Dataset, DatasetBuilder, InteractionRow, ItemId, ItemVectors, ProductMeta, SiteId, SiteInfo, UserId,
+};
 pub use error::{Error, Result};
 pub use matrix::CsrMatrix;
 pub use record::{EventTime, ImageRef, Interaction, InteractionKind, MissingFields, Price, Product, Site, Split};

@@ -3,7 +3,8 @@
 use serde::Serialize;
 use warmstart_core::Dataset;
 use warmstart_models::{
-    Als, AlsConfig, Bpr, BprConfig, ItemKnn, ItemKnnConfig, Popularity, PopularityConfig, Recommender,
+    Als, AlsConfig, Bpr, BprConfig, ContentConfig, ContentModel, ItemKnn, ItemKnnConfig, Popularity, PopularityConfig,
+    Recommender,
 };
 
 use crate::runner::{fit_and_evaluate, EvalConfig};
@@ -64,6 +65,20 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
                     out.push(GridPoint {
                         params: format!("learning_rate={lr} regularization={reg}"),
                         model: Box::new(Bpr::new(c)),
+                    });
+                }
+            }
+        }
+        "content" | "content-pop" | "content-map" | "content-map-pop" => {
+            let mapped = name.contains("map");
+            let weights: &[f32] = if name.ends_with("pop") { &[0.2, 0.4, 0.6, 0.8] } else { &[0.0] };
+            let ridges: &[f32] = if mapped { &[0.01, 0.1, 1.0] } else { &[0.1] };
+            for &w in weights {
+                for &r in ridges {
+                    let c = ContentConfig::builder().mapped(mapped).pop_weight(w).ridge(r).build()?;
+                    out.push(GridPoint {
+                        params: format!("pop_weight={w} ridge={r}"),
+                        model: Box::new(ContentModel::new(c)),
                     });
                 }
             }

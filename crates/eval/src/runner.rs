@@ -19,6 +19,8 @@ pub struct EvalConfig {
     pub ks: Vec<usize>,
     /// Seed of the random tie-breaking.
     pub seed: u64,
+    /// Content vectors of the dataset's items, for content models.
+    pub item_vectors: Option<std::sync::Arc<warmstart_core::ItemVectors>>,
 }
 
 impl EvalConfig {
@@ -267,7 +269,7 @@ pub fn fit_and_evaluate(
     validation: bool,
 ) -> Result<TaskResult> {
     let t = Instant::now();
-    model.fit(&TrainData { dataset: d, matrix: &task.train })?;
+    model.fit(&TrainData { dataset: d, matrix: &task.train, item_vectors: cfg.item_vectors.as_deref() })?;
     let fit_seconds = t.elapsed().as_secs_f64();
     evaluate_fitted(&*model, d, task, cfg, validation, fit_seconds)
 }

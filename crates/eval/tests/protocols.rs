@@ -112,7 +112,7 @@ fn folds_partition_the_users_and_models_beat_random() {
     assert_eq!((n, users.len()), (40, 40), "every user tested exactly once");
 
     let task = protocol::cold_start(&d, 0, 1, None, &ProtocolOptions::default());
-    let cfg = EvalConfig { ks: vec![5], seed: 1 };
+    let cfg = EvalConfig { ks: vec![5], seed: 1, item_vectors: None };
     for name in ["itemknn", "als"] {
         let mut m = by_name(name, 1, 7).unwrap();
         let r = fit_and_evaluate(m.as_mut(), &d, &task, &cfg, false).unwrap();

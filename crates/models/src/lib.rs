@@ -4,6 +4,7 @@
 
 pub mod als;
 pub mod bpr;
+pub mod content;
 pub mod itemknn;
 mod linalg;
 pub mod popularity;
@@ -11,13 +12,14 @@ pub mod random;
 
 pub use als::{Als, AlsConfig};
 pub use bpr::{Bpr, BprConfig};
+pub use content::{ContentConfig, ContentModel};
 pub use itemknn::{ItemKnn, ItemKnnConfig};
 pub use popularity::{Popularity, PopularityConfig};
 pub use random::RandomModel;
 
 use std::ops::Range;
 
-use warmstart_core::{top_k, CsrMatrix, Dataset, ItemId};
+use warmstart_core::{top_k, CsrMatrix, Dataset, ItemId, ItemVectors};
 
 /// Errors of the models crate.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +38,7 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop)")]
     UnknownModel(String),
     /// The training data cannot be used.
     #[error("bad training data: {0}")]
@@ -56,6 +58,8 @@ pub struct TrainData<'a> {
     pub dataset: &'a Dataset,
     /// User × item training matrix (held-out interactions removed), values are weights.
     pub matrix: &'a CsrMatrix,
+    /// Content vectors of the items, for models that use content.
+    pub item_vectors: Option<&'a ItemVectors>,
 }
 
 /// Why an item was recommended: the history item that contributed most.
@@ -106,7 +110,8 @@ pub trait Recommender: Send + Sync {
 }
 
 /// Builds a model with default hyper-parameters from its command-line name
-/// (`random`, `pop`, `itemknn`, `als`, `bpr`).
+/// (`random`, `pop`, `itemknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`,
+/// `content-map-pop`).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommender>> {
     Ok(match name {
         "pop" | "popularity" => Box::new(Popularity::new(PopularityConfig::builder().build()?)),
@@ -114,8 +119,19 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
         "als" => Box::new(Als::new(AlsConfig::builder().threads(threads).seed(seed).build()?)),
         "bpr" => Box::new(Bpr::new(BprConfig::builder().seed(seed).build()?)),
         "random" => Box::new(RandomModel::new(seed)),
+        "content" => Box::new(ContentModel::new(ContentConfig::builder().build()?)),
+        "content-pop" => Box::new(ContentModel::new(ContentConfig::builder().pop_weight(0.5).build()?)),
+        "content-map" => Box::new(ContentModel::new(ContentConfig::builder().mapped(true).build()?)),
+        "content-map-pop" => {
+            Box::new(ContentModel::new(ContentConfig::builder().mapped(true).pop_weight(0.5).build()?))
+        }
         other => return Err(Error::UnknownModel(other.to_string())),
     })
+}
+
+/// Whether a model name needs item vectors.
+pub fn needs_vectors(name: &str) -> bool {
+    name.starts_with("content")
 }
 
 pub(crate) fn check(name: &'static str, ok: bool, value: impl ToString, rule: &'static str) -> Result<()> {

@@ -134,10 +134,9 @@ pub(crate) fn gram(y: &[f32], f: usize) -> Vec<f32> {
         )
 }
 
-/// Solves `A x = b` for symmetric positive definite `A` (row-major `n × n`) by Cholesky in
-/// f64; returns `None` if `A` is not positive definite.
-pub(crate) fn cholesky_solve(a: &[f32], b: &[f32]) -> Option<Vec<f32>> {
-    let n = b.len();
+/// Cholesky factor `L` (row-major, f64) of a symmetric positive definite `n × n` matrix;
+/// `None` if it is not positive definite.
+pub(crate) fn cholesky(a: &[f32], n: usize) -> Option<Vec<f64>> {
     let mut l = vec![0f64; n * n];
     for i in 0..n {
         for j in 0..=i {
@@ -155,6 +154,12 @@ pub(crate) fn cholesky_solve(a: &[f32], b: &[f32]) -> Option<Vec<f32>> {
             }
         }
     }
+    Some(l)
+}
+
+/// Solves `L Lᵀ x = b` given the factor from [`cholesky`].
+pub(crate) fn cholesky_apply(l: &[f64], b: &[f32]) -> Vec<f32> {
+    let n = b.len();
     let mut y = vec![0f64; n];
     for i in 0..n {
         let mut s = b[i] as f64;
@@ -171,7 +176,13 @@ pub(crate) fn cholesky_solve(a: &[f32], b: &[f32]) -> Option<Vec<f32>> {
         }
         x[i] = s / l[i * n + i];
     }
-    Some(x.into_iter().map(|v| v as f32).collect())
+    x.into_iter().map(|v| v as f32).collect()
+}
+
+/// Solves `A x = b` for symmetric positive definite `A` (row-major `n × n`) by Cholesky in
+/// f64; returns `None` if `A` is not positive definite.
+pub(crate) fn cholesky_solve(a: &[f32], b: &[f32]) -> Option<Vec<f32>> {
+    cholesky(a, b.len()).map(|l| cholesky_apply(&l, b))
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! interactions, an import log, and the place for embedding vectors; trained models live in
 //! a directory beside it. Every import is one transaction: it lands whole or not at all.
 
+mod embeddings;
 mod schema;
 mod stats;
 
+pub use embeddings::EmbedCandidate;
 pub use stats::{DatasetStats, SiteStats, StoreStats};
 
 use std::collections::HashMap;
@@ -95,18 +97,7 @@ pub fn default_store_path() -> PathBuf {
     home_dir().join("store.sqlite")
 }
 
-/// warmstart's data home (store, models, caches): `$WARMSTART_HOME`, else
-/// `$XDG_DATA_HOME/warmstart`, else `~/.local/share/warmstart`.
-pub fn home_dir() -> PathBuf {
-    if let Some(h) = std::env::var_os("WARMSTART_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(x).join("warmstart");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".local/share/warmstart")
-}
+pub use warmstart_core::paths::home_dir;
 
 /// Hex FNV-1a hash of the product content that embeddings depend on.
 pub fn content_hash(p: &Product) -> String {
@@ -506,6 +497,23 @@ impl Store {
     /// Counts for `warmstart stats`.
     pub fn stats(&self) -> Result<StoreStats> {
         stats::compute(&self.conn, &self.path).map_err(|e| self.err(e))
+    }
+
+    /// Products of a dataset (or all) with their text and whether `model` already has an
+    /// up-to-date vector for them.
+    pub fn embed_candidates(&self, model: &str, dataset: Option<&str>) -> Result<Vec<EmbedCandidate>> {
+        embeddings::candidates(&self.conn, model, dataset).map_err(|e| self.err(e))
+    }
+
+    /// Stores vectors `(product id, content hash, vector)` for `model` in one transaction.
+    pub fn put_embeddings(&mut self, model: &str, rows: &[(i64, String, Vec<f32>)]) -> Result<()> {
+        let path = self.path.clone();
+        embeddings::put(&mut self.conn, model, rows).map_err(|e| Error::Sqlite { path, source: e })
+    }
+
+    /// Vectors of `model` aligned with [`load_dataset`](Self::load_dataset)`(dataset)`.
+    pub fn load_item_vectors(&self, model: &str, dataset: Option<&str>) -> Result<warmstart_core::ItemVectors> {
+        embeddings::load(&self.conn, model, dataset).map_err(|e| self.err(e))
     }
 
     /// Number of rows in each table (for checks that nothing changed).

@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(a.out.join("cases.jsonl"), cases)?;
     std::fs::write(a.out.join("target.json"), serde_json::json!({"start": range.start, "end": range.end}).to_string())?;
 
-    let cfg = EvalConfig { ks: vec![10], seed: 42 };
+    let cfg = EvalConfig { ks: vec![10], seed: 42, item_vectors: None };
     let (name, iter_secs, model): (String, Vec<f64>, Box<dyn Recommender>) = match a.model.as_str() {
         "als" => {
             let c = AlsConfig::builder()
