@@ -60,7 +60,7 @@ impl SentenceEncoder {
         }
         let device = Device::Cpu;
         // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights.clone()], DType::F32, &device) }
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&weights), DType::F32, &device) }
             .map_err(|e| Error::Checkpoint { path: weights.clone(), message: e.to_string() })?;
         let model = BertModel::load(vb, &config)
             .map_err(|e| Error::Checkpoint { path: weights.clone(), message: e.to_string() })?;

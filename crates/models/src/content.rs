@@ -89,6 +89,9 @@ fn normalize(v: &mut [f32]) -> bool {
     }
 }
 
+/// `(XᵀX, XᵀY, n)` of one ordered site pair's ridge regression.
+type NormalEquations = (Vec<f32>, Vec<f32>, usize);
+
 impl ContentModel {
     /// An unfitted model.
     pub fn new(config: ContentConfig) -> Self {
@@ -143,8 +146,7 @@ impl ContentModel {
         let d = self.vectors.dim;
         let m = data.matrix;
         let n_sites = data.dataset.sites.len() as SiteId;
-        // (X'X, X'Y, n) per ordered site pair
-        let mut acc: HashMap<(SiteId, SiteId), (Vec<f32>, Vec<f32>, usize)> = HashMap::new();
+        let mut acc: HashMap<(SiteId, SiteId), NormalEquations> = HashMap::new();
         for u in 0..m.n_rows() {
             let hist: Vec<(ItemId, f32)> = m.row_indices(u).iter().map(|&i| (i, 1.0)).collect();
             let means = self.site_means(&hist);
