@@ -52,8 +52,30 @@ pub fn models(cli: &Cli, c: &ModelsCommand) -> anyhow::Result<()> {
 
 /// `warmstart embed`: vectors for every product whose content changed since the last run.
 pub fn run(cli: &Cli, a: &EmbedArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(a.batch > 0 && a.commit_every > 0, "--batch and --commit-every must be positive");
     let mut store = Store::open(&cli.store_path())?;
+    let summary = embed_store(&mut store, a, cli.json)?;
+    if cli.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "{}: {} products, {} already embedded, {} embedded ({} truncated to {} tokens), {} without text; {:.1}s ({:.0} products/s)",
+            summary["model"].as_str().unwrap_or_default(),
+            summary["products"],
+            summary["cached"],
+            summary["embedded"],
+            summary["truncated"],
+            summary["window_tokens"],
+            summary["skipped_no_text"],
+            summary["seconds"].as_f64().unwrap_or(0.0),
+            summary["products_per_second"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}
+
+/// Embeds what is missing or stale in `store`; returns the summary.
+pub(crate) fn embed_store(store: &mut Store, a: &EmbedArgs, json: bool) -> anyhow::Result<serde_json::Value> {
+    anyhow::ensure!(a.batch > 0 && a.commit_every > 0, "--batch and --commit-every must be positive");
     let dir = fetch::ensure(&warmstart_store::home_dir(), &a.model)?;
     let encoder = SentenceEncoder::load(&dir, &a.model)?;
     let started = Instant::now();
@@ -80,7 +102,7 @@ pub fn run(cli: &Cli, a: &EmbedArgs) -> anyhow::Result<()> {
     todo.retain(|t| !t.1.trim().is_empty());
     // similar lengths in a batch waste less padding
     todo.sort_by_key(|t| t.1.len());
-    let pb = progress(todo.len() as u64, cli.json, "embedding");
+    let pb = progress(todo.len() as u64, json, "embedding");
     let (mut truncated, mut pending) = (0usize, Vec::new());
     for chunk in todo.chunks(a.batch) {
         let texts: Vec<&str> = chunk.iter().map(|t| t.1.as_str()).collect();
@@ -103,13 +125,5 @@ pub fn run(cli: &Cli, a: &EmbedArgs) -> anyhow::Result<()> {
         "embedded": todo.len(), "skipped_no_text": empty, "truncated": truncated, "window_tokens": encoder.max_len(),
         "seconds": secs, "products_per_second": todo.len() as f64 / secs.max(1e-9),
     });
-    if cli.json {
-        println!("{summary}");
-    } else {
-        println!(
-            "{}: {} products, {} already embedded, {} embedded ({} truncated to {} tokens), {} without text; {:.1}s ({:.0} products/s)",
-            encoder.id(), candidates.len(), cached, todo.len(), truncated, encoder.max_len(), empty, secs, todo.len() as f64 / secs.max(1e-9)
-        );
-    }
-    Ok(())
+    Ok(summary)
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use warmstart_store::Store;
 
-use crate::eval::{evaluate, EvalArgs};
+use crate::embed::{self, EmbedArgs};
+use crate::eval::{evaluate, EvalArgs, CONTENT_ENCODER};
 use crate::ingest::{describe, read, write, IngestArgs, Records, Source};
 use crate::{stats, Cli};
 
@@ -31,7 +32,17 @@ pub struct PipelineArgs {
     /// Only ingest and print stats.
     #[arg(long)]
     pub skip_eval: bool,
+    /// Do not compute content vectors (the content models then leave the leaderboard).
+    #[arg(long)]
+    pub skip_embed: bool,
 }
+
+/// Datasets whose products are embedded by the main job (those with text and a
+/// cross-site leaderboard).
+const EMBEDDED: [&str; 1] = ["amazon-art-office"];
+
+/// Content models added to the cold-start leaderboard when vectors exist.
+const CONTENT_MODELS: &str = "content,content-pop,content-map,content-map-pop";
 
 /// The leaderboards of the main job: (protocol, dataset).
 const LEADERBOARDS: [(&str, &str); 3] =
@@ -86,9 +97,25 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
     if !cli.json {
         print!("\n{}", stats::render(&st));
     }
+    let present: Vec<String> = store.datasets()?.into_iter().map(|d| d.0).collect();
+    let mut embedded: Vec<&str> = Vec::new();
+    if !a.skip_embed {
+        for dataset in EMBEDDED.iter().filter(|d| present.iter().any(|p| p == *d)) {
+            let ea = EmbedArgs {
+                model: CONTENT_ENCODER.into(),
+                dataset: Some(dataset.to_string()),
+                batch: 64,
+                commit_every: 2048,
+            };
+            let summary = embed::embed_store(&mut store, &ea, cli.json)?;
+            if !cli.json {
+                println!("embedded {dataset}: {summary}");
+            }
+            embedded.push(dataset);
+        }
+    }
     let mut boards = Vec::new();
     if !a.skip_eval {
-        let present: Vec<String> = store.datasets()?.into_iter().map(|d| d.0).collect();
         for (protocol, dataset) in LEADERBOARDS {
             if !present.iter().any(|d| d == dataset) {
                 continue;
@@ -96,7 +123,11 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
             let ea = EvalArgs {
                 protocol: protocol.into(),
                 dataset: Some(dataset.into()),
-                models: a.models.clone(),
+                models: if protocol == "cold-start" && embedded.contains(&dataset) {
+                    format!("{},{CONTENT_MODELS}", a.models)
+                } else {
+                    a.models.clone()
+                },
                 k: a.k.clone(),
                 folds: None,
                 seed: 42,

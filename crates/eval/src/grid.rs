@@ -72,7 +72,7 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
         "content" | "content-pop" | "content-map" | "content-map-pop" => {
             let mapped = name.contains("map");
             let weights: &[f32] = if name.ends_with("pop") { &[0.2, 0.4, 0.6, 0.8] } else { &[0.0] };
-            let ridges: &[f32] = if mapped { &[0.01, 0.1, 1.0] } else { &[0.1] };
+            let ridges: &[f32] = if mapped { &[0.001, 0.01, 0.1] } else { &[0.01] };
             for &w in weights {
                 for &r in ridges {
                     let c = ContentConfig::builder().mapped(mapped).pop_weight(w).ridge(r).build()?;

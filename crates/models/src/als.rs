@@ -289,16 +289,7 @@ mod tests {
     /// agree with the trained user vector's ranking.
     #[test]
     fn recovers_block_structure_and_folds_in() {
-        let mut t = Vec::new();
-        for u in 0..40u32 {
-            let block = u % 2;
-            for i in 0..10u32 {
-                if (u + i) % 3 != 0 {
-                    t.push((u, block * 10 + i, 1.0));
-                }
-            }
-        }
-        let m = CsrMatrix::from_triplets(40, 20, &t);
+        let m = crate::two_block_matrix(40);
         let mut als =
             Als::new(AlsConfig::builder().factors(4).iterations(10).regularization(0.1).threads(1).build().unwrap());
         als.fit_matrix(&m).unwrap();

@@ -251,16 +251,7 @@ mod tests {
 
     #[test]
     fn loss_decreases_and_blocks_are_separated() {
-        let mut t = Vec::new();
-        for u in 0..60u32 {
-            let block = u % 2;
-            for i in 0..10u32 {
-                if (u + i) % 3 != 0 {
-                    t.push((u, block * 10 + i, 1.0));
-                }
-            }
-        }
-        let m = CsrMatrix::from_triplets(60, 20, &t);
+        let m = crate::two_block_matrix(60);
         let mut bpr = Bpr::new(BprConfig::builder().factors(8).epochs(40).build().unwrap());
         bpr.fit_matrix(&m).unwrap();
         assert!(bpr.epoch_loss.last().unwrap() < &(bpr.epoch_loss[0] * 0.8), "{:?}", bpr.epoch_loss);

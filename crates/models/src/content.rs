@@ -32,9 +32,10 @@ pub struct ContentConfig {
 pub struct ContentBuilder(ContentConfig);
 
 impl ContentConfig {
-    /// Defaults: plain profile, no prior, ridge 0.1, no MMR.
+    /// Defaults: plain profile, no prior, ridge 0.01 (chosen by `warmstart tune` on the
+    /// Amazon validation users), no MMR.
     pub fn builder() -> ContentBuilder {
-        ContentBuilder(ContentConfig { mapped: false, pop_weight: 0.0, ridge: 0.1, mmr_lambda: 1.0 })
+        ContentBuilder(ContentConfig { mapped: false, pop_weight: 0.0, ridge: 0.01, mmr_lambda: 1.0 })
     }
 }
 
@@ -76,7 +77,7 @@ pub struct ContentModel {
     vectors: ItemVectors,
     site_of: Vec<SiteId>,
     pop: Vec<f32>,
-    maps: HashMap<(SiteId, SiteId), Vec<f32>>,
+    maps: HashMap<(SiteId, SiteId), Mapping>,
 }
 
 fn normalize(v: &mut [f32]) -> bool {
@@ -89,8 +90,15 @@ fn normalize(v: &mut [f32]) -> bool {
     }
 }
 
-/// `(XᵀX, XᵀY, n)` of one ordered site pair's ridge regression.
-type NormalEquations = (Vec<f32>, Vec<f32>, usize);
+/// `(XᵀX, XᵀY, Σx, Σy, n)` of one ordered site pair's ridge regression.
+type NormalEquations = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, usize);
+
+/// A learned source → target mapping: `ŷ − μ_y = (x − μ_x) W`.
+#[derive(Debug, Clone)]
+struct Mapping {
+    w: Vec<f32>,
+    mean_x: Vec<f32>,
+}
 
 impl ContentModel {
     /// An unfitted model.
@@ -130,10 +138,11 @@ impl ContentModel {
         let mut p = vec![0f32; d];
         for (s, m) in means {
             match self.maps.get(&(s, target)) {
-                Some(w) if self.config.mapped && s != target => {
-                    // p += m W   (W is d × d, row-major)
-                    for (r, &mr) in m.iter().enumerate() {
-                        axpy(mr, &w[r * d..(r + 1) * d], &mut p);
+                Some(map) if self.config.mapped && s != target => {
+                    // p += (m − μ_x) W: the user's predicted deviation from the average target
+                    // profile (the average itself shifts every item's score equally).
+                    for (r, (&mr, &mu)) in m.iter().zip(&map.mean_x).enumerate() {
+                        axpy(mr - mu, &map.w[r * d..(r + 1) * d], &mut p);
                     }
                 }
                 _ => axpy(1.0, &m, &mut p),
@@ -158,19 +167,31 @@ impl ContentModel {
                     if s == t || *s >= n_sites || *t >= n_sites {
                         continue;
                     }
-                    let e = acc.entry((*s, *t)).or_insert_with(|| (vec![0.0; d * d], vec![0.0; d * d], 0));
+                    let e = acc
+                        .entry((*s, *t))
+                        .or_insert_with(|| (vec![0.0; d * d], vec![0.0; d * d], vec![0.0; d], vec![0.0; d], 0));
                     for r in 0..d {
                         if x[r] != 0.0 {
                             axpy(x[r], x, &mut e.0[r * d..(r + 1) * d]);
                             axpy(x[r], y, &mut e.1[r * d..(r + 1) * d]);
                         }
                     }
-                    e.2 += 1;
+                    axpy(1.0, x, &mut e.2);
+                    axpy(1.0, y, &mut e.3);
+                    e.4 += 1;
                 }
             }
         }
-        for ((s, t), (mut xtx, xty, n)) in acc {
-            let lambda = self.config.ridge * n as f32;
+        for ((s, t), (mut xtx, mut xty, sx, sy, n)) in acc {
+            // centre: XᵀX − n μx μxᵀ and XᵀY − n μx μyᵀ
+            let nf = n as f32;
+            let mean_x: Vec<f32> = sx.iter().map(|v| v / nf).collect();
+            let mean_y: Vec<f32> = sy.iter().map(|v| v / nf).collect();
+            for r in 0..d {
+                axpy(-nf * mean_x[r], &mean_x, &mut xtx[r * d..(r + 1) * d]);
+                axpy(-nf * mean_x[r], &mean_y, &mut xty[r * d..(r + 1) * d]);
+            }
+            let lambda = self.config.ridge * nf;
             for r in 0..d {
                 xtx[r * d + r] += lambda;
             }
@@ -188,7 +209,7 @@ impl ContentModel {
                     w[r * d + c] = x[r];
                 }
             }
-            self.maps.insert((s, t), w);
+            self.maps.insert((s, t), Mapping { w, mean_x });
         }
         Ok(())
     }
@@ -252,13 +273,7 @@ impl Recommender for ContentModel {
         k: usize,
         exclude: &[ItemId],
     ) -> Result<Vec<(ItemId, f32)>> {
-        let mut scores = vec![0f32; items.len()];
-        self.score(history, items.clone(), &mut scores)?;
-        for &e in exclude {
-            if items.contains(&e) {
-                scores[(e - items.start) as usize] = f32::NEG_INFINITY;
-            }
-        }
+        let scores = crate::masked_scores(self, history, items.clone(), exclude)?;
         let lambda = self.config.mmr_lambda;
         if lambda >= 1.0 {
             return Ok(top_k(&scores, k).into_iter().map(|i| (items.start + i as ItemId, scores[i])).collect());

@@ -109,6 +109,39 @@ pub trait Recommender: Send + Sync {
     }
 }
 
+/// Scores of `items` for a user with `exclude` set to `-inf` (never recommended).
+pub fn masked_scores<R: Recommender + ?Sized>(
+    model: &R,
+    history: &History,
+    items: Range<ItemId>,
+    exclude: &[ItemId],
+) -> Result<Vec<f32>> {
+    let mut scores = vec![0f32; items.len()];
+    model.score(history, items.clone(), &mut scores)?;
+    for &e in exclude {
+        if items.contains(&e) {
+            scores[(e - items.start) as usize] = f32::NEG_INFINITY;
+        }
+    }
+    Ok(scores)
+}
+
+/// Test fixture: `users` users in two blocks, each interacting with two thirds of its
+/// block's 10 items (items 0..10 and 10..20).
+#[cfg(test)]
+pub(crate) fn two_block_matrix(users: u32) -> CsrMatrix {
+    let mut t = Vec::new();
+    for u in 0..users {
+        let block = u % 2;
+        for i in 0..10u32 {
+            if (u + i) % 3 != 0 {
+                t.push((u, block * 10 + i, 1.0));
+            }
+        }
+    }
+    CsrMatrix::from_triplets(users as usize, 20, &t)
+}
+
 /// Builds a model with default hyper-parameters from its command-line name
 /// (`random`, `pop`, `itemknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`,
 /// `content-map-pop`).
