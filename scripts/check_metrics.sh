@@ -8,7 +8,8 @@ if ! .venv/bin/python -c "import pytrec_eval" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install -q pytrec-eval-terrier
 fi
-cargo build -q --bin warmstart
+# the test profile: reuses what `cargo test` just built (the dev profile would compile candle again)
+cargo build -q --profile test --bin warmstart
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 BIN=./target/debug/warmstart
