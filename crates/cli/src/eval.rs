@@ -266,7 +266,7 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
                 let mut model = warmstart_models::by_name(m, a.threads, a.seed)?;
                 let r = fit_and_evaluate(model.as_mut(), &d, task, &cfg, false)?;
                 if let Some(dir) = &a.trec_dir {
-                    write_trec(dir, model.as_ref(), &d, task, &cfg, a.trec_cases, &r)?;
+                    write_trec(dir, model.as_ref(), &d, task, &cfg, a.trec_cases)?;
                 }
                 details.push(r);
                 pb.inc(1);
@@ -309,7 +309,6 @@ fn write_trec(
     task: &Task,
     cfg: &EvalConfig,
     limit: usize,
-    r: &TaskResult,
 ) -> anyhow::Result<()> {
     if task.test.iter().any(|c| matches!(c.candidates, Candidates::List(_))) {
         return Ok(()); // sampled candidates are not a TREC ranking
@@ -329,7 +328,6 @@ fn write_trec(
         }
         metrics.insert(q, serde_json::to_value(&c.metrics)?);
     }
-    let _ = r;
     std::fs::write(dir.join(format!("{}-{tag}.run", model.name())), run)?;
     std::fs::write(dir.join(format!("{tag}.qrels")), qrels)?;
     std::fs::write(dir.join(format!("{}-{tag}.metrics.json", model.name())), serde_json::to_string(&metrics)?)?;

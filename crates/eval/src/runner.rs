@@ -60,13 +60,7 @@ pub fn run_case(
     keep_ranking: bool,
 ) -> Result<CaseResult> {
     let range = d.sites[task.target as usize].items.clone();
-    let mut site_scores = vec![0f32; range.len()];
-    model.score(&case.history, range.clone(), &mut site_scores)?;
-    for &e in &case.exclude {
-        if range.contains(&e) {
-            site_scores[(e - range.start) as usize] = f32::NEG_INFINITY;
-        }
-    }
+    let site_scores = warmstart_models::masked_scores(model, &case.history, range.clone(), &case.exclude)?;
     let mut cands: Vec<ItemId> = match &case.candidates {
         Candidates::Site => range.clone().collect(),
         Candidates::List(l) => l.clone(),

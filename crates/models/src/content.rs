@@ -276,7 +276,7 @@ impl Recommender for ContentModel {
         let scores = crate::masked_scores(self, history, items.clone(), exclude)?;
         let lambda = self.config.mmr_lambda;
         if lambda >= 1.0 {
-            return Ok(top_k(&scores, k).into_iter().map(|i| (items.start + i as ItemId, scores[i])).collect());
+            return Ok(crate::best_of(&scores, items.start, k));
         }
         // Maximal marginal relevance over a pool of the best 20k candidates.
         let pool: Vec<usize> = top_k(&scores, (k * 20).max(100));

@@ -93,14 +93,8 @@ pub trait Recommender: Send + Sync {
         k: usize,
         exclude: &[ItemId],
     ) -> Result<Vec<(ItemId, f32)>> {
-        let mut scores = vec![0f32; items.len()];
-        self.score(history, items.clone(), &mut scores)?;
-        for &e in exclude {
-            if items.contains(&e) {
-                scores[(e - items.start) as usize] = f32::NEG_INFINITY;
-            }
-        }
-        Ok(top_k(&scores, k).into_iter().map(|i| (items.start + i as ItemId, scores[i])).collect())
+        let scores = masked_scores(self, history, items.clone(), exclude)?;
+        Ok(best_of(&scores, items.start, k))
     }
 
     /// Explains recommended items, when the model can.
@@ -124,6 +118,11 @@ pub fn masked_scores<R: Recommender + ?Sized>(
         }
     }
     Ok(scores)
+}
+
+/// The `k` best of `scores` (indexed from item `first`) as (item, score), best first.
+pub fn best_of(scores: &[f32], first: ItemId, k: usize) -> Vec<(ItemId, f32)> {
+    top_k(scores, k).into_iter().map(|i| (first + i as ItemId, scores[i])).collect()
 }
 
 /// Test fixture: `users` users in two blocks, each interacting with two thirds of its
