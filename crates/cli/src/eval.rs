@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use warmstart_core::Dataset;
+use warmstart_core::{Dataset, HistoryWeights};
 use warmstart_eval::protocol::{self, Candidates};
 use warmstart_eval::report::{Comparison, CvResult, RunReport};
 use warmstart_eval::runner::{fit_and_evaluate, ranked_cases, TaskResult};
@@ -14,6 +14,7 @@ use warmstart_eval::stats::{mean_ci, paired_t_test};
 use warmstart_eval::{grid, EvalConfig, Protocol, ProtocolOptions, Task};
 use warmstart_store::Store;
 
+use crate::vectors::{load_vectors, VectorSpec};
 use crate::{progress, Cli};
 
 /// Arguments of `warmstart eval`.
@@ -29,6 +30,17 @@ pub struct EvalArgs {
     /// Models, comma-separated: random, pop, itemknn, als, bpr.
     #[arg(long, default_value = "random,pop,itemknn,als,bpr")]
     pub models: String,
+    /// Content vectors of content models: a stored model (minilm, clip/text, clip/image)
+    /// or TEXT+IMAGE[:w] to fuse two with text weight w.
+    #[arg(long, default_value = "minilm")]
+    pub vectors: VectorSpec,
+    /// Half-life of the history recency decay (days for timestamped data, positions for
+    /// sequences); none by default.
+    #[arg(long)]
+    pub half_life: Option<f64>,
+    /// Count every history interaction 1 (no kind weights or rating scaling).
+    #[arg(long)]
+    pub uniform_history: bool,
     /// Cut-offs, comma-separated.
     #[arg(long, default_value = "5,10,20")]
     pub k: String,
@@ -94,7 +106,7 @@ pub(crate) fn tasks(p: Protocol, d: &Dataset, opts: &ProtocolOptions) -> anyhow:
         }
         Protocol::Loo => {
             for t in 0..d.sites.len() as u32 {
-                out.push(protocol::leave_one_out(d, t)?);
+                out.push(protocol::leave_one_out(d, t, opts)?);
             }
         }
         Protocol::Random => {
@@ -144,20 +156,6 @@ fn compare(details: &[TaskResult], metric: &str) -> Vec<Comparison> {
     out
 }
 
-/// The text encoder whose vectors content models use.
-pub(crate) const CONTENT_ENCODER: &str = "minilm";
-
-/// Loads the dataset's item vectors, failing clearly when they were never computed.
-pub(crate) fn load_vectors(store: &Store, dataset: &str, d: &Dataset) -> anyhow::Result<warmstart_core::ItemVectors> {
-    let v = store.load_item_vectors(CONTENT_ENCODER, Some(dataset))?;
-    anyhow::ensure!(
-        v.count_present() > 0,
-        "no `{CONTENT_ENCODER}` vectors for {dataset}: run `warmstart embed --dataset {dataset}` first"
-    );
-    anyhow::ensure!(v.n_items() == d.n_items(), "vectors cover {} items, dataset has {}", v.n_items(), d.n_items());
-    Ok(v)
-}
-
 /// One result pooling the cases of several results of the same model (folds, or the
 /// Art- and Office-target lines): accuracy metrics are recomputed over all cases,
 /// per-list metrics (coverage, diversity, novelty) are averaged over the parts.
@@ -186,13 +184,17 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
     let ks = parse_ks(&a.k)?;
     let dataset = a.dataset.clone().unwrap_or_else(|| default_dataset(p).to_string());
     let d = store.load_dataset(Some(&dataset))?;
-    let opts = ProtocolOptions { seed: a.seed, ..Default::default() };
+    let opts = ProtocolOptions {
+        seed: a.seed,
+        history: history_weights(a.half_life, a.uniform_history)?,
+        ..Default::default()
+    };
     let models: Vec<String> = a.models.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
     for m in &models {
         warmstart_models::by_name(m, a.threads, a.seed)?; // validate names before any work
     }
     let item_vectors = if models.iter().any(|m| warmstart_models::needs_vectors(m)) {
-        Some(std::sync::Arc::new(load_vectors(store, &dataset, &d)?))
+        Some(std::sync::Arc::new(load_vectors(store, &dataset, &d, &a.vectors)?))
     } else {
         None
     };
@@ -359,6 +361,17 @@ pub struct TuneArgs {
     /// Models to tune, comma-separated.
     #[arg(long, default_value = "itemknn,als,bpr")]
     pub models: String,
+    /// Content vectors of content models: a stored model (minilm, clip/text, clip/image)
+    /// or TEXT+IMAGE[:w] to fuse two with text weight w.
+    #[arg(long, default_value = "minilm")]
+    pub vectors: VectorSpec,
+    /// Half-life of the history recency decay (days for timestamped data, positions for
+    /// sequences); none by default.
+    #[arg(long)]
+    pub half_life: Option<f64>,
+    /// Count every history interaction 1 (no kind weights or rating scaling).
+    #[arg(long)]
+    pub uniform_history: bool,
     /// Selection metric on the validation cases.
     #[arg(long, default_value = "ndcg@10")]
     pub metric: String,
@@ -376,10 +389,14 @@ pub fn tune(cli: &Cli, a: &TuneArgs) -> anyhow::Result<()> {
     let p: Protocol = a.protocol.parse()?;
     let dataset = a.dataset.clone().unwrap_or_else(|| default_dataset(p).to_string());
     let d = store.load_dataset(Some(&dataset))?;
-    let opts = ProtocolOptions { seed: a.seed, ..Default::default() };
+    let opts = ProtocolOptions {
+        seed: a.seed,
+        history: history_weights(a.half_life, a.uniform_history)?,
+        ..Default::default()
+    };
     let k: usize = a.metric.split('@').nth(1).and_then(|k| k.parse().ok()).unwrap_or(10);
     let item_vectors = if a.models.split(',').any(|m| warmstart_models::needs_vectors(m.trim())) {
-        Some(std::sync::Arc::new(load_vectors(&store, &dataset, &d)?))
+        Some(std::sync::Arc::new(load_vectors(&store, &dataset, &d, &a.vectors)?))
     } else {
         None
     };
@@ -406,4 +423,13 @@ pub fn tune(cli: &Cli, a: &TuneArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(())
+}
+
+/// History weights from the command line.
+pub(crate) fn history_weights(half_life: Option<f64>, uniform: bool) -> anyhow::Result<HistoryWeights> {
+    if uniform {
+        anyhow::ensure!(half_life.is_none(), "--uniform-history and --half-life exclude each other");
+        return Ok(HistoryWeights::uniform());
+    }
+    Ok(HistoryWeights::builder().half_life(half_life).build()?)
 }

@@ -6,6 +6,7 @@ mod ingest;
 mod pipeline;
 mod recommend;
 mod stats;
+mod vectors;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

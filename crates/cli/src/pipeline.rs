@@ -6,8 +6,9 @@ use clap::Args;
 use warmstart_store::Store;
 
 use crate::embed::{self, EmbedArgs};
-use crate::eval::{evaluate, EvalArgs, CONTENT_ENCODER};
+use crate::eval::{evaluate, EvalArgs};
 use crate::ingest::{describe, read, write, IngestArgs, Records, Source};
+use crate::vectors::{VectorSpec, CONTENT_ENCODER};
 use crate::{stats, Cli};
 
 /// Arguments of `warmstart pipeline`.
@@ -101,12 +102,7 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
     let mut embedded: Vec<&str> = Vec::new();
     if !a.skip_embed {
         for dataset in EMBEDDED.iter().filter(|d| present.iter().any(|p| p == *d)) {
-            let ea = EmbedArgs {
-                model: CONTENT_ENCODER.into(),
-                dataset: Some(dataset.to_string()),
-                batch: 64,
-                commit_every: 2048,
-            };
+            let ea = EmbedArgs::text_only(CONTENT_ENCODER, Some(dataset.to_string()));
             let summary = embed::embed_store(&mut store, &ea, cli.json)?;
             if !cli.json {
                 println!("embedded {dataset}: {summary}");
@@ -129,6 +125,9 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
                     a.models.clone()
                 },
                 k: a.k.clone(),
+                vectors: VectorSpec::Single(CONTENT_ENCODER.into()),
+                half_life: None,
+                uniform_history: false,
                 folds: None,
                 seed: 42,
                 threads: 0,

@@ -1,11 +1,17 @@
 //! `warmstart recommend`: fit a model on a dataset and rank a site's catalog for one user
-//! from their history on the other sites, with explanations where the model has them.
+//! from their history on the other sites (with explanations where the model has them), or
+//! rank it zero-shot for a free-text query through the text tower of the vectors' model.
+//! Price band and category filters apply to both.
 
 use anyhow::Context;
 use clap::Args;
+use warmstart_core::{Dataset, ItemId};
+use warmstart_embed::LoadedModel;
 use warmstart_models::TrainData;
 use warmstart_store::Store;
 
+use crate::eval::history_weights;
+use crate::vectors::{load_vectors, VectorSpec};
 use crate::Cli;
 
 /// Arguments of `warmstart recommend`.
@@ -18,51 +24,64 @@ pub struct RecommendArgs {
     #[arg(long)]
     pub site: String,
     /// User key (as stored, e.g. `amazon:A7PVZNHRTX1J7`).
-    #[arg(long)]
-    pub user: String,
-    /// Model: random, pop, itemknn, als, bpr.
+    #[arg(long, required_unless_present = "query")]
+    pub user: Option<String>,
+    /// Zero-shot: rank the catalog by similarity to this text (no user needed). The text
+    /// tower of the `--vectors` model encodes it (clip/image vectors: CLIP's text tower).
+    #[arg(long, conflicts_with = "user")]
+    pub query: Option<String>,
+    /// Model: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop.
     #[arg(long, default_value = "itemknn")]
     pub model: String,
+    /// Content vectors (a stored model or TEXT+IMAGE[:w]).
+    #[arg(long, default_value = "minilm")]
+    pub vectors: VectorSpec,
     /// How many items.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Also use the user's history on the target site (otherwise only other sites: the cold start).
     #[arg(long)]
     pub include_target_history: bool,
+    /// Only items at or above this price (USD); items without a price are dropped.
+    #[arg(long)]
+    pub min_price: Option<f64>,
+    /// Only items at or below this price (USD); items without a price are dropped.
+    #[arg(long)]
+    pub max_price: Option<f64>,
+    /// Only items whose category path contains this level (case-insensitive).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Half-life of the history recency decay (days, or positions for sequences).
+    #[arg(long)]
+    pub half_life: Option<f64>,
+}
+
+/// Items of `range` the filters remove.
+fn filtered_out(d: &Dataset, range: std::ops::Range<ItemId>, a: &RecommendArgs) -> Vec<ItemId> {
+    let want_cat = a.category.as_deref().map(str::to_lowercase);
+    range
+        .filter(|&i| {
+            let p = &d.products[i as usize];
+            let price_ok = match (a.min_price, a.max_price, p.price_usd) {
+                (None, None, _) => true,
+                (_, _, None) => false,
+                (lo, hi, Some(x)) => lo.is_none_or(|l| x >= l) && hi.is_none_or(|h| x <= h),
+            };
+            let cat_ok = want_cat.as_ref().is_none_or(|c| p.category.iter().any(|l| l.to_lowercase() == *c));
+            !(price_ok && cat_ok)
+        })
+        .collect()
 }
 
 /// `warmstart recommend`.
 pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.k > 0, "--k must be positive");
     let store = Store::open(&cli.store_path())?;
     let d = store.load_dataset(Some(&a.dataset))?;
     let site = d.site_by_key(&a.site)?;
-    let user =
-        d.users.iter().position(|u| *u == a.user).with_context(|| format!("no user `{}` in {}", a.user, a.dataset))?
-            as u32;
     let range = d.sites[site as usize].items.clone();
-    let mut history: Vec<(u32, f32)> = d
-        .interactions
-        .iter()
-        .filter(|r| r.user == user && (a.include_target_history || !range.contains(&r.item)))
-        .map(|r| (r.item, 1.0))
-        .collect();
-    history.sort_unstable_by_key(|h| h.0);
-    history.dedup_by_key(|h| h.0);
-    // Train without this user's target-site interactions, as if they were new there.
-    let train = d
-        .matrix(|r| a.include_target_history || !(r.user == user && range.contains(&r.item)), |_| 1.0)
-        .map_values(|_| 1.0);
-    let mut model = warmstart_models::by_name(&a.model, 0, 42)?;
-    let vectors = if warmstart_models::needs_vectors(&a.model) {
-        Some(crate::eval::load_vectors(&store, &a.dataset, &d)?)
-    } else {
-        None
-    };
-    model.fit(&TrainData { dataset: &d, matrix: &train, item_vectors: vectors.as_ref() })?;
-    let owned: Vec<u32> = history.iter().map(|h| h.0).filter(|i| range.contains(i)).collect();
-    let top = model.recommend(&history, range, a.k, &owned)?;
-    let items: Vec<u32> = top.iter().map(|t| t.0).collect();
-    let why = model.explain(&history, &items).unwrap_or_default();
+    let mut exclude = filtered_out(&d, range.clone(), a);
+    anyhow::ensure!(exclude.len() < range.len(), "no item of {} passes the price and category filters", a.site);
     let title = |i: u32| {
         let p = &d.products[i as usize];
         if p.title.is_empty() {
@@ -71,6 +90,50 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
             p.title.clone()
         }
     };
+    if let Some(q) = &a.query {
+        let top = zero_shot(&store, &d, a, q, range, &exclude)?;
+        if cli.json {
+            let recs: Vec<serde_json::Value> = top
+                .iter()
+                .map(|&(i, s)| serde_json::json!({"product": d.products[i as usize].external_id, "title": title(i), "score": s}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"query": q, "site": a.site, "recommendations": recs})
+                )?
+            );
+        } else {
+            println!("\"{q}\" on {}:", a.site);
+            for (n, &(i, s)) in top.iter().enumerate() {
+                println!("{:>3}. {} (cosine {:.4})", n + 1, title(i), s);
+            }
+        }
+        return Ok(());
+    }
+    let user_key = a.user.as_deref().context("--user or --query is needed")?;
+    let user =
+        d.users.iter().position(|u| u == user_key).with_context(|| format!("no user `{user_key}` in {}", a.dataset))?
+            as u32;
+    let weights = history_weights(a.half_life, false)?;
+    let history = weights.weigh(
+        d.interactions.iter().filter(|r| r.user == user && (a.include_target_history || !range.contains(&r.item))),
+    );
+    // Train without this user's target-site interactions, as if they were new there.
+    let train = d
+        .matrix(|r| a.include_target_history || !(r.user == user && range.contains(&r.item)), |_| 1.0)
+        .map_values(|_| 1.0);
+    let mut model = warmstart_models::by_name(&a.model, 0, 42)?;
+    let vectors = if warmstart_models::needs_vectors(&a.model) {
+        Some(load_vectors(&store, &a.dataset, &d, &a.vectors)?)
+    } else {
+        None
+    };
+    model.fit(&TrainData { dataset: &d, matrix: &train, item_vectors: vectors.as_ref() })?;
+    exclude.extend(history.iter().map(|h| h.0).filter(|i| range.contains(i)));
+    let top = model.recommend(&history, range, a.k, &exclude)?;
+    let items: Vec<u32> = top.iter().map(|t| t.0).collect();
+    let why = model.explain(&history, &items).unwrap_or_default();
     if cli.json {
         let recs: Vec<serde_json::Value> = top
             .iter()
@@ -85,11 +148,11 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({ "user": a.user, "site": a.site, "model": model.name(), "history": history.len(), "recommendations": recs })
+                &serde_json::json!({ "user": user_key, "site": a.site, "model": model.name(), "history": history.len(), "recommendations": recs })
             )?
         );
     } else {
-        println!("{} on {} from {} history items ({}):", a.user, a.site, history.len(), model.name());
+        println!("{} on {} from {} history items ({}):", user_key, a.site, history.len(), model.name());
         for (n, &(i, s)) in top.iter().enumerate() {
             println!("{:>3}. {} (score {:.4})", n + 1, title(i), s);
             if let Some(w) = why.iter().find(|w| w.item == i) {
@@ -98,4 +161,45 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ranks `range` by cosine between the encoded query and the stored vectors.
+fn zero_shot(
+    store: &Store,
+    d: &Dataset,
+    a: &RecommendArgs,
+    query: &str,
+    range: std::ops::Range<ItemId>,
+    exclude: &[ItemId],
+) -> anyhow::Result<Vec<(ItemId, f32)>> {
+    let VectorSpec::Single(id) = &a.vectors else {
+        anyhow::bail!("zero-shot queries need one vector model (e.g. --vectors minilm or --vectors clip/image)")
+    };
+    let vectors = load_vectors(store, &a.dataset, d, &a.vectors)?;
+    let model_name = id.split('/').next().unwrap_or(id);
+    let model = LoadedModel::load(&warmstart_store::home_dir(), model_name)?;
+    let tower = model.text();
+    // a text query meets the catalog in the model's shared space: its own text vectors, or
+    // the image vectors of a text–image model
+    anyhow::ensure!(
+        tower.id() == *id || (model.image().is_some_and(|m| m.id() == *id)),
+        "`{id}` vectors are not in the space of {}'s text tower",
+        model_name
+    );
+    anyhow::ensure!(tower.dim() == vectors.dim, "query dimension {} ≠ vector dimension {}", tower.dim(), vectors.dim);
+    let (q, _) = tower.encode_texts(&[query])?;
+    let mut scores: Vec<f32> = range
+        .clone()
+        .map(|i| {
+            if vectors.present[i as usize] {
+                vectors.row(i).iter().zip(&q).map(|(x, y)| x * y).sum()
+            } else {
+                f32::NEG_INFINITY
+            }
+        })
+        .collect();
+    for &e in exclude {
+        scores[(e - range.start) as usize] = f32::NEG_INFINITY;
+    }
+    Ok(warmstart_models::best_of(&scores, range.start, a.k).into_iter().filter(|e| e.1.is_finite()).collect())
 }

@@ -10,6 +10,7 @@ pub mod paths;
 pub mod record;
 pub mod rng;
 pub mod topk;
+pub mod weights;
 
 pub use dataset::{
     Dataset, DatasetBuilder, InteractionRow, ItemId, ItemVectors, ProductMeta, SiteId, SiteInfo, UserId,
@@ -19,3 +20,4 @@ pub use matrix::CsrMatrix;
 pub use record::{EventTime, ImageRef, Interaction, InteractionKind, MissingFields, Price, Product, Site, Split};
 pub use rng::Rng;
 pub use topk::{top_k, top_k_by};
+pub use weights::{HistoryWeights, HistoryWeightsBuilder};

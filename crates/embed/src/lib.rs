@@ -1,12 +1,22 @@
-//! Content embeddings: sentence encoders (BERT family in Hugging Face format, e.g.
-//! all-MiniLM-L6-v2) on `candle`, the product text they read, and fetching the model.
+//! Content embeddings on `candle`: sentence encoders (BERT family in Hugging Face format,
+//! e.g. all-MiniLM-L6-v2), CLIP text and image towers, fusion of text and image vectors,
+//! the product text the encoders read, and fetching models.
+//!
+//! Encoders implement [`TextEncoder`] and/or [`ImageEncoder`], so another image model (one
+//! trained on the catalog, say) plugs into the same pipeline.
 
+pub mod clip;
 pub mod fetch;
+pub mod fusion;
+pub mod preprocess;
 pub mod text;
 
+pub use clip::{write_random_checkpoint, ClipEncoder, ClipShape};
+pub use fusion::{fuse, Fused, FusionReport, Parts};
+pub use preprocess::ImagePreprocess;
 pub use text::{product_text, EncodeStats, SentenceEncoder};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors of the embed crate.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +40,12 @@ pub enum Error {
     /// Tokenisation failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// An image could not be decoded or has the wrong size.
+    #[error("image: {0}")]
+    Image(String),
+    /// Vectors cannot be fused.
+    #[error("fusion: {0}")]
+    Fusion(String),
     /// The tensor library failed.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
@@ -42,9 +58,83 @@ pub enum Error {
         message: String,
     },
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: minilm)")]
+    #[error("unknown model `{0}` (known: {known})", known = fetch::MODELS.join(", "))]
     UnknownModel(String),
+    /// The model has no tower for this input.
+    #[error("model `{0}` has no {1} encoder")]
+    NoTower(String, &'static str),
 }
 
 /// Result alias for the embed crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Encodes texts into L2-normalised vectors.
+pub trait TextEncoder: Send + Sync {
+    /// Id of the vectors in the store (e.g. `minilm`, `clip/text`).
+    fn id(&self) -> String;
+    /// Output dimension.
+    fn dim(&self) -> usize;
+    /// Token window; longer texts are cut and counted.
+    fn max_len(&self) -> usize;
+    /// Encodes `texts` (row-major `texts.len() × dim`).
+    fn encode_texts(&self, texts: &[&str]) -> Result<(Vec<f32>, EncodeStats)>;
+}
+
+/// Encodes decoded images into L2-normalised vectors.
+pub trait ImageEncoder: Send + Sync {
+    /// Id of the vectors in the store (e.g. `clip/image`).
+    fn id(&self) -> String;
+    /// Output dimension.
+    fn dim(&self) -> usize;
+    /// Encodes `images` (row-major `images.len() × dim`).
+    fn encode_images(&self, images: &[::image::DynamicImage]) -> Result<Vec<f32>>;
+}
+
+/// A loaded model: a text tower, an image tower, or both.
+pub enum LoadedModel {
+    /// A sentence encoder (text only).
+    Sentence(Box<SentenceEncoder>),
+    /// CLIP (text and image).
+    Clip(Box<ClipEncoder>),
+}
+
+impl LoadedModel {
+    /// Loads a model by name from `$WARMSTART_HOME/models` (fetching it when needed).
+    pub fn load(home: &Path, name: &str) -> Result<LoadedModel> {
+        let dir = fetch::ensure(home, name)?;
+        LoadedModel::load_dir(&dir, name)
+    }
+
+    /// Loads the model in `dir`, its kind told by its `config.json` (`model_type`).
+    pub fn load_dir(dir: &Path, name: &str) -> Result<LoadedModel> {
+        let cfg = read_json(&dir.join("config.json"))?;
+        if cfg["model_type"].as_str() == Some("clip") || cfg.get("vision_config").is_some() {
+            Ok(LoadedModel::Clip(Box::new(ClipEncoder::load(dir, name)?)))
+        } else {
+            Ok(LoadedModel::Sentence(Box::new(SentenceEncoder::load(dir, name)?)))
+        }
+    }
+
+    /// The text tower.
+    pub fn text(&self) -> &dyn TextEncoder {
+        match self {
+            LoadedModel::Sentence(s) => s.as_ref(),
+            LoadedModel::Clip(c) => c.as_ref(),
+        }
+    }
+
+    /// The image tower, when the model has one.
+    pub fn image(&self) -> Option<&dyn ImageEncoder> {
+        match self {
+            LoadedModel::Sentence(_) => None,
+            LoadedModel::Clip(c) => Some(c.as_ref()),
+        }
+    }
+}
+
+pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::ModelFile { path: path.into(), message: e.to_string() })?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::ModelFile { path: path.into(), message: format!("invalid JSON: {e}") })
+}

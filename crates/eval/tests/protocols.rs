@@ -89,7 +89,7 @@ fn cdrib_protocol_ranks_each_row_against_sampled_items() {
 #[test]
 fn leave_one_out_targets_the_last_position() {
     let d = dataset();
-    let task = protocol::leave_one_out(&d, 1).unwrap();
+    let task = protocol::leave_one_out(&d, 1, &ProtocolOptions::default()).unwrap();
     assert_eq!(task.test.len(), 5);
     for c in &task.test {
         assert_eq!(c.relevant.len(), 1);
@@ -98,7 +98,7 @@ fn leave_one_out_targets_the_last_position() {
         assert!(task.train.get(c.user as usize, c.relevant[0]) == 0.0);
     }
     // site a's targets: the last position is on site b, so there are none
-    assert!(protocol::leave_one_out(&d, 0).unwrap().test.is_empty());
+    assert!(protocol::leave_one_out(&d, 0, &ProtocolOptions::default()).unwrap().test.is_empty());
 }
 
 #[test]

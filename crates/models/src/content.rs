@@ -25,6 +25,9 @@ pub struct ContentConfig {
     pub ridge: f32,
     /// MMR trade-off in `(0, 1]` used by `recommend` (1 = no diversity constraint).
     pub mmr_lambda: f32,
+    /// Interests per user and source site (k of a spherical k-means over the history's
+    /// vectors); an item scores by its best-matching interest. 1 = one mean profile.
+    pub interests: usize,
 }
 
 /// Builder of [`ContentConfig`].
@@ -35,7 +38,7 @@ impl ContentConfig {
     /// Defaults: plain profile, no prior, ridge 0.01 (chosen by `warmstart tune` on the
     /// Amazon validation users), no MMR.
     pub fn builder() -> ContentBuilder {
-        ContentBuilder(ContentConfig { mapped: false, pop_weight: 0.0, ridge: 0.01, mmr_lambda: 1.0 })
+        ContentBuilder(ContentConfig { mapped: false, pop_weight: 0.0, ridge: 0.01, mmr_lambda: 1.0, interests: 1 })
     }
 }
 
@@ -60,9 +63,15 @@ impl ContentBuilder {
         self.0.mmr_lambda = v;
         self
     }
+    /// Interests per user and source site.
+    pub fn interests(mut self, v: usize) -> Self {
+        self.0.interests = v;
+        self
+    }
     /// Validates.
     pub fn build(self) -> Result<ContentConfig> {
         let c = self.0;
+        check("interests", (1..=32).contains(&c.interests), c.interests, "must be in 1..=32")?;
         check("pop_weight", (0.0..=1.0).contains(&c.pop_weight), c.pop_weight, "must be in [0, 1]")?;
         check("ridge", c.ridge > 0.0 && c.ridge.is_finite(), c.ridge, "must be > 0")?;
         check("mmr_lambda", c.mmr_lambda > 0.0 && c.mmr_lambda <= 1.0, c.mmr_lambda, "must be in (0, 1]")?;
@@ -114,41 +123,131 @@ impl ContentModel {
 
     /// Per-site mean vectors of a history (normalised), sites in id order.
     fn site_means(&self, history: &History) -> Vec<(SiteId, Vec<f32>)> {
-        let d = self.vectors.dim;
-        let mut acc: HashMap<SiteId, Vec<f32>> = HashMap::new();
+        self.site_groups(history, 1).into_iter().map(|(s, v, _)| (s, v)).collect()
+    }
+
+    /// Per source site, up to `k` interest centroids of the history's vectors (normalised,
+    /// with their total weight), sites in id order.
+    fn site_groups(&self, history: &History, k: usize) -> Vec<(SiteId, Vec<f32>, f32)> {
+        let mut by_site: HashMap<SiteId, Vec<(ItemId, f32)>> = HashMap::new();
         for &(i, w) in history {
-            if (i as usize) < self.vectors.n_items() && self.vectors.present[i as usize] {
-                let e = acc.entry(self.site_of[i as usize]).or_insert_with(|| vec![0.0; d]);
-                axpy(w, self.vectors.row(i), e);
+            if (i as usize) < self.vectors.n_items() && self.vectors.present[i as usize] && w > 0.0 {
+                by_site.entry(self.site_of[i as usize]).or_default().push((i, w));
             }
         }
-        let mut out: Vec<(SiteId, Vec<f32>)> =
-            acc.into_iter().filter_map(|(s, mut v)| normalize(&mut v).then_some((s, v))).collect();
-        out.sort_by_key(|e| e.0);
+        let mut sites: Vec<SiteId> = by_site.keys().copied().collect();
+        sites.sort_unstable();
+        let mut out = Vec::new();
+        for s in sites {
+            let items = &by_site[&s];
+            for (mut c, w) in self.interest_centroids(items, k) {
+                if normalize(&mut c) {
+                    out.push((s, c, w));
+                }
+            }
+        }
         out
+    }
+
+    /// Spherical k-means over `items`' vectors (weighted), seeded deterministically with the
+    /// heaviest item and then the item least similar to the seeds so far; returns the
+    /// (unnormalised) weighted sums of each cluster and their weights.
+    fn interest_centroids(&self, items: &[(ItemId, f32)], k: usize) -> Vec<(Vec<f32>, f32)> {
+        let d = self.vectors.dim;
+        let k = k.min(items.len()).max(1);
+        let sum_of = |members: &mut dyn Iterator<Item = &(ItemId, f32)>| -> (Vec<f32>, f32) {
+            let mut v = vec![0f32; d];
+            let mut w = 0.0;
+            for &(i, x) in members {
+                axpy(x, self.vectors.row(i), &mut v);
+                w += x;
+            }
+            (v, w)
+        };
+        if k == 1 {
+            return vec![sum_of(&mut items.iter())];
+        }
+        let row = |i: ItemId| self.vectors.row(i);
+        let mut centres: Vec<Vec<f32>> = Vec::with_capacity(k);
+        let first = items.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).map(|e| e.0).unwrap_or(0);
+        centres.push(row(first).to_vec());
+        while centres.len() < k {
+            let far = items
+                .iter()
+                .map(|&(i, _)| (i, centres.iter().map(|c| dot(c, row(i))).fold(f32::NEG_INFINITY, f32::max)))
+                .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+                .map(|e| e.0)
+                .unwrap_or(first);
+            centres.push(row(far).to_vec());
+        }
+        let mut assign = vec![0usize; items.len()];
+        for _ in 0..10 {
+            let mut changed = false;
+            for (n, &(i, _)) in items.iter().enumerate() {
+                let best = (0..centres.len())
+                    .max_by(|&a, &b| dot(&centres[a], row(i)).total_cmp(&dot(&centres[b], row(i))).then(b.cmp(&a)))
+                    .unwrap_or(0);
+                changed |= best != assign[n];
+                assign[n] = best;
+            }
+            for (c, centre) in centres.iter_mut().enumerate() {
+                let (mut v, _) = sum_of(&mut items.iter().zip(&assign).filter(|(_, &a)| a == c).map(|(e, _)| e));
+                if normalize(&mut v) {
+                    *centre = v;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        (0..centres.len())
+            .map(|c| sum_of(&mut items.iter().zip(&assign).filter(|(_, &a)| a == c).map(|(e, _)| e)))
+            .filter(|(_, w)| *w > 0.0)
+            .collect()
+    }
+
+    /// `m` carried into the target site's space by the learned mapping, when there is one.
+    fn to_target(&self, m: &[f32], source: SiteId, target: SiteId, out: &mut [f32]) {
+        let d = self.vectors.dim;
+        match self.maps.get(&(source, target)) {
+            Some(map) if self.config.mapped && source != target => {
+                // out += (m − μ_x) W: the user's predicted deviation from the average target
+                // profile (the average itself shifts every item's score equally).
+                for (r, (&mr, &mu)) in m.iter().zip(&map.mean_x).enumerate() {
+                    axpy(mr - mu, &map.w[r * d..(r + 1) * d], out);
+                }
+            }
+            _ => axpy(1.0, m, out),
+        }
     }
 
     /// The user's profile in the target site's content space (`None` without usable history).
     pub fn profile(&self, history: &History, target: SiteId) -> Option<Vec<f32>> {
-        let d = self.vectors.dim;
         let means = self.site_means(history);
         if means.is_empty() {
             return None;
         }
-        let mut p = vec![0f32; d];
+        let mut p = vec![0f32; self.vectors.dim];
         for (s, m) in means {
-            match self.maps.get(&(s, target)) {
-                Some(map) if self.config.mapped && s != target => {
-                    // p += (m − μ_x) W: the user's predicted deviation from the average target
-                    // profile (the average itself shifts every item's score equally).
-                    for (r, (&mr, &mu)) in m.iter().zip(&map.mean_x).enumerate() {
-                        axpy(mr - mu, &map.w[r * d..(r + 1) * d], &mut p);
-                    }
-                }
-                _ => axpy(1.0, &m, &mut p),
-            }
+            self.to_target(&m, s, target, &mut p);
         }
         normalize(&mut p).then_some(p)
+    }
+
+    /// The user's interest profiles in the target site's space: one per interest and
+    /// source site with `interests > 1`, else the single [`profile`](Self::profile).
+    pub fn profiles(&self, history: &History, target: SiteId) -> Vec<Vec<f32>> {
+        if self.config.interests <= 1 {
+            return self.profile(history, target).into_iter().collect();
+        }
+        self.site_groups(history, self.config.interests)
+            .into_iter()
+            .filter_map(|(s, m, _)| {
+                let mut p = vec![0f32; self.vectors.dim];
+                self.to_target(&m, s, target, &mut p);
+                normalize(&mut p).then_some(p)
+            })
+            .collect()
     }
 
     fn learn_maps(&mut self, data: &TrainData) -> Result<()> {
@@ -217,11 +316,16 @@ impl ContentModel {
 
 impl Recommender for ContentModel {
     fn name(&self) -> String {
-        match (self.config.mapped, self.config.pop_weight > 0.0) {
-            (false, false) => "content".into(),
-            (false, true) => "content-pop".into(),
-            (true, false) => "content-map".into(),
-            (true, true) => "content-map-pop".into(),
+        let base = match (self.config.mapped, self.config.pop_weight > 0.0) {
+            (false, false) => "content",
+            (false, true) => "content-pop",
+            (true, false) => "content-map",
+            (true, true) => "content-map-pop",
+        };
+        if self.config.interests > 1 {
+            format!("{base}-k{}", self.config.interests)
+        } else {
+            base.into()
         }
     }
 
@@ -253,15 +357,20 @@ impl Recommender for ContentModel {
         }
         let target = self.site_of.get(items.start as usize).copied().unwrap_or(0);
         let beta = self.config.pop_weight;
-        let profile = self.profile(history, target);
+        let profiles = self.profiles(history, target);
         for (o, i) in out.iter_mut().zip(items) {
-            let sim = match &profile {
-                Some(p) if self.vectors.present[i as usize] => dot(p, self.vectors.row(i)),
-                Some(_) => -1.0,
-                None => 0.0,
-            };
             let prior = self.pop[i as usize];
-            *o = if profile.is_none() { prior } else { (1.0 - beta) * sim + beta * prior };
+            if profiles.is_empty() {
+                *o = prior;
+                continue;
+            }
+            let sim = if self.vectors.present[i as usize] {
+                let v = self.vectors.row(i);
+                profiles.iter().map(|p| dot(p, v)).fold(f32::NEG_INFINITY, f32::max)
+            } else {
+                -1.0
+            };
+            *o = (1.0 - beta) * sim + beta * prior;
         }
         Ok(())
     }
@@ -398,5 +507,58 @@ mod tests {
         assert!(plain_top.iter().all(|(i, _)| *i < 6), "{plain_top:?}");
         assert!(diverse_top.iter().any(|(i, _)| *i >= 6), "{diverse_top:?}");
         assert!(ContentConfig::builder().pop_weight(2.0).build().is_err());
+    }
+
+    /// One user buys shoes and laptops: the single mean profile sits between them and
+    /// prefers a target item that is half of each; two interests prefer a real shoe and a
+    /// real laptop.
+    #[test]
+    fn multi_interest_profiles_keep_separate_tastes_apart() {
+        let sites = vec![
+            Site { key: "a".into(), name: "A".into(), dataset: "d".into() },
+            Site { key: "b".into(), name: "B".into(), dataset: "d".into() },
+        ];
+        let products: Vec<Product> = (0..4)
+            .map(|i| Product::new("a", format!("a{i}"), "x"))
+            .chain((0..3).map(|i| Product::new("b", format!("b{i}"), "y")))
+            .collect();
+        let inter = vec![Interaction {
+            user: "u".into(),
+            site: "a".into(),
+            product: "a0".into(),
+            kind: InteractionKind::Purchase,
+            value: None,
+            text: None,
+            time: None,
+            split: Split::Train,
+        }];
+        let d = DatasetBuilder::from_records(&sites, &products, &inter).unwrap();
+        let dim = 3;
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        #[rustfmt::skip]
+        let data = vec![
+            1.0, 0.0, 0.0,  0.99, 0.14, 0.0,   // a0, a1: shoes
+            0.0, 1.0, 0.0,  0.14, 0.99, 0.0,   // a2, a3: laptops
+            h, h, 0.0,                        // b0: the blend
+            1.0, 0.0, 0.0,                    // b1: a shoe
+            0.0, 0.0, 1.0,                    // b2: unrelated
+        ];
+        let vectors = ItemVectors { dim, data, present: vec![true; 7] };
+        let m = d.interaction_matrix();
+        let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&vectors) };
+        let hist = [(0u32, 1.0f32), (1, 1.0), (2, 1.0), (3, 1.0)];
+        let mut one = ContentModel::new(ContentConfig::builder().build().unwrap());
+        one.fit(&data).unwrap();
+        let mut two = ContentModel::new(ContentConfig::builder().interests(2).build().unwrap());
+        two.fit(&data).unwrap();
+        assert_eq!(two.name(), "content-k2");
+        assert_eq!(two.profiles(&hist, 1).len(), 2);
+        let top_one = one.recommend(&hist, 4..7, 1, &[]).unwrap();
+        let top_two = two.recommend(&hist, 4..7, 1, &[]).unwrap();
+        assert_eq!(top_one[0].0, 4, "one profile prefers the blend: {top_one:?}");
+        assert_eq!(top_two[0].0, 5, "two interests prefer the real shoe: {top_two:?}");
+        assert!(ContentConfig::builder().interests(0).build().is_err());
+        assert_eq!(crate::by_name("content-map-pop-k3", 1, 1).unwrap().name(), "content-map-pop-k3");
+        assert!(crate::by_name("content-kx", 1, 1).is_err());
     }
 }

@@ -38,7 +38,7 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, and content names with -kN)")]
     UnknownModel(String),
     /// The training data cannot be used.
     #[error("bad training data: {0}")]
@@ -143,20 +143,29 @@ pub(crate) fn two_block_matrix(users: u32) -> CsrMatrix {
 
 /// Builds a model with default hyper-parameters from its command-line name
 /// (`random`, `pop`, `itemknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`,
-/// `content-map-pop`).
+/// `content-map-pop`; content names take `-kN` for N interests, e.g. `content-map-pop-k3`).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommender>> {
-    Ok(match name {
+    // content models take an optional `-kN` suffix: N interests per user
+    let (base, interests) = match name.rsplit_once("-k") {
+        Some((b, k)) if b.starts_with("content") && !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()) => {
+            (b, k.parse::<usize>().map_err(|_| Error::UnknownModel(name.to_string()))?)
+        }
+        _ => (name, 1),
+    };
+    let content = |mapped: bool, pop: f32| -> Result<Box<dyn Recommender>> {
+        let c = ContentConfig::builder().mapped(mapped).pop_weight(pop).interests(interests).build()?;
+        Ok(Box::new(ContentModel::new(c)))
+    };
+    Ok(match base {
         "pop" | "popularity" => Box::new(Popularity::new(PopularityConfig::builder().build()?)),
         "itemknn" => Box::new(ItemKnn::new(ItemKnnConfig::builder().build()?)),
         "als" => Box::new(Als::new(AlsConfig::builder().threads(threads).seed(seed).build()?)),
         "bpr" => Box::new(Bpr::new(BprConfig::builder().seed(seed).build()?)),
         "random" => Box::new(RandomModel::new(seed)),
-        "content" => Box::new(ContentModel::new(ContentConfig::builder().build()?)),
-        "content-pop" => Box::new(ContentModel::new(ContentConfig::builder().pop_weight(0.5).build()?)),
-        "content-map" => Box::new(ContentModel::new(ContentConfig::builder().mapped(true).build()?)),
-        "content-map-pop" => {
-            Box::new(ContentModel::new(ContentConfig::builder().mapped(true).pop_weight(0.5).build()?))
-        }
+        "content" => content(false, 0.0)?,
+        "content-pop" => content(false, 0.5)?,
+        "content-map" => content(true, 0.0)?,
+        "content-map-pop" => content(true, 0.5)?,
         other => return Err(Error::UnknownModel(other.to_string())),
     })
 }

@@ -6,7 +6,7 @@ mod embeddings;
 mod schema;
 mod stats;
 
-pub use embeddings::EmbedCandidate;
+pub use embeddings::{EmbedCandidate, VectorDtype};
 pub use stats::{DatasetStats, SiteStats, StoreStats};
 
 use std::collections::HashMap;
@@ -505,10 +505,11 @@ impl Store {
         embeddings::candidates(&self.conn, model, dataset).map_err(|e| self.err(e))
     }
 
-    /// Stores vectors `(product id, content hash, vector)` for `model` in one transaction.
-    pub fn put_embeddings(&mut self, model: &str, rows: &[(i64, String, Vec<f32>)]) -> Result<()> {
+    /// Stores vectors `(product id, content hash, vector)` for `model` in one transaction,
+    /// as `dtype`.
+    pub fn put_embeddings(&mut self, model: &str, rows: &[(i64, String, Vec<f32>)], dtype: VectorDtype) -> Result<()> {
         let path = self.path.clone();
-        embeddings::put(&mut self.conn, model, rows).map_err(|e| Error::Sqlite { path, source: e })
+        embeddings::put(&mut self.conn, model, rows, dtype).map_err(|e| Error::Sqlite { path, source: e })
     }
 
     /// Vectors of `model` aligned with [`load_dataset`](Self::load_dataset)`(dataset)`.

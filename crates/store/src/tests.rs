@@ -87,3 +87,30 @@ fn rejects_files_that_are_not_stores() {
     let err = Store::open(&path).err().expect("junk must not open");
     assert!(err.to_string().contains("junk.sqlite"), "{err}");
 }
+
+#[test]
+fn vectors_round_trip_in_f32_and_f16_and_go_stale_when_content_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    let (sites, mut products, inter) = sample();
+    store.write("t", &sites, &products, &inter, "{}", &|_| {}).unwrap();
+    let cands = store.embed_candidates("m", None).unwrap();
+    assert_eq!(cands.len(), 3);
+    assert!(cands.iter().all(|c| !c.cached));
+    let v = [0.1f32, -0.25, 0.3333];
+    let rows: Vec<(i64, String, Vec<f32>)> = cands.iter().map(|c| (c.id, c.content_hash.clone(), v.to_vec())).collect();
+    store.put_embeddings("m", &rows, VectorDtype::F32).unwrap();
+    store.put_embeddings("m16", &rows, VectorDtype::F16).unwrap();
+    let exact = store.load_item_vectors("m", None).unwrap();
+    let half = store.load_item_vectors("m16", None).unwrap();
+    assert_eq!((exact.dim, exact.count_present(), half.count_present()), (3, 3, 3));
+    assert_eq!(exact.row(0), &v);
+    assert!(half.row(0).iter().zip(&v).all(|(a, b)| (a - b).abs() < 1e-3 && a != b), "{:?}", half.row(0));
+    assert!(store.embed_candidates("m", None).unwrap().iter().all(|c| c.cached));
+    // a changed title makes that product's vector stale: missing on load, re-embedded next run
+    products[1].title = "Navy tee".into();
+    store.write("t", &sites, &products, &inter, "{}", &|_| {}).unwrap();
+    let again = store.embed_candidates("m", None).unwrap();
+    assert_eq!(again.iter().filter(|c| !c.cached).count(), 1);
+    assert_eq!(store.load_item_vectors("m", None).unwrap().count_present(), 2);
+}
