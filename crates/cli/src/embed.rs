@@ -165,7 +165,7 @@ fn embed_texts(
 }
 
 /// The text a product is embedded from.
-pub(crate) fn text_of(c: &EmbedCandidate) -> String {
+pub fn text_of(c: &EmbedCandidate) -> String {
     product_text(&c.title, c.brand.as_deref(), c.category.as_deref(), c.description.as_deref(), &c.attributes)
 }
 

@@ -9,6 +9,8 @@ mod stats;
 mod vectors;
 
 use std::path::PathBuf;
+
+pub use embed::text_of as embed_text_of;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
