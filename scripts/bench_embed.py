@@ -16,11 +16,13 @@ p.add_argument("out")
 p.add_argument("model_dir")
 p.add_argument("--batch", type=int, default=64)
 p.add_argument("--threads", type=int, default=2)
+p.add_argument("--window", type=int, default=256)
 a = p.parse_args()
 
 torch.set_num_threads(a.threads)
 texts = open(f"{a.out}/texts.txt", encoding="utf-8").read().split("\n")[:-1]
 model = SentenceTransformer(a.model_dir, device="cpu")
+model.max_seq_length = a.window  # the window warmstart used (from sentence_bert_config.json)
 model.encode(texts[:1])  # warm-up
 start = time.perf_counter()
 theirs = model.encode(texts, batch_size=a.batch, normalize_embeddings=True, convert_to_numpy=True)

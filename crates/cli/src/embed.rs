@@ -20,8 +20,12 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub dataset: Option<String>,
     /// Inputs per forward pass.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Text batches encoded at once, each on one core (default: one per core; 1 = one
+    /// batch at a time on every core).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Vectors written per transaction (an interrupted run keeps what was committed).
     #[arg(long, default_value_t = 2048)]
     pub commit_every: usize,
@@ -45,13 +49,20 @@ impl EmbedArgs {
         EmbedArgs {
             model: model.into(),
             dataset,
-            batch: 64,
+            batch: 16,
+            workers: None,
             commit_every: 2048,
             dtype: VectorDtype::F32,
             no_text: false,
             no_images: true,
             image_limit: None,
         }
+    }
+}
+
+impl EmbedArgs {
+    fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
     }
 }
 
@@ -141,19 +152,21 @@ fn embed_texts(
     todo.sort_by_key(|t| t.1.len());
     let pb = progress(todo.len() as u64, json, &format!("embedding texts ({id})"));
     let (mut truncated, mut pending) = (0usize, Vec::new());
-    for chunk in todo.chunks(a.batch) {
-        let texts: Vec<&str> = chunk.iter().map(|t| t.1.as_str()).collect();
-        let (vecs, stats) = encoder.encode_texts(&texts)?;
+    let chunks: Vec<&[(i64, String, String)]> = todo.chunks(a.batch).collect();
+    let batches: Vec<Vec<&str>> = chunks.iter().map(|c| c.iter().map(|t| t.1.as_str()).collect()).collect();
+    warmstart_embed::parallel::encode_batches(encoder, &batches, a.workers(), |i, result| {
+        let (vecs, stats) = result?;
         truncated += stats.truncated;
-        for (t, v) in chunk.iter().zip(vecs.chunks_exact(encoder.dim())) {
+        for (t, v) in chunks[i].iter().zip(vecs.chunks_exact(encoder.dim())) {
             pending.push((t.0, t.2.clone(), v.to_vec()));
         }
         if pending.len() >= a.commit_every {
             store.put_embeddings(&id, &pending, a.dtype)?;
             pending.clear();
         }
-        pb.inc(chunk.len() as u64);
-    }
+        pb.inc(chunks[i].len() as u64);
+        anyhow::Ok(())
+    })?;
     store.put_embeddings(&id, &pending, a.dtype)?;
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();

@@ -43,7 +43,7 @@ pub struct PipelineArgs {
 const EMBEDDED: [&str; 1] = ["amazon-art-office"];
 
 /// Content models added to the cold-start leaderboard when vectors exist.
-const CONTENT_MODELS: &str = "content,content-pop,content-map,content-map-pop";
+const CONTENT_MODELS: &str = "content,content-pop,content-map,content-map-pop,content-pop-k3,content-map-pop-k2";
 
 /// The leaderboards of the main job: (protocol, dataset).
 const LEADERBOARDS: [(&str, &str); 3] =

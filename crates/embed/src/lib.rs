@@ -8,6 +8,7 @@
 pub mod clip;
 pub mod fetch;
 pub mod fusion;
+pub mod parallel;
 pub mod preprocess;
 pub mod text;
 

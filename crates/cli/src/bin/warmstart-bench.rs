@@ -15,6 +15,11 @@ use warmstart_eval::{EvalConfig, Protocol, ProtocolOptions};
 use warmstart_models::{Als, AlsConfig, Bpr, BprConfig, Recommender};
 use warmstart_store::Store;
 
+// mimalloc: candle allocates and frees large tensors per operation; glibc's malloc hands
+// them back to the kernel each time, and the page faults cost about a sixth of embedding time.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 struct Args {
     /// Model to benchmark: als or bpr.
