@@ -58,9 +58,7 @@ impl EmbedArgs {
             image_limit: None,
         }
     }
-}
 
-impl EmbedArgs {
     fn workers(&self) -> usize {
         self.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
     }
