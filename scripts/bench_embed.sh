@@ -3,12 +3,12 @@
 # texts (Amazon product texts), same batch size, same thread count, in one run; then the
 # image throughput of a full-size CLIP ViT-B/32 with seeded random weights on fashion photos.
 #
-#   scripts/bench_embed.sh                 # 2000 texts, batch 16, 2 threads, 128 images
+#   scripts/bench_embed.sh                 # 2000 texts, batch 8, 2 threads, 128 images
 #   TEXTS=5000 THREADS=4 scripts/bench_embed.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${WARMSTART_DATA:-$(cd .. && pwd)/shared/data}"
-TEXTS="${TEXTS:-2000}"; BATCH="${BATCH:-16}"; THREADS="${THREADS:-2}"; IMAGES="${IMAGES:-128}"
+TEXTS="${TEXTS:-2000}"; BATCH="${BATCH:-8}"; THREADS="${THREADS:-2}"; IMAGES="${IMAGES:-128}"
 WORK="${BENCH_DIR:-target/bench}"
 mkdir -p "$WORK"
 if [ ! -x .venv-st/bin/python ] || ! .venv-st/bin/python -c "import sentence_transformers" 2>/dev/null; then

@@ -5,6 +5,7 @@
 //! Encoders implement [`TextEncoder`] and/or [`ImageEncoder`], so another image model (one
 //! trained on the catalog, say) plugs into the same pipeline.
 
+pub mod bert;
 pub mod clip;
 pub mod fetch;
 pub mod fusion;

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use crate::bert::{Bert, BertConfig};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::{read_json, Error, Result, TextEncoder};
@@ -23,7 +23,7 @@ pub struct EncodeStats {
 
 /// A BERT-family sentence encoder.
 pub struct SentenceEncoder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     device: Device,
     dim: usize,
@@ -36,10 +36,9 @@ impl SentenceEncoder {
     /// the model in caches (e.g. `minilm`).
     pub fn load(dir: &Path, id: &str) -> Result<SentenceEncoder> {
         let config_path = dir.join("config.json");
-        let config: Config = serde_json::from_value(read_json(&config_path)?)
+        let config: BertConfig = serde_json::from_value(read_json(&config_path)?)
             .map_err(|e| Error::ModelFile { path: config_path.clone(), message: format!("not a BERT config: {e}") })?;
-        let dim = read_json(&config_path)?["hidden_size"].as_u64().unwrap_or(0) as usize;
-        let max_pos = read_json(&config_path)?["max_position_embeddings"].as_u64().unwrap_or(512) as usize;
+        let (dim, max_pos) = (config.hidden_size, config.max_position_embeddings);
         // sentence-transformers' window, when the model says it
         let max_len = read_json(&dir.join("sentence_bert_config.json"))
             .ok()
@@ -55,8 +54,8 @@ impl SentenceEncoder {
         // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&weights), DType::F32, &device) }
             .map_err(|e| Error::Checkpoint { path: weights.clone(), message: e.to_string() })?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| Error::Checkpoint { path: weights.clone(), message: e.to_string() })?;
+        let model =
+            Bert::load(vb, &config).map_err(|e| Error::Checkpoint { path: weights.clone(), message: e.to_string() })?;
         let tok_path = dir.join("tokenizer.json");
         let mut tokenizer = Tokenizer::from_file(&tok_path)
             .map_err(|e| Error::ModelFile { path: tok_path.clone(), message: e.to_string() })?;
@@ -99,8 +98,8 @@ impl TextEncoder for SentenceEncoder {
         }
         let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let mask_t = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask_t))?; // (n, len, dim)
+        let padded = enc.iter().any(|e| e.get_attention_mask().contains(&0));
+        let hidden = self.model.forward(&ids, &mask_t, padded)?; // (n, len, dim)
         let m = mask_t.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
         let summed = hidden.broadcast_mul(&m)?.sum(1)?; // (n, dim)
         let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?; // (n, 1)

@@ -42,7 +42,7 @@ enum What {
         /// How many texts (the first by product id).
         #[arg(long, default_value_t = 2000)]
         limit: usize,
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 8)]
         batch: usize,
         /// Batches encoded at once, each on one core (1: one batch at a time, candle's
         /// kernels on every core).
