@@ -14,7 +14,7 @@ use warmstart_eval::stats::{mean_ci, paired_t_test};
 use warmstart_eval::{grid, EvalConfig, Protocol, ProtocolOptions, Task};
 use warmstart_store::Store;
 
-use crate::vectors::{load_vectors, VectorSpec};
+use crate::vectors::{load_vectors, VectorSpec, CONTENT_ENCODER};
 use crate::{progress, Cli};
 
 /// Arguments of `warmstart eval`.
@@ -30,17 +30,9 @@ pub struct EvalArgs {
     /// Models, comma-separated: random, pop, itemknn, als, bpr.
     #[arg(long, default_value = "random,pop,itemknn,als,bpr")]
     pub models: String,
-    /// Content vectors of content models: a stored model (minilm, clip/text, clip/image)
-    /// or TEXT+IMAGE[:w] to fuse two with text weight w.
-    #[arg(long, default_value = "minilm")]
-    pub vectors: VectorSpec,
-    /// Half-life of the history recency decay (days for timestamped data, positions for
-    /// sequences); none by default.
-    #[arg(long)]
-    pub half_life: Option<f64>,
-    /// Count every history interaction 1 (no kind weights or rating scaling).
-    #[arg(long)]
-    pub uniform_history: bool,
+    /// Content vectors and history weights.
+    #[command(flatten)]
+    pub input: ModelInputArgs,
     /// Cut-offs, comma-separated.
     #[arg(long, default_value = "5,10,20")]
     pub k: String,
@@ -184,17 +176,13 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
     let ks = parse_ks(&a.k)?;
     let dataset = a.dataset.clone().unwrap_or_else(|| default_dataset(p).to_string());
     let d = store.load_dataset(Some(&dataset))?;
-    let opts = ProtocolOptions {
-        seed: a.seed,
-        history: history_weights(a.half_life, a.uniform_history)?,
-        ..Default::default()
-    };
+    let opts = ProtocolOptions { seed: a.seed, history: a.input.history_weights()?, ..Default::default() };
     let models: Vec<String> = a.models.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
     for m in &models {
         warmstart_models::by_name(m, a.threads, a.seed)?; // validate names before any work
     }
     let item_vectors = if models.iter().any(|m| warmstart_models::needs_vectors(m)) {
-        Some(std::sync::Arc::new(load_vectors(store, &dataset, &d, &a.vectors)?))
+        Some(std::sync::Arc::new(load_vectors(store, &dataset, &d, &a.input.vectors)?))
     } else {
         None
     };
@@ -361,17 +349,9 @@ pub struct TuneArgs {
     /// Models to tune, comma-separated.
     #[arg(long, default_value = "itemknn,als,bpr")]
     pub models: String,
-    /// Content vectors of content models: a stored model (minilm, clip/text, clip/image)
-    /// or TEXT+IMAGE[:w] to fuse two with text weight w.
-    #[arg(long, default_value = "minilm")]
-    pub vectors: VectorSpec,
-    /// Half-life of the history recency decay (days for timestamped data, positions for
-    /// sequences); none by default.
-    #[arg(long)]
-    pub half_life: Option<f64>,
-    /// Count every history interaction 1 (no kind weights or rating scaling).
-    #[arg(long)]
-    pub uniform_history: bool,
+    /// Content vectors and history weights.
+    #[command(flatten)]
+    pub input: ModelInputArgs,
     /// Selection metric on the validation cases.
     #[arg(long, default_value = "ndcg@10")]
     pub metric: String,
@@ -389,14 +369,10 @@ pub fn tune(cli: &Cli, a: &TuneArgs) -> anyhow::Result<()> {
     let p: Protocol = a.protocol.parse()?;
     let dataset = a.dataset.clone().unwrap_or_else(|| default_dataset(p).to_string());
     let d = store.load_dataset(Some(&dataset))?;
-    let opts = ProtocolOptions {
-        seed: a.seed,
-        history: history_weights(a.half_life, a.uniform_history)?,
-        ..Default::default()
-    };
+    let opts = ProtocolOptions { seed: a.seed, history: a.input.history_weights()?, ..Default::default() };
     let k: usize = a.metric.split('@').nth(1).and_then(|k| k.parse().ok()).unwrap_or(10);
     let item_vectors = if a.models.split(',').any(|m| warmstart_models::needs_vectors(m.trim())) {
-        Some(std::sync::Arc::new(load_vectors(&store, &dataset, &d, &a.vectors)?))
+        Some(std::sync::Arc::new(load_vectors(&store, &dataset, &d, &a.input.vectors)?))
     } else {
         None
     };
@@ -425,11 +401,35 @@ pub fn tune(cli: &Cli, a: &TuneArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// History weights from the command line.
-pub(crate) fn history_weights(half_life: Option<f64>, uniform: bool) -> anyhow::Result<HistoryWeights> {
-    if uniform {
-        anyhow::ensure!(half_life.is_none(), "--uniform-history and --half-life exclude each other");
-        return Ok(HistoryWeights::uniform());
+/// What models read besides the training matrix: content vectors and history weights.
+#[derive(Debug, Clone, Args)]
+pub struct ModelInputArgs {
+    /// Content vectors of content models: a stored model (minilm, clip/text, clip/image)
+    /// or TEXT+IMAGE[:w] to fuse two with text weight w.
+    #[arg(long, default_value = "minilm")]
+    pub vectors: VectorSpec,
+    /// Half-life of the history recency decay (days for timestamped data, positions for
+    /// sequences); none by default.
+    #[arg(long)]
+    pub half_life: Option<f64>,
+    /// Count every history interaction 1 (no kind weights or rating scaling).
+    #[arg(long)]
+    pub uniform_history: bool,
+}
+
+impl Default for ModelInputArgs {
+    fn default() -> Self {
+        ModelInputArgs { vectors: VectorSpec::Single(CONTENT_ENCODER.into()), half_life: None, uniform_history: false }
     }
-    Ok(HistoryWeights::builder().half_life(half_life).build()?)
+}
+
+impl ModelInputArgs {
+    /// The history weights asked for.
+    pub(crate) fn history_weights(&self) -> anyhow::Result<HistoryWeights> {
+        if self.uniform_history {
+            anyhow::ensure!(self.half_life.is_none(), "--uniform-history and --half-life exclude each other");
+            return Ok(HistoryWeights::uniform());
+        }
+        Ok(HistoryWeights::builder().half_life(self.half_life).build()?)
+    }
 }

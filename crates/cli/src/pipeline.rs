@@ -8,7 +8,7 @@ use warmstart_store::Store;
 use crate::embed::{self, EmbedArgs};
 use crate::eval::{evaluate, EvalArgs};
 use crate::ingest::{describe, read, write, IngestArgs, Records, Source};
-use crate::vectors::{VectorSpec, CONTENT_ENCODER};
+use crate::vectors::CONTENT_ENCODER;
 use crate::{stats, Cli};
 
 /// Arguments of `warmstart pipeline`.
@@ -125,9 +125,7 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
                     a.models.clone()
                 },
                 k: a.k.clone(),
-                vectors: VectorSpec::Single(CONTENT_ENCODER.into()),
-                half_life: None,
-                uniform_history: false,
+                input: Default::default(),
                 folds: None,
                 seed: 42,
                 threads: 0,

@@ -10,7 +10,6 @@ use warmstart_embed::LoadedModel;
 use warmstart_models::TrainData;
 use warmstart_store::Store;
 
-use crate::eval::history_weights;
 use crate::vectors::{load_vectors, VectorSpec};
 use crate::Cli;
 
@@ -115,7 +114,7 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
     let user =
         d.users.iter().position(|u| u == user_key).with_context(|| format!("no user `{user_key}` in {}", a.dataset))?
             as u32;
-    let weights = history_weights(a.half_life, false)?;
+    let weights = warmstart_core::HistoryWeights::builder().half_life(a.half_life).build()?;
     let history = weights.weigh(
         d.interactions.iter().filter(|r| r.user == user && (a.include_target_history || !range.contains(&r.item))),
     );

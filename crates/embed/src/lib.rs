@@ -134,6 +134,20 @@ impl LoadedModel {
     }
 }
 
+/// Tokenises a batch (padded to its longest text) and counts empty and truncated texts;
+/// returns the encodings, the counts and the padded length.
+pub(crate) fn tokenize(
+    tokenizer: &tokenizers::Tokenizer,
+    texts: &[&str],
+) -> Result<(Vec<tokenizers::Encoding>, EncodeStats, usize)> {
+    let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
+    stats.empty = texts.iter().filter(|t| t.trim().is_empty()).count();
+    let enc = tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+    stats.truncated = enc.iter().filter(|e| !e.get_overflowing().is_empty()).count();
+    let len = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+    Ok((enc, stats, len))
+}
+
 pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Error::ModelFile { path: path.into(), message: e.to_string() })?;

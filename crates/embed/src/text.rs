@@ -81,14 +81,10 @@ impl TextEncoder for SentenceEncoder {
     }
 
     fn encode_texts(&self, texts: &[&str]) -> Result<(Vec<f32>, EncodeStats)> {
-        let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
         if texts.is_empty() {
-            return Ok((Vec::new(), stats));
+            return Ok((Vec::new(), EncodeStats::default()));
         }
-        stats.empty = texts.iter().filter(|t| t.trim().is_empty()).count();
-        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        stats.truncated = enc.iter().filter(|e| !e.get_overflowing().is_empty()).count();
-        let len = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let (enc, stats, len) = crate::tokenize(&self.tokenizer, texts)?;
         let n = enc.len();
         let mut ids = Vec::with_capacity(n * len);
         let mut mask = Vec::with_capacity(n * len);
