@@ -11,21 +11,7 @@ use common::warmstart;
 use warmstart_embed::{write_random_checkpoint, ClipShape};
 
 fn small_clip(dir: &Path) {
-    let shape = ClipShape {
-        projection_dim: 16,
-        vocab_size: 514,
-        text_hidden: 32,
-        text_intermediate: 64,
-        text_layers: 2,
-        text_heads: 4,
-        max_positions: 32,
-        vision_hidden: 32,
-        vision_intermediate: 64,
-        vision_layers: 2,
-        vision_heads: 4,
-        image_size: 32,
-        patch_size: 8,
-    };
+    let shape = ClipShape { max_positions: 32, ..ClipShape::tiny() };
     write_random_checkpoint(dir, &shape, 11).unwrap();
 }
 

@@ -73,6 +73,26 @@ impl ClipShape {
         }
     }
 
+    /// A tiny shape (16-d, two layers per tower, 32-pixel images, the 514-token byte-level
+    /// vocabulary of [`write_random_checkpoint`]) for tests and examples.
+    pub fn tiny() -> ClipShape {
+        ClipShape {
+            projection_dim: 16,
+            vocab_size: 514,
+            text_hidden: 32,
+            text_intermediate: 64,
+            text_layers: 2,
+            text_heads: 4,
+            max_positions: 24,
+            vision_hidden: 32,
+            vision_intermediate: 64,
+            vision_layers: 2,
+            vision_heads: 4,
+            image_size: 32,
+            patch_size: 8,
+        }
+    }
+
     /// Reads a Hugging Face `config.json`; absent fields take `CLIPConfig`'s defaults.
     pub fn from_config(path: &Path) -> Result<ClipShape> {
         let v = read_json(path)?;

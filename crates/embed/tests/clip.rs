@@ -9,21 +9,7 @@ use candle_core::{Device, Tensor};
 use warmstart_embed::{write_random_checkpoint, ClipShape, Error, LoadedModel};
 
 fn small() -> ClipShape {
-    ClipShape {
-        projection_dim: 16,
-        vocab_size: 514,
-        text_hidden: 32,
-        text_intermediate: 64,
-        text_layers: 2,
-        text_heads: 4,
-        max_positions: 24,
-        vision_hidden: 32,
-        vision_intermediate: 64,
-        vision_layers: 2,
-        vision_heads: 4,
-        image_size: 32,
-        patch_size: 8,
-    }
+    ClipShape::tiny()
 }
 
 fn load(dir: &Path) -> LoadedModel {
