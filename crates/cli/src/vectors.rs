@@ -64,7 +64,7 @@ pub(crate) fn load_vectors(
                 t.count_present() + i.count_present() > 0,
                 "no `{text}` or `{image}` vectors for {dataset}: run `warmstart embed` first"
             );
-            // a model with no vector at all has dimension 0: give it the width of nothing
+            // a model without any stored vector has dimension 0 and adds no columns
             let fused = warmstart_embed::fuse(&t, &i, *text_weight)?;
             eprintln!(
                 "fused {text}+{image} (text weight {text_weight}): {} both, {} text only, {} image only, {} neither",
