@@ -12,8 +12,9 @@ use crate::{progress, Cli};
 /// Arguments of `warmstart embed`.
 #[derive(Debug, Clone, Args)]
 pub struct EmbedArgs {
-    /// Model: minilm (text), clip or fashion-clip (text and image towers); fetched into
-    /// $WARMSTART_HOME/models on first use.
+    /// Model: minilm (text), clip or fashion-clip (text and image towers; fetched into
+    /// $WARMSTART_HOME/models on first use), texture (colour and texture features of the
+    /// images), or the name of an image encoder trained with `warmstart train image-encoder`.
     #[arg(long, default_value = "minilm")]
     pub model: String,
     /// Only this dataset group (default: every product in the store).
@@ -123,8 +124,8 @@ pub(crate) fn embed_store(store: &mut Store, a: &EmbedArgs, json: bool) -> anyho
     anyhow::ensure!(a.batch > 0 && a.commit_every > 0, "--batch and --commit-every must be positive");
     let model = LoadedModel::load(&warmstart_store::home_dir(), &a.model)?;
     let mut parts = Vec::new();
-    if !a.no_text {
-        parts.push(embed_texts(store, model.text(), a, json)?);
+    if let (Some(tower), false) = (model.text(), a.no_text) {
+        parts.push(embed_texts(store, tower, a, json)?);
     }
     if let (Some(tower), false) = (model.image(), a.no_images) {
         parts.push(embed_images(store, tower, a, json)?);

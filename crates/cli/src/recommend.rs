@@ -177,7 +177,7 @@ fn zero_shot(
     let vectors = load_vectors(store, &a.dataset, d, &a.vectors)?;
     let model_name = id.split('/').next().unwrap_or(id);
     let model = LoadedModel::load(&warmstart_store::home_dir(), model_name)?;
-    let tower = model.text();
+    let tower = model.text().ok_or_else(|| anyhow::anyhow!("{model_name} has no text tower for a query"))?;
     // a text query meets the catalog in the model's shared space: its own text vectors, or
     // the image vectors of a text–image model
     anyhow::ensure!(

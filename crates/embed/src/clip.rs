@@ -95,7 +95,11 @@ impl ClipShape {
 
     /// Reads a Hugging Face `config.json`; absent fields take `CLIPConfig`'s defaults.
     pub fn from_config(path: &Path) -> Result<ClipShape> {
-        let v = read_json(path)?;
+        ClipShape::from_value(&read_json(path)?, path)
+    }
+
+    /// Parses the JSON of a Hugging Face `config.json` (`path` names it in errors).
+    pub fn from_value(v: &serde_json::Value, path: &Path) -> Result<ClipShape> {
         let d = ClipShape::vit_base_patch32();
         let bad = |m: String| Error::ModelFile { path: path.into(), message: m };
         let get = |section: &str, key: &str, default: usize| -> Result<usize> {
@@ -173,7 +177,7 @@ impl ClipShape {
         }
     }
 
-    fn vision(&self) -> ClipVisionConfig {
+    pub(crate) fn vision(&self) -> ClipVisionConfig {
         ClipVisionConfig {
             embed_dim: self.vision_hidden,
             activation: Activation::QuickGelu,
@@ -189,7 +193,7 @@ impl ClipShape {
 }
 
 /// Tensors that candle would silently invent when absent; a checkpoint must carry them.
-const REQUIRED: &[&str] = &["vision_model.embeddings.class_embedding"];
+pub(crate) const REQUIRED: &[&str] = &["vision_model.embeddings.class_embedding"];
 
 struct Towers {
     text: ClipTextTransformer,

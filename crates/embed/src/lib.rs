@@ -7,16 +7,20 @@
 
 pub mod bert;
 pub mod clip;
+pub mod dual;
 pub mod fetch;
 pub mod fusion;
 pub mod parallel;
 pub mod preprocess;
 pub mod text;
+pub mod texture;
 
 pub use clip::{write_random_checkpoint, ClipEncoder, ClipShape};
+pub use dual::{DualConfig, DualEncoder, DualTrainer, PairSet, Retrieval, TowerKind, TrainOptions, TrainReport};
 pub use fusion::{fuse, Fused, FusionReport, Parts};
 pub use preprocess::ImagePreprocess;
 pub use text::{product_text, EncodeStats, SentenceEncoder};
+pub use texture::{TextureEncoder, TextureFeatures};
 
 use std::path::{Path, PathBuf};
 
@@ -60,8 +64,11 @@ pub enum Error {
         message: String,
     },
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: {known})", known = fetch::MODELS.join(", "))]
+    #[error("unknown model `{0}` (known: {known}, or a model trained with `warmstart train image-encoder`)", known = fetch::MODELS.join(", "))]
     UnknownModel(String),
+    /// Invalid model or training settings.
+    #[error("invalid settings: {0}")]
+    Config(String),
     /// The model has no tower for this input.
     #[error("model `{0}` has no {1} encoder")]
     NoTower(String, &'static str),
@@ -98,30 +105,43 @@ pub enum LoadedModel {
     Sentence(Box<SentenceEncoder>),
     /// CLIP (text and image).
     Clip(Box<ClipEncoder>),
+    /// A dual encoder trained on the catalog (image tower; text head over its text model).
+    Dual(Box<DualEncoder>),
+    /// Handcrafted colour and texture features (image only).
+    Texture(TextureEncoder),
 }
 
 impl LoadedModel {
-    /// Loads a model by name from `$WARMSTART_HOME/models` (fetching it when needed).
+    /// Loads a model by name from `$WARMSTART_HOME/models` (fetching it when needed);
+    /// `texture` needs no files.
     pub fn load(home: &Path, name: &str) -> Result<LoadedModel> {
+        if name == fetch::TEXTURE {
+            return Ok(LoadedModel::Texture(TextureEncoder::default()));
+        }
         let dir = fetch::ensure(home, name)?;
-        LoadedModel::load_dir(&dir, name)
+        LoadedModel::load_dir(&dir, name, home)
     }
 
-    /// Loads the model in `dir`, its kind told by its `config.json` (`model_type`).
-    pub fn load_dir(dir: &Path, name: &str) -> Result<LoadedModel> {
+    /// Loads the model in `dir`, its kind told by its `config.json` (`model_type`); `home`
+    /// holds the text model a dual encoder builds on.
+    pub fn load_dir(dir: &Path, name: &str, home: &Path) -> Result<LoadedModel> {
         let cfg = read_json(&dir.join("config.json"))?;
-        if cfg["model_type"].as_str() == Some("clip") || cfg.get("vision_config").is_some() {
+        if cfg["model_type"].as_str() == Some(dual::MODEL_TYPE) {
+            Ok(LoadedModel::Dual(Box::new(DualEncoder::load(dir, name, home, true)?)))
+        } else if cfg["model_type"].as_str() == Some("clip") || cfg.get("vision_config").is_some() {
             Ok(LoadedModel::Clip(Box::new(ClipEncoder::load(dir, name)?)))
         } else {
             Ok(LoadedModel::Sentence(Box::new(SentenceEncoder::load(dir, name)?)))
         }
     }
 
-    /// The text tower.
-    pub fn text(&self) -> &dyn TextEncoder {
+    /// The text tower, when the model has one.
+    pub fn text(&self) -> Option<&dyn TextEncoder> {
         match self {
-            LoadedModel::Sentence(s) => s.as_ref(),
-            LoadedModel::Clip(c) => c.as_ref(),
+            LoadedModel::Sentence(s) => Some(s.as_ref()),
+            LoadedModel::Clip(c) => Some(c.as_ref()),
+            LoadedModel::Dual(d) => Some(d.as_ref()),
+            LoadedModel::Texture(_) => None,
         }
     }
 
@@ -130,6 +150,8 @@ impl LoadedModel {
         match self {
             LoadedModel::Sentence(_) => None,
             LoadedModel::Clip(c) => Some(c.as_ref()),
+            LoadedModel::Dual(d) => Some(d.as_ref()),
+            LoadedModel::Texture(t) => Some(t),
         }
     }
 }

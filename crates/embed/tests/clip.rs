@@ -13,7 +13,7 @@ fn small() -> ClipShape {
 }
 
 fn load(dir: &Path) -> LoadedModel {
-    LoadedModel::load_dir(dir, "clip").expect("load random clip")
+    LoadedModel::load_dir(dir, "clip", dir).expect("load random clip")
 }
 
 fn cos(a: &[f32], b: &[f32]) -> f32 {
@@ -33,7 +33,7 @@ fn random_checkpoint_loads_and_both_towers_encode() {
     write_random_checkpoint(dir.path(), &small(), 7).unwrap();
     let model = load(dir.path());
     assert!(matches!(model, LoadedModel::Clip(_)));
-    let text = model.text();
+    let text = model.text().unwrap();
     assert_eq!((text.id(), text.dim(), text.max_len()), ("clip/text".to_string(), 16, 24));
     let texts = ["red cotton t-shirt", "a", "crimson cotton tee with a long description here"];
     let (v, stats) = text.encode_texts(&texts).unwrap();
@@ -91,7 +91,7 @@ fn broken_checkpoints_name_the_tensor() {
     rewrite(dir.path(), |t| {
         t.remove("vision_model.embeddings.class_embedding");
     });
-    let e = LoadedModel::load_dir(dir.path(), "clip").err().expect("missing tensor");
+    let e = LoadedModel::load_dir(dir.path(), "clip", dir.path()).err().expect("missing tensor");
     assert!(matches!(e, Error::Checkpoint { .. }));
     assert!(e.to_string().contains("vision_model.embeddings.class_embedding"), "{e}");
 
@@ -102,19 +102,19 @@ fn broken_checkpoints_name_the_tensor() {
             Tensor::zeros((3, 3), candle_core::DType::F32, &Device::Cpu).unwrap(),
         );
     });
-    let e = LoadedModel::load_dir(dir.path(), "clip").err().expect("misshapen tensor");
+    let e = LoadedModel::load_dir(dir.path(), "clip", dir.path()).err().expect("misshapen tensor");
     assert!(e.to_string().contains("text_projection.weight"), "{e}");
 
     write_random_checkpoint(dir.path(), &small(), 1).unwrap();
     rewrite(dir.path(), |t| {
         t.remove("text_model.encoder.layers.1.mlp.fc2.weight");
     });
-    let e = LoadedModel::load_dir(dir.path(), "clip").err().expect("missing layer");
+    let e = LoadedModel::load_dir(dir.path(), "clip", dir.path()).err().expect("missing layer");
     assert!(e.to_string().contains("text_model.encoder.layers.1.mlp.fc2.weight"), "{e}");
 
     std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
     write_random_checkpoint(dir.path(), &small(), 1).unwrap();
     std::fs::write(dir.path().join("tokenizer.json"), "{").unwrap();
-    let e = LoadedModel::load_dir(dir.path(), "clip").err().expect("broken tokenizer");
+    let e = LoadedModel::load_dir(dir.path(), "clip", dir.path()).err().expect("broken tokenizer");
     assert!(e.to_string().contains("tokenizer.json"), "{e}");
 }

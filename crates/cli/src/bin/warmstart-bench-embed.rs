@@ -97,7 +97,7 @@ fn main() -> anyhow::Result<()> {
                 .collect();
             texts.sort_by_key(|t| t.len());
             let loaded = LoadedModel::load(&warmstart_store::home_dir(), &model)?;
-            let enc = loaded.text();
+            let enc = loaded.text().ok_or_else(|| anyhow::anyhow!("{model} has no text tower"))?;
             // no warm-up call: candle sizes its element-wise thread pool on first use, and the
             // workers need it single-threaded (see `embed::parallel`)
             let started = Instant::now();
@@ -133,7 +133,7 @@ fn main() -> anyhow::Result<()> {
             if !checkpoint.join("model.safetensors").is_file() {
                 write_random_checkpoint(&checkpoint, &ClipShape::vit_base_patch32(), 42)?;
             }
-            let loaded = LoadedModel::load_dir(&checkpoint, "clip-random")?;
+            let loaded = LoadedModel::load_dir(&checkpoint, "clip-random", &checkpoint)?;
             let enc = loaded.image().ok_or_else(|| anyhow::anyhow!("no image tower"))?;
             let store = Store::open(&store)?;
             let refs: Vec<(usize, String)> = store
