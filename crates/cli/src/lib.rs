@@ -3,9 +3,11 @@
 mod embed;
 mod eval;
 mod ingest;
+mod personas;
 mod pipeline;
 mod recommend;
 mod stats;
+mod train;
 mod vectors;
 
 use std::path::PathBuf;
@@ -49,6 +51,12 @@ pub enum Command {
     Tune(eval::TuneArgs),
     /// Rank a site's catalog for one user from their history on other sites.
     Recommend(recommend::RecommendArgs),
+    /// Train a model (image-encoder: a dual encoder on a catalog's image–title pairs).
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// Simulated shoppers from named personas: rank a third shop from two others with
+    /// text, image, texture and fused vectors (cross-validated).
+    Personas(personas::PersonasArgs),
     /// The main job end to end on a data directory: ingest every known dataset found, then stats.
     Pipeline(pipeline::PipelineArgs),
 }
@@ -97,5 +105,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Tune(args) => eval::tune(cli, args),
         Command::Recommend(args) => recommend::run(cli, args),
         Command::Pipeline(args) => pipeline::run(cli, args),
+        Command::Train(c) => train::run(cli, c),
+        Command::Personas(args) => personas::run(cli, args),
     }
 }

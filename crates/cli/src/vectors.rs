@@ -36,7 +36,7 @@ impl std::str::FromStr for VectorSpec {
     }
 }
 
-fn load_one(store: &Store, model: &str, dataset: &str, d: &Dataset) -> anyhow::Result<ItemVectors> {
+pub(crate) fn load_one(store: &Store, model: &str, dataset: &str, d: &Dataset) -> anyhow::Result<ItemVectors> {
     let v = store.load_item_vectors(model, Some(dataset))?;
     anyhow::ensure!(
         v.count_present() > 0,

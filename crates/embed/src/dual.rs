@@ -9,11 +9,12 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, Var, D};
 use candle_nn::{Module, Optimizer, VarBuilder, VarMap};
 use candle_transformers::models::clip::vision_model::ClipVisionTransformer;
 use image::imageops::FilterType;
 use image::DynamicImage;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use warmstart_core::Rng;
 
@@ -173,18 +174,100 @@ impl Dense {
 pub fn conv3x3_stride2(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
     let (b, h, w, c) = x.dims4()?;
     let (ho, wo) = (h / 2, w / 2);
-    let padded = x.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
-    let mut cols = Vec::with_capacity(9);
-    for dy in 0..3 {
-        // rows dy, dy + 2, …: split the row axis into (ho, 2) and keep the first of each pair
-        let rows = padded.narrow(1, dy, 2 * ho)?.reshape((b, ho, 2, w + 2, c))?.narrow(2, 0, 1)?.squeeze(2)?;
-        for dx in 0..3 {
-            cols.push(rows.narrow(2, dx, 2 * wo)?.reshape((b, ho, wo, 2, c))?.narrow(3, 0, 1)?.squeeze(3)?);
-        }
-    }
-    let patches = Tensor::cat(&cols, 3)?.reshape((b * ho * wo, 9 * c))?;
     let out_c = weight.dim(1)?;
+    let patches = x.contiguous()?.apply_op1(Im2Col)?.reshape((b * ho * wo, 9 * c))?;
     patches.matmul(weight)?.broadcast_add(bias)?.reshape((b, ho, wo, out_c))
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => Err(candle_core::Error::Msg(format!("{op} needs a contiguous f32 tensor"))),
+    }
+}
+
+/// The patches of a 3×3, stride 2, padding 1 convolution: `[B, H, W, C]` →
+/// `[B, H/2, W/2, 9·C]` (a candle op whose gradient is [`Col2Im`]).
+struct Im2Col;
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "im2col-3x3-s2"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, h, w, c) = l.shape().dims4()?;
+        let src = f32_slice(s, l, self.name())?;
+        let (ho, wo) = (h / 2, w / 2);
+        let mut out = vec![0f32; b * ho * wo * 9 * c];
+        out.par_chunks_mut((ho * wo * 9 * c).max(1)).enumerate().for_each(|(bi, o)| {
+            let img = &src[bi * h * w * c..(bi + 1) * h * w * c];
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let base = (oy * wo + ox) * 9 * c;
+                    for dy in 0..3 {
+                        // padded row 2·oy + dy is input row 2·oy + dy − 1
+                        let Some(iy) = (2 * oy + dy).checked_sub(1).filter(|&y| y < h) else { continue };
+                        for dx in 0..3 {
+                            let Some(ix) = (2 * ox + dx).checked_sub(1).filter(|&x| x < w) else { continue };
+                            let k = base + (dy * 3 + dx) * c;
+                            let from = (iy * w + ix) * c;
+                            o[k..k + c].copy_from_slice(&img[from..from + c]);
+                        }
+                    }
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((b, ho, wo, 9 * c))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (_, h, w, _) = arg.dims4()?;
+        Ok(Some(grad.contiguous()?.apply_op1(Col2Im { h, w })?))
+    }
+}
+
+/// The adjoint of [`Im2Col`]: sums patch values back onto the `[B, h, w, C]` input grid.
+struct Col2Im {
+    h: usize,
+    w: usize,
+}
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "col2im-3x3-s2"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, ho, wo, c9) = l.shape().dims4()?;
+        let (h, w, c) = (self.h, self.w, c9 / 9);
+        let src = f32_slice(s, l, self.name())?;
+        let mut out = vec![0f32; b * h * w * c];
+        out.par_chunks_mut((h * w * c).max(1)).enumerate().for_each(|(bi, img)| {
+            let cols = &src[bi * ho * wo * c9..(bi + 1) * ho * wo * c9];
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let base = (oy * wo + ox) * c9;
+                    for dy in 0..3 {
+                        let Some(iy) = (2 * oy + dy).checked_sub(1).filter(|&y| y < h) else { continue };
+                        for dx in 0..3 {
+                            let Some(ix) = (2 * ox + dx).checked_sub(1).filter(|&x| x < w) else { continue };
+                            let k = base + (dy * 3 + dx) * c;
+                            let to = (iy * w + ix) * c;
+                            for (o, v) in img[to..to + c].iter_mut().zip(&cols[k..k + c]) {
+                                *o += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((b, h, w, c))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1(Im2Col)?))
+    }
 }
 
 enum Tower {

@@ -5,6 +5,7 @@
 
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
+use rayon::prelude::*;
 
 use crate::{ImageEncoder, Result};
 
@@ -189,6 +190,8 @@ impl ImageEncoder for TextureEncoder {
     }
 
     fn encode_images(&self, images: &[DynamicImage]) -> Result<Vec<f32>> {
-        Ok(images.iter().flat_map(|i| TextureFeatures::of(i).vector(self.colour_weight)).collect())
+        let rows: Vec<Vec<f32>> =
+            images.par_iter().map(|i| TextureFeatures::of(i).vector(self.colour_weight)).collect();
+        Ok(rows.concat())
     }
 }

@@ -177,3 +177,26 @@ fn fine_tunes_a_clip_checkpoint() {
     let e = DualTrainer::from_clip(cfg, broken.path(), 3).err().expect("missing tensor").to_string();
     assert!(e.contains("class_embedding"), "{e}");
 }
+
+#[test]
+fn im2col_gradient_matches_finite_differences() {
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(8);
+    let (b, h, w, c, o) = (1, 4, 4, 2, 3);
+    let xs: Vec<f32> = (0..b * h * w * c).map(|_| rng.normal_f32()).collect();
+    let weight = Tensor::from_vec((0..9 * c * o).map(|_| rng.normal_f32()).collect::<Vec<_>>(), (9 * c, o), &dev).unwrap();
+    let bias = Tensor::zeros(o, candle_core::DType::F32, &dev).unwrap();
+    let loss = |x: &Tensor| conv3x3_stride2(x, &weight, &bias).unwrap().sqr().unwrap().sum_all().unwrap();
+    let var = candle_core::Var::from_vec(xs.clone(), (b, h, w, c), &dev).unwrap();
+    let grads = loss(var.as_tensor()).backward().unwrap();
+    let g = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for i in [0, 5, 13, 31] {
+        let at = |d: f32| {
+            let mut v = xs.clone();
+            v[i] += d;
+            loss(&Tensor::from_vec(v, (b, h, w, c), &dev).unwrap()).to_scalar::<f32>().unwrap()
+        };
+        let numeric = (at(1e-2) - at(-1e-2)) / 2e-2;
+        assert!((numeric - g[i]).abs() < 1e-2 * numeric.abs().max(1.0), "input {i}: {numeric} vs {}", g[i]);
+    }
+}

@@ -517,6 +517,26 @@ impl Store {
         embeddings::load(&self.conn, model, dataset).map_err(|e| self.err(e))
     }
 
+    /// Free attributes of every product, aligned with [`load_dataset`](Self::load_dataset)`(dataset)`.
+    pub fn product_attributes(&self, dataset: Option<&str>) -> Result<Vec<Vec<(String, String)>>> {
+        let e = |x| self.err(x);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT p.attributes FROM sites s JOIN products p ON p.site_id = s.id
+                 WHERE ?1 IS NULL OR s.dataset = ?1 ORDER BY s.id, p.id",
+            )
+            .map_err(e)?;
+        let rows = q
+            .query_map([dataset], |r| {
+                let text: String = r.get(0)?;
+                let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&text).unwrap_or_default();
+                Ok(map.into_iter().collect::<Vec<_>>())
+            })
+            .map_err(e)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(e)
+    }
+
     /// Number of rows in each table (for checks that nothing changed).
     pub fn row_counts(&self) -> Result<[i64; 5]> {
         let mut out = [0i64; 5];

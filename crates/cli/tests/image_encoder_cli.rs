@@ -1,0 +1,160 @@
+//! `warmstart train image-encoder` and `warmstart personas` end to end on a small fashion
+//! catalog dealt into three shops, with a seeded random CLIP checkpoint standing in for a
+//! downloaded one (its vision tower is fine-tuned; its text tower gives the frozen text
+//! vectors), so no model download is needed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::warmstart;
+use warmstart_embed::{write_random_checkpoint, ClipShape};
+
+const COLOURS: [(&str, [u8; 3]); 4] =
+    [("Red", [210, 30, 30]), ("Blue", [30, 40, 200]), ("Black", [15, 15, 15]), ("Yellow", [230, 220, 30])];
+const KINDS: [(&str, &str, &str); 3] =
+    [("Apparel", "Topwear", "Shirt"), ("Footwear", "Shoes", "Shoes"), ("Accessories", "Bags", "Handbag")];
+
+/// 48 products (colour × kind × gender × two patterns) with matching photos, one product
+/// without a photo and one with a corrupt one.
+fn fashion_dir(root: &Path) -> PathBuf {
+    let dir = root.join("fashion");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("id,gender,masterCategory,subCategory,baseColour,season,usage,productDisplayName,,\n");
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.join("images.tar.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let mut id = 100;
+    for (colour, rgb) in COLOURS {
+        for (master, sub, noun) in KINDS {
+            for gender in ["Men", "Women"] {
+                for striped in [false, true] {
+                    id += 1;
+                    let pattern = if striped { "Striped" } else { "Plain" };
+                    csv.push_str(&format!(
+                        "{id},{gender},{master},{sub},{colour},Summer,Casual,Brand {gender} {colour} {pattern} {noun},,\n"
+                    ));
+                    let img = image::RgbImage::from_fn(60, 80, |x, _| {
+                        let dark = striped && (x / 3) % 2 == 0;
+                        image::Rgb(if dark { rgb.map(|c| c / 3) } else { rgb })
+                    });
+                    let mut buf = std::io::Cursor::new(Vec::new());
+                    img.write_to(&mut buf, image::ImageFormat::Jpeg).unwrap();
+                    let bytes = if id == 105 { b"\xff\xd8 broken".to_vec() } else { buf.into_inner() };
+                    if id == 106 {
+                        continue; // no photo
+                    }
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(bytes.len() as u64);
+                    h.set_mode(0o644);
+                    h.set_cksum();
+                    tar.append_data(&mut h, format!("images/{id}.jpg"), &bytes[..]).unwrap();
+                }
+            }
+        }
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    std::fs::write(dir.join("styles.csv"), csv).unwrap();
+    dir
+}
+
+fn json_of(out: std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn trains_an_image_encoder_embeds_with_it_and_runs_personas() {
+    let root = tempfile::tempdir().unwrap();
+    let (home, store, runs) = (root.path().join("home"), root.path().join("s.sqlite"), root.path().join("runs"));
+    let clip = root.path().join("clip");
+    write_random_checkpoint(&clip, &ClipShape { max_positions: 32, ..ClipShape::tiny() }, 5).unwrap();
+    let cmd = || {
+        let mut c = warmstart(&store);
+        c.env("WARMSTART_HOME", &home).env("WARMSTART_CLIP_DIR", &clip);
+        c
+    };
+    let dir = fashion_dir(root.path());
+    json_of(cmd().args(["--json", "ingest", "fashion-products", "--shops", "3"]).arg(&dir).output().unwrap());
+
+    let out = json_of(
+        cmd()
+            .args(["--json", "train", "image-encoder", "--tower", "clip", "--from", "clip", "--name", "tiny-dual"])
+            .args(["--epochs", "3", "--batch", "8", "--held-out", "8", "--dim", "16", "--runs-dir"])
+            .arg(&runs)
+            .output()
+            .unwrap(),
+    );
+    for dir in ["text_to_image", "image_to_text"] {
+        for k in ["recall@1", "recall@10"] {
+            let r = out[dir][k].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&r), "{dir} {k}: {out}");
+        }
+    }
+    assert_eq!(out["random"]["text_to_image"]["recall@10"].as_f64(), Some(1.0), "10 of 8 held out");
+    assert_eq!(out["pairs"]["pairs"].as_u64(), Some(46), "one product without a photo, one corrupt: {out}");
+    assert_eq!(out["epochs"].as_array().map(|e| e.len()), Some(3));
+    let run_dir = PathBuf::from(out["run_dir"].as_str().unwrap());
+    for f in ["loss.svg", "loss.png", "recall.svg", "recall.png", "report.json"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    }
+    assert!(home.join("models/tiny-dual/model.safetensors").is_file());
+
+    // the trained encoder is a model name for `embed`
+    let e = json_of(cmd().args(["--json", "embed", "--model", "tiny-dual", "--batch", "4"]).output().unwrap());
+    let parts = e["parts"].as_array().unwrap();
+    assert_eq!(parts[0]["model"].as_str(), Some("tiny-dual/text"));
+    assert_eq!(parts[1]["model"].as_str(), Some("tiny-dual/image"));
+    assert_eq!(parts[1]["embedded"].as_u64(), Some(46));
+    assert_eq!(parts[1]["unreadable"].as_u64(), Some(1));
+    assert_eq!(parts[1]["skipped"].as_u64(), Some(1));
+
+    // personas on the three shops: text, texture, image, fused
+    let personas = root.path().join("personas.toml");
+    std::fs::write(
+        &personas,
+        "[[persona]]\nname = \"red-women\"\nvisual = true\nfacets.colour = { Red = 1.0 }\nfacets.gender = { Women = 1.0 }\n\n\
+         [[persona]]\nname = \"shoes\"\nfacets.category = { \"Footwear > Shoes\" = 1.0 }\n",
+    )
+    .unwrap();
+    let p = json_of(
+        cmd()
+            .args(["--json", "personas", "--save", "--text", "clip/text", "--image", "tiny-dual", "--per-persona", "6"])
+            .args(["--folds", "3", "--personas"])
+            .arg(&personas)
+            .arg("--runs-dir")
+            .arg(&runs)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(p["shoppers"].as_u64(), Some(12));
+    assert!(p["stored_interactions"].as_u64().unwrap_or(0) >= 12 * 6, "{}", p["stored_interactions"]);
+    let rows = p["report"]["rows"].as_array().unwrap();
+    let sets: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r["vectors"].as_str()).collect();
+    for s in ["text", "texture", "image", "image+texture", "fused (text+image+texture)"] {
+        assert!(sets.contains(s), "{s} missing: {sets:?}");
+    }
+    assert!(rows.iter().any(|r| r["persona"] == "all" && r["metrics"]["ndcg@10"]["mean"].as_f64().is_some()));
+    // the same seed gives the same table
+    let again = json_of(
+        cmd()
+            .args(["--json", "personas", "--text", "clip/text", "--image", "tiny-dual", "--per-persona", "6"])
+            .args(["--folds", "3", "--personas"])
+            .arg(&personas)
+            .arg("--runs-dir")
+            .arg(&runs)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(p["report"], again["report"]);
+    assert!(again["stored_interactions"].is_null(), "saved only when asked");
+    let users = common::stats(&store)["totals"]["users"].as_u64().unwrap_or(0);
+    assert_eq!(users, 12, "the saved shoppers are users of the store");
+    // a bad personas file names itself and the problem
+    std::fs::write(&personas, "[[persona]]\nname = \"x\"\nfacets.mood = { calm = 1.0 }\n").unwrap();
+    let out = cmd().args(["personas", "--image", "none", "--personas"]).arg(&personas).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("personas.toml") && err.contains("mood"), "{err}");
+}
