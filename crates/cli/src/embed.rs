@@ -213,7 +213,7 @@ fn embed_images(
             decoded.into_iter().filter_map(|(n, i)| i.map(|i| (n, i))).collect();
         unreadable += batch.len() - ok.len();
         let images: Vec<image::DynamicImage> = ok.iter().map(|x| x.1.clone()).collect();
-        let vecs = encoder.encode_images(&images)?;
+        let vecs = if images.is_empty() { Vec::new() } else { encoder.encode_images(&images)? };
         for ((n, _), v) in ok.iter().zip(vecs.chunks_exact(encoder.dim())) {
             let c = &candidates[*n];
             pending.push((c.id, c.content_hash.clone(), v.to_vec()));

@@ -83,7 +83,7 @@ fn save_shoppers(
         }
     }
     let summary = store.write("personas", &[], &[], &rows, "simulated persona shoppers", &|_| {})?;
-    Ok(summary.interactions_inserted as u64)
+    Ok(summary.interactions_inserted)
 }
 
 /// `warmstart personas`.
@@ -151,7 +151,8 @@ pub fn run(cli: &Cli, a: &PersonasArgs) -> anyhow::Result<()> {
     sets.push(VectorSet { name: fused_name.into(), variants: fused });
 
     let ks = parse_ks(&a.k)?;
-    let bench = PersonaBenchOptions { folds: a.folds, ks: ks.clone(), relevant_at: a.relevant_at, ..Default::default() };
+    let bench =
+        PersonaBenchOptions { folds: a.folds, ks: ks.clone(), relevant_at: a.relevant_at, ..Default::default() };
     let make = || -> warmstart_eval::Result<Box<dyn warmstart_models::Recommender>> {
         Ok(warmstart_models::by_name("content", 0, a.seed)?)
     };

@@ -146,7 +146,11 @@ fn image_encoder(cli: &Cli, a: &ImageEncoderArgs) -> anyhow::Result<()> {
         "clip" => TowerKind::Clip,
         t => anyhow::bail!("--tower {t}: expected cnn or clip"),
     };
-    anyhow::ensure!(a.name != a.from && !fetch::MODELS.contains(&a.name.as_str()), "--name {} is taken by a fetched model", a.name);
+    anyhow::ensure!(
+        a.name != a.from && !fetch::MODELS.contains(&a.name.as_str()),
+        "--name {} is taken by a fetched model",
+        a.name
+    );
     let (text_model, text_id) = match tower {
         TowerKind::Cnn => (a.text_model.clone(), a.text_model.clone()),
         TowerKind::Clip => (a.from.clone(), format!("{}/text", a.from)),
@@ -281,12 +285,17 @@ fn write_curves(dir: &Path, r: &warmstart_embed::TrainReport) -> anyhow::Result<
                 "training step",
                 r.step_losses.iter().enumerate().map(|(i, l)| ((i + 1) as f64 / steps_per_epoch, *l as f64)).collect(),
             ),
-            Series::new("held out (all held-out pairs as negatives)", r.epochs.iter().map(|e| (e.epoch as f64, e.held_out_loss)).collect()),
+            Series::new(
+                "held out (all held-out pairs as negatives)",
+                r.epochs.iter().map(|e| (e.epoch as f64, e.held_out_loss)).collect(),
+            ),
         ],
     }
     .write(&dir.join("loss"))?;
     let curve = |f: &dyn Fn(&warmstart_embed::Retrieval) -> f64| -> Vec<(f64, f64)> {
-        std::iter::once((0.0, f(&r.initial))).chain(r.epochs.iter().map(|e| (e.epoch as f64, f(&e.retrieval)))).collect()
+        std::iter::once((0.0, f(&r.initial)))
+            .chain(r.epochs.iter().map(|e| (e.epoch as f64, f(&e.retrieval))))
+            .collect()
     };
     let epochs = r.epochs.len() as f64;
     files.extend(
@@ -298,7 +307,10 @@ fn write_curves(dir: &Path, r: &warmstart_embed::TrainReport) -> anyhow::Result<
                 Series::new("text→image R@10", curve(&|x| x.text_to_image.at10)),
                 Series::new("image→text R@10", curve(&|x| x.image_to_text.at10)),
                 Series::new("text→image R@1", curve(&|x| x.text_to_image.at1)),
-                Series::new("random R@10", vec![(0.0, r.random.text_to_image.at10), (epochs, r.random.text_to_image.at10)]),
+                Series::new(
+                    "random R@10",
+                    vec![(0.0, r.random.text_to_image.at10), (epochs, r.random.text_to_image.at10)],
+                ),
             ],
         }
         .write(&dir.join("recall"))?,

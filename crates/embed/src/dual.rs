@@ -106,7 +106,10 @@ impl DualConfig {
                 if self.channels.is_empty() || self.channels.contains(&0) {
                     return bad("the CNN needs at least one layer of positive width".into());
                 }
-                if self.image_height % div != 0 || self.image_width % div != 0 || self.image_height == 0 {
+                if !self.image_height.is_multiple_of(div)
+                    || !self.image_width.is_multiple_of(div)
+                    || self.image_height == 0
+                {
                     return bad(format!(
                         "image {}×{} must be divisible by 2^layers = {div}",
                         self.image_height, self.image_width
@@ -868,6 +871,9 @@ impl ImageEncoder for DualEncoder {
     }
 
     fn encode_images(&self, images: &[DynamicImage]) -> Result<Vec<f32>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
         let c = &self.model.config;
         let crop = c.tower == TowerKind::Clip;
         let px: Vec<u8> = images.iter().flat_map(|i| prepare_image(i, c.image_height, c.image_width, crop)).collect();
@@ -889,6 +895,9 @@ impl TextEncoder for DualEncoder {
     }
 
     fn encode_texts(&self, texts: &[&str]) -> Result<(Vec<f32>, crate::EncodeStats)> {
+        if texts.is_empty() {
+            return Ok((Vec::new(), crate::EncodeStats::default()));
+        }
         let base =
             self.text_model.as_ref().and_then(|m| m.text()).ok_or_else(|| Error::NoTower(self.name.clone(), "text"))?;
         let (vecs, stats) = base.encode_texts(texts)?;

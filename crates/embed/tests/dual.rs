@@ -67,8 +67,8 @@ fn colour_pairs(n: usize, h: usize, w: usize, text_dim: usize, seed: u64) -> Pai
     for i in 0..n {
         let class = i % 4;
         for _ in 0..h * w {
-            for ch in 0..3 {
-                let v = colours[class][ch] as f32 + 20.0 * rng.normal_f32();
+            for &c in &colours[class] {
+                let v = c as f32 + 20.0 * rng.normal_f32();
                 set.pixels.push(v.clamp(0.0, 255.0) as u8);
             }
         }
@@ -184,7 +184,8 @@ fn im2col_gradient_matches_finite_differences() {
     let mut rng = Rng::new(8);
     let (b, h, w, c, o) = (1, 4, 4, 2, 3);
     let xs: Vec<f32> = (0..b * h * w * c).map(|_| rng.normal_f32()).collect();
-    let weight = Tensor::from_vec((0..9 * c * o).map(|_| rng.normal_f32()).collect::<Vec<_>>(), (9 * c, o), &dev).unwrap();
+    let weight =
+        Tensor::from_vec((0..9 * c * o).map(|_| rng.normal_f32()).collect::<Vec<_>>(), (9 * c, o), &dev).unwrap();
     let bias = Tensor::zeros(o, candle_core::DType::F32, &dev).unwrap();
     let loss = |x: &Tensor| conv3x3_stride2(x, &weight, &bias).unwrap().sqr().unwrap().sum_all().unwrap();
     let var = candle_core::Var::from_vec(xs.clone(), (b, h, w, c), &dev).unwrap();

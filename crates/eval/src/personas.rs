@@ -82,7 +82,11 @@ pub fn parse_personas(text: &str, source: &str) -> Result<Vec<Persona>> {
         }
         for (facet, values) in &p.facets {
             if !FACETS.contains(&facet.as_str()) {
-                return Err(bad(format!("persona `{}`: unknown facet `{facet}` (known: {})", p.name, FACETS.join(", "))));
+                return Err(bad(format!(
+                    "persona `{}`: unknown facet `{facet}` (known: {})",
+                    p.name,
+                    FACETS.join(", ")
+                )));
             }
             for (v, w) in values {
                 if !(0.0..=1.0).contains(w) {
@@ -91,7 +95,7 @@ pub fn parse_personas(text: &str, source: &str) -> Result<Vec<Persona>> {
             }
         }
         for (facet, w) in &p.importance {
-            if !p.facets.contains_key(facet) || !(*w > 0.0 && w.is_finite()) {
+            if !(p.facets.contains_key(facet) && *w > 0.0 && w.is_finite()) {
                 return Err(bad(format!(
                     "persona `{}`: importance of `{facet}` must be positive and name a stated facet",
                     p.name
@@ -178,7 +182,8 @@ impl Persona {
         self.facets
             .iter()
             .map(|(f, vs)| {
-                let vs = vs.iter().map(|(v, w)| (v.clone(), (w * (jitter * rng.normal_f32()).exp()).min(1.0))).collect();
+                let vs =
+                    vs.iter().map(|(v, w)| (v.clone(), (w * (jitter * rng.normal_f32()).exp()).min(1.0))).collect();
                 (f.clone(), vs)
             })
             .collect()
@@ -259,8 +264,13 @@ pub fn generate_shoppers(
                 .iter()
                 .map(|f| (opts.sharpness as f64 * (persona.utility_with(&prefs, f) as f64 - 1.0)).exp())
                 .collect();
-            let other: Vec<ItemId> =
-                d.sites.iter().enumerate().filter(|(s, _)| *s as SiteId != target).flat_map(|(_, s)| s.items.clone()).collect();
+            let other: Vec<ItemId> = d
+                .sites
+                .iter()
+                .enumerate()
+                .filter(|(s, _)| *s as SiteId != target)
+                .flat_map(|(_, s)| s.items.clone())
+                .collect();
             let len = opts.history.start + rng.below(opts.history.len());
             let history = draw(&mut rng, &other, &weight, len, opts.noise, user, 0);
             let own: Vec<ItemId> = d.sites[target as usize].items.clone().collect();
@@ -273,7 +283,15 @@ pub fn generate_shoppers(
 
 /// `len` distinct items of `pool`: by `weight` (or uniformly with probability `noise`, as
 /// views); preference picks are purchases, carts or wish-list adds.
-fn draw(rng: &mut Rng, pool: &[ItemId], weight: &[f64], len: usize, noise: f32, user: u32, t0: usize) -> Vec<InteractionRow> {
+fn draw(
+    rng: &mut Rng,
+    pool: &[ItemId],
+    weight: &[f64],
+    len: usize,
+    noise: f32,
+    user: u32,
+    t0: usize,
+) -> Vec<InteractionRow> {
     let mut cum = Vec::with_capacity(pool.len());
     let mut acc = 0f64;
     for &i in pool {
@@ -409,7 +427,11 @@ pub fn persona_benchmark(
             d.sites
                 .iter()
                 .map(|s| {
-                    s.items.clone().filter(|&i| p.utility(&facets[i as usize]) >= opts.relevant_at).map(|i| (i - s.items.start) as usize).collect()
+                    s.items
+                        .clone()
+                        .filter(|&i| p.utility(&facets[i as usize]) >= opts.relevant_at)
+                        .map(|i| (i - s.items.start) as usize)
+                        .collect()
                 })
                 .collect()
         })
@@ -452,7 +474,9 @@ pub fn persona_benchmark(
             let mut best: Option<(f64, Box<dyn Recommender>, String)> = None;
             for (label, vectors) in &set.variants {
                 let mut model = make_model()?;
-                model.fit(&TrainData { dataset: d, matrix: &matrix, item_vectors: Some(vectors) }).map_err(Error::Model)?;
+                model
+                    .fit(&TrainData { dataset: d, matrix: &matrix, item_vectors: Some(vectors) })
+                    .map_err(Error::Model)?;
                 let score = if set.variants.len() == 1 {
                     0.0
                 } else {
@@ -593,7 +617,8 @@ mod tests {
                     price_usd: None,
                     image: None,
                 });
-                let attrs = vec![("gender".to_string(), gender.to_string()), ("baseColour".to_string(), colour.to_string())];
+                let attrs =
+                    vec![("gender".to_string(), gender.to_string()), ("baseColour".to_string(), colour.to_string())];
                 facets.push(ItemFacets::of(&["Apparel".into(), cat.into()], &title, &attrs));
             }
         }
@@ -629,7 +654,8 @@ facets.category = { "Apparel > Shoes" = 1.0 }
         assert!(err("[[persona]]\nname = \"x\"\nfacets.colour = { Red = 2.0 }").contains("colour.Red = 2"));
         assert!(err("[[persona]]\nname = \"x\"\nfacets.colour = { Red = 1.0 }\n[[persona]]\nname = \"x\"\nfacets.colour = { Red = 1.0 }")
             .contains("twice"));
-        assert!(err("[[persona]]\nname = \"x\"\nimportance = { season = 1.0 }\nfacets.colour = { Red = 1.0 }").contains("importance"));
+        assert!(err("[[persona]]\nname = \"x\"\nimportance = { season = 1.0 }\nfacets.colour = { Red = 1.0 }")
+            .contains("importance"));
         assert!(err("persona = 3").starts_with("p.toml"));
     }
 
@@ -679,7 +705,8 @@ facets.category = { "Apparel > Shoes" = 1.0 }
     fn benchmark_separates_informative_from_random_vectors() {
         let (d, facets) = catalog();
         let ps = personas();
-        let shoppers = generate_shoppers(&ps, &d, &facets, &ShopperOptions { per_persona: 15, ..Default::default() }).unwrap();
+        let shoppers =
+            generate_shoppers(&ps, &d, &facets, &ShopperOptions { per_persona: 15, ..Default::default() }).unwrap();
         // informative: one-hot colour, category and gender; random: seeded noise
         let names = ["Red", "Black", "Blue", "Apparel > Topwear", "Apparel > Shoes", "Men", "Women"];
         let mut informative = ItemVectors { dim: names.len(), ..Default::default() };
@@ -697,8 +724,11 @@ facets.category = { "Apparel > Shoes" = 1.0 }
             VectorSet { name: "random".into(), variants: vec![("a".into(), random), ("b".into(), informative)] },
         ];
         let make = || -> Result<Box<dyn Recommender>> { Ok(warmstart_models::by_name("content", 1, 1)?) };
-        let report = persona_benchmark(&d, &ps, &facets, &shoppers, &sets, &make, &PersonaBenchOptions::default()).unwrap();
-        let get = |set: &str| report.rows.iter().find(|r| r.persona == "all" && r.vectors == set).unwrap().metrics["ndcg@10"].mean;
+        let report =
+            persona_benchmark(&d, &ps, &facets, &shoppers, &sets, &make, &PersonaBenchOptions::default()).unwrap();
+        let get = |set: &str| {
+            report.rows.iter().find(|r| r.persona == "all" && r.vectors == set).unwrap().metrics["ndcg@10"].mean
+        };
         assert!(get("informative") > 0.8, "{}", get("informative"));
         // the variant set picks its informative member on the training shoppers in every fold
         assert_eq!(report.picked["random"], vec!["b"; 5]);

@@ -168,9 +168,9 @@ impl LineChart {
             } else {
                 chart.draw_series(LineSeries::new(points, style)).map_err(s)?
             };
-            drawn
-                .label(&series.name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ShapeStyle::from(&colour).stroke_width(2)));
+            drawn.label(&series.name).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], ShapeStyle::from(&colour).stroke_width(2))
+            });
         }
         chart
             .configure_series_labels()
