@@ -120,16 +120,20 @@ fn trains_an_image_encoder_embeds_with_it_and_runs_personas() {
          [[persona]]\nname = \"shoes\"\nfacets.category = { \"Footwear > Shoes\" = 1.0 }\n",
     )
     .unwrap();
-    let p = json_of(
-        cmd()
-            .args(["--json", "personas", "--save", "--text", "clip/text", "--image", "tiny-dual", "--per-persona", "6"])
-            .args(["--folds", "3", "--personas"])
-            .arg(&personas)
-            .arg("--runs-dir")
-            .arg(&runs)
-            .output()
-            .unwrap(),
-    );
+    let run_personas = |extra: &[&str]| {
+        json_of(
+            cmd()
+                .args(["--json", "personas", "--text", "clip/text", "--image", "tiny-dual", "--per-persona", "6"])
+                .args(["--folds", "3", "--runs-dir"])
+                .arg(&runs)
+                .arg("--personas")
+                .arg(&personas)
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    let p = run_personas(&["--save"]);
     assert_eq!(p["shoppers"].as_u64(), Some(12));
     assert!(p["stored_interactions"].as_u64().unwrap_or(0) >= 12 * 6, "{}", p["stored_interactions"]);
     let rows = p["report"]["rows"].as_array().unwrap();
@@ -139,16 +143,7 @@ fn trains_an_image_encoder_embeds_with_it_and_runs_personas() {
     }
     assert!(rows.iter().any(|r| r["persona"] == "all" && r["metrics"]["ndcg@10"]["mean"].as_f64().is_some()));
     // the same seed gives the same table
-    let again = json_of(
-        cmd()
-            .args(["--json", "personas", "--text", "clip/text", "--image", "tiny-dual", "--per-persona", "6"])
-            .args(["--folds", "3", "--personas"])
-            .arg(&personas)
-            .arg("--runs-dir")
-            .arg(&runs)
-            .output()
-            .unwrap(),
-    );
+    let again = run_personas(&[]);
     assert_eq!(p["report"], again["report"]);
     assert!(again["stored_interactions"].is_null(), "saved only when asked");
     let users = common::stats(&store)["totals"]["users"].as_u64().unwrap_or(0);
