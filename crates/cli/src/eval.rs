@@ -183,6 +183,9 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
     }
     let item_vectors = if models.iter().any(|m| warmstart_models::needs_vectors(m)) {
         Some(std::sync::Arc::new(load_vectors(store, &dataset, &d, &a.input.vectors)?))
+    } else if models.iter().any(|m| warmstart_models::can_use_vectors(m)) {
+        // used when present (e.g. not on id-only data)
+        load_vectors(store, &dataset, &d, &a.input.vectors).ok().map(std::sync::Arc::new)
     } else {
         None
     };

@@ -19,6 +19,39 @@ pub enum TrainCommand {
     /// Train a CLIP-style dual encoder (image tower + text head, InfoNCE) on a catalog's
     /// image–title pairs; the result is a model name for `warmstart embed`.
     ImageEncoder(ImageEncoderArgs),
+    /// Train the two-tower model on every interaction of a dataset (early stopping on
+    /// held-out cross-site users) and save it beside the store; `warmstart eval --models
+    /// two-tower` trains its own copy per protocol.
+    TwoTower(TwoTowerArgs),
+}
+
+/// Arguments of `warmstart train two-tower`.
+#[derive(Debug, Clone, Args)]
+pub struct TwoTowerArgs {
+    /// Dataset group.
+    #[arg(long, default_value = "amazon-art-office")]
+    pub dataset: String,
+    /// Loss: softmax (in-batch, logQ-corrected) or bce (sampled negatives).
+    #[arg(long, default_value = "softmax")]
+    pub loss: String,
+    /// History pooling: mean or attention.
+    #[arg(long, default_value = "mean")]
+    pub pooling: String,
+    /// Maximum epochs (early stopping may end sooner).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Dimension of both towers' outputs.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Content vectors of the item tower (a stored model id; `none` for id embeddings only).
+    #[arg(long, default_value = "minilm")]
+    pub vectors: String,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where run directories are written.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
 }
 
 /// Arguments of `warmstart train image-encoder`.
@@ -70,6 +103,7 @@ pub struct ImageEncoderArgs {
 pub fn run(cli: &Cli, c: &TrainCommand) -> anyhow::Result<()> {
     match c {
         TrainCommand::ImageEncoder(a) => image_encoder(cli, a),
+        TrainCommand::TwoTower(a) => two_tower(cli, a),
     }
 }
 
@@ -316,4 +350,83 @@ fn write_curves(dir: &Path, r: &warmstart_embed::TrainReport) -> anyhow::Result<
         .write(&dir.join("recall"))?,
     );
     Ok(files)
+}
+
+fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
+    use warmstart_models::{Pooling, TwoTower, TwoTowerConfig, TwoTowerLoss};
+    let started = Instant::now();
+    let store = Store::open(&cli.store_path())?;
+    let d = store.load_dataset(Some(&a.dataset))?;
+    let loss = match a.loss.as_str() {
+        "softmax" => TwoTowerLoss::Softmax,
+        "bce" => TwoTowerLoss::Bce,
+        l => anyhow::bail!("--loss {l}: expected softmax or bce"),
+    };
+    let pooling = match a.pooling.as_str() {
+        "mean" => Pooling::Mean,
+        "attention" => Pooling::Attention,
+        p => anyhow::bail!("--pooling {p}: expected mean or attention"),
+    };
+    let vectors = if a.vectors == "none" { None } else { Some(crate::vectors::load_one(&store, &a.vectors, &a.dataset, &d)?) };
+    let config = TwoTowerConfig::builder().loss(loss).pooling(pooling).epochs(a.epochs).dim(a.dim).seed(a.seed).build()?;
+    let weights = warmstart_core::HistoryWeights::default();
+    let matrix = d.matrix(|_| true, |r| weights.weight(r, 0.0));
+    let mut model = TwoTower::new(config);
+    let pb = progress(a.epochs as u64, cli.json, "training two-tower");
+    model.fit_with(
+        &warmstart_models::TrainData { dataset: &d, matrix: &matrix, item_vectors: vectors.as_ref() },
+        &mut |e| {
+            let line = format!(
+                "epoch {}: loss {:.4}, validation NDCG@10 {}",
+                e.epoch,
+                e.loss,
+                e.validation_ndcg.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into())
+            );
+            match (cli.json, pb.is_hidden()) {
+                (true, _) => {}
+                (false, true) => eprintln!("{line}"),
+                (false, false) => pb.println(line),
+            }
+            pb.inc(1);
+        },
+    )?;
+    pb.finish_and_clear();
+    let model_dir = store.models_dir().join(format!("two-tower-{}", a.dataset));
+    model.save(&model_dir)?;
+    let epochs = model.epochs();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let run_dir = a.runs_dir.join(format!("{stamp}-two-tower-{}", a.dataset));
+    std::fs::create_dir_all(&run_dir)?;
+    let mut pictures = LineChart {
+        title: format!("two-tower ({}) training loss, {}", a.loss, a.dataset),
+        x_label: "epoch".into(),
+        y_label: "loss".into(),
+        series: vec![Series::new("training", epochs.iter().map(|e| (e.epoch as f64, e.loss)).collect())],
+    }
+    .write(&run_dir.join("loss"))?;
+    let ndcg: Vec<(f64, f64)> = epochs.iter().filter_map(|e| e.validation_ndcg.map(|v| (e.epoch as f64, v))).collect();
+    if !ndcg.is_empty() {
+        pictures.extend(
+            LineChart {
+                title: format!("two-tower validation NDCG@10, {}", a.dataset),
+                x_label: "epoch".into(),
+                y_label: "NDCG@10".into(),
+                series: vec![Series::new("held-out cross-site users", ndcg)],
+            }
+            .write(&run_dir.join("validation"))?,
+        );
+    }
+    let summary = serde_json::json!({
+        "model": "two-tower", "loss": a.loss, "pooling": a.pooling, "dataset": a.dataset, "vectors": a.vectors,
+        "epochs": epochs, "model_dir": model_dir, "run_dir": run_dir, "pictures": pictures,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    std::fs::write(run_dir.join("report.json"), serde_json::to_string_pretty(&summary)?)?;
+    if cli.json {
+        println!("{summary}");
+    } else {
+        println!("two-tower on {}: {} epochs in {:.0}s", a.dataset, epochs.len(), started.elapsed().as_secs_f64());
+        println!("model: {}\nrun: {}", model_dir.display(), run_dir.display());
+    }
+    Ok(())
 }

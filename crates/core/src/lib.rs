@@ -6,6 +6,7 @@
 pub mod dataset;
 pub mod error;
 pub mod matrix;
+pub mod metrics;
 pub mod paths;
 pub mod record;
 pub mod rng;

@@ -9,6 +9,7 @@ pub mod itemknn;
 mod linalg;
 pub mod popularity;
 pub mod random;
+pub mod two_tower;
 
 pub use als::{Als, AlsConfig};
 pub use bpr::{Bpr, BprConfig};
@@ -16,6 +17,7 @@ pub use content::{ContentConfig, ContentModel};
 pub use itemknn::{ItemKnn, ItemKnnConfig};
 pub use popularity::{Popularity, PopularityConfig};
 pub use random::RandomModel;
+pub use two_tower::{Pooling, TwoTower, TwoTowerConfig, TwoTowerLoss};
 
 use std::ops::Range;
 
@@ -38,7 +40,7 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, and content names with -kN)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn)")]
     UnknownModel(String),
     /// The training data cannot be used.
     #[error("bad training data: {0}")]
@@ -166,6 +168,13 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
         "content-pop" => content(false, 0.5)?,
         "content-map" => content(true, 0.0)?,
         "content-map-pop" => content(true, 0.5)?,
+        "two-tower" | "two-tower-softmax" => Box::new(TwoTower::new(TwoTowerConfig::builder().seed(seed).build()?)),
+        "two-tower-bce" => {
+            Box::new(TwoTower::new(TwoTowerConfig::builder().loss(TwoTowerLoss::Bce).seed(seed).build()?))
+        }
+        "two-tower-attn" => {
+            Box::new(TwoTower::new(TwoTowerConfig::builder().pooling(Pooling::Attention).seed(seed).build()?))
+        }
         other => return Err(Error::UnknownModel(other.to_string())),
     })
 }
@@ -173,6 +182,11 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
 /// Whether a model name needs item vectors.
 pub fn needs_vectors(name: &str) -> bool {
     name.starts_with("content")
+}
+
+/// Whether a model uses item vectors when the dataset has them (and works without).
+pub fn can_use_vectors(name: &str) -> bool {
+    needs_vectors(name) || name.starts_with("two-tower")
 }
 
 pub(crate) fn check(name: &'static str, ok: bool, value: impl ToString, rule: &'static str) -> Result<()> {

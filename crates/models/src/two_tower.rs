@@ -1,0 +1,774 @@
+//! A two-tower retrieval model trained with candle autograd.
+//!
+//! - **Item tower**: the item's content vector (when the dataset has them), embeddings of its
+//!   site, category path, top-level category, brand and price bucket, and optionally an
+//!   item-id embedding, through a two-layer MLP to `dim`, L2-normalised.
+//! - **User tower**: the user's history pooled over the item-tower outputs of their items
+//!   (weighted mean, or attention whose logits add the log of each interaction's weight),
+//!   plus a residual two-layer MLP, L2-normalised. There is no user-id embedding: a user new
+//!   to a shop is embedded from their other-shop history alone, without retraining.
+//! - **Score**: cosine × a learned scale (inverse temperature).
+//! - **Losses**: binary cross-entropy on each positive and `negatives` items drawn uniformly
+//!   from the positive's site, or in-batch sampled softmax with the logQ correction
+//!   (Yi et al. 2019) for the popularity of in-batch negatives.
+//!
+//! Training examples imitate the cold start: a training user's target item is drawn from
+//! their interactions and the history is their items on the *other* sites (all other items
+//! when they use one site). Early stopping watches NDCG@10 of held-out cross-site users.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use warmstart_core::metrics::{case_metrics, relevant_ranks};
+use warmstart_core::{Dataset, ItemId, Rng};
+
+use crate::{Error, History, Recommender, Result, TrainData};
+
+/// Training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TwoTowerLoss {
+    /// Binary cross-entropy on positives and uniformly sampled same-site negatives.
+    Bce,
+    /// In-batch sampled softmax with logQ correction.
+    Softmax,
+}
+
+/// How a history is pooled into the user tower's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Interaction-weighted mean.
+    Mean,
+    /// Attention with a learned query; logits plus the log interaction weight.
+    Attention,
+}
+
+/// Checked hyper-parameters of [`TwoTower`] (build with [`TwoTowerConfig::builder`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwoTowerConfig {
+    /// Output dimension of both towers.
+    pub dim: usize,
+    /// Hidden width of the MLPs.
+    pub hidden: usize,
+    /// Loss.
+    pub loss: TwoTowerLoss,
+    /// Negatives per positive (BCE).
+    pub negatives: usize,
+    /// History pooling.
+    pub pooling: Pooling,
+    /// Learn an item-id embedding (on by default only for data without content vectors).
+    pub id_embedding: Option<bool>,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch: usize,
+    /// Peak learning rate (AdamW; linear warm-up, cosine decay).
+    pub learning_rate: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// History items kept per example (a random subset of longer histories).
+    pub max_history: usize,
+    /// Share of cross-site training users held out for early stopping (0 disables it).
+    pub validation_share: f64,
+    /// Epochs without a better validation NDCG@10 before stopping.
+    pub patience: usize,
+    /// Seed of initialisation, sampling and order.
+    pub seed: u64,
+}
+
+/// Builder of [`TwoTowerConfig`].
+#[derive(Debug, Clone)]
+pub struct TwoTowerConfigBuilder(TwoTowerConfig);
+
+impl TwoTowerConfig {
+    /// Defaults: 64-d, hidden 256, softmax loss, mean pooling, 10 epochs of batch 256.
+    pub fn builder() -> TwoTowerConfigBuilder {
+        TwoTowerConfigBuilder(TwoTowerConfig {
+            dim: 64,
+            hidden: 256,
+            loss: TwoTowerLoss::Softmax,
+            negatives: 4,
+            pooling: Pooling::Mean,
+            id_embedding: None,
+            epochs: 10,
+            batch: 256,
+            learning_rate: 3e-3,
+            weight_decay: 1e-4,
+            max_history: 50,
+            validation_share: 0.05,
+            patience: 2,
+            seed: 42,
+        })
+    }
+}
+
+macro_rules! setter {
+    ($name:ident, $t:ty) => {
+        /// Sets the field of the same name.
+        pub fn $name(mut self, v: $t) -> Self {
+            self.0.$name = v;
+            self
+        }
+    };
+}
+
+impl TwoTowerConfigBuilder {
+    setter!(dim, usize);
+    setter!(hidden, usize);
+    setter!(loss, TwoTowerLoss);
+    setter!(negatives, usize);
+    setter!(pooling, Pooling);
+    setter!(id_embedding, Option<bool>);
+    setter!(epochs, usize);
+    setter!(batch, usize);
+    setter!(learning_rate, f64);
+    setter!(weight_decay, f64);
+    setter!(max_history, usize);
+    setter!(validation_share, f64);
+    setter!(patience, usize);
+    setter!(seed, u64);
+
+    /// Validates into a config.
+    pub fn build(self) -> Result<TwoTowerConfig> {
+        let c = self.0;
+        let bad = |name: &'static str, value: String, rule: &'static str| Err(Error::InvalidParameter { name, value, rule });
+        if c.dim == 0 || c.hidden == 0 {
+            return bad("dim/hidden", format!("{}/{}", c.dim, c.hidden), "must be positive");
+        }
+        if c.batch < 2 {
+            return bad("batch", c.batch.to_string(), "must be at least 2");
+        }
+        if c.epochs == 0 || c.max_history == 0 {
+            return bad("epochs/max_history", format!("{}/{}", c.epochs, c.max_history), "must be positive");
+        }
+        if c.loss == TwoTowerLoss::Bce && c.negatives == 0 {
+            return bad("negatives", "0".into(), "BCE needs at least one negative");
+        }
+        if !(c.learning_rate > 0.0 && c.learning_rate.is_finite()) || c.weight_decay < 0.0 {
+            return bad("learning_rate", c.learning_rate.to_string(), "must be positive (weight decay ≥ 0)");
+        }
+        if !(0.0..0.5).contains(&c.validation_share) {
+            return bad("validation_share", c.validation_share.to_string(), "must be in [0, 0.5)");
+        }
+        Ok(c)
+    }
+}
+
+/// Categorical features of every item (0 = unknown in each vocabulary).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ItemFeatures {
+    site: Vec<u32>,
+    category: Vec<u32>,
+    top_category: Vec<u32>,
+    brand: Vec<u32>,
+    price: Vec<u32>,
+    sizes: [usize; 5],
+}
+
+const PRICE_BUCKETS: usize = 16;
+
+impl ItemFeatures {
+    fn of(d: &Dataset) -> ItemFeatures {
+        let vocab = |keys: Vec<Option<String>>, min: usize| -> (Vec<u32>, usize) {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for k in keys.iter().flatten() {
+                *counts.entry(k.as_str()).or_default() += 1;
+            }
+            let mut names: Vec<&str> = counts.iter().filter(|(_, c)| **c >= min).map(|(k, _)| *k).collect();
+            names.sort_unstable();
+            let id: HashMap<&str, u32> = names.iter().enumerate().map(|(i, k)| (*k, i as u32 + 1)).collect();
+            (keys.iter().map(|k| k.as_deref().and_then(|k| id.get(k).copied()).unwrap_or(0)).collect(), names.len() + 1)
+        };
+        let (category, nc) =
+            vocab(d.products.iter().map(|p| (!p.category.is_empty()).then(|| p.category.join(" > "))).collect(), 2);
+        let (top_category, nt) = vocab(d.products.iter().map(|p| p.category.first().cloned()).collect(), 1);
+        let (brand, nb) = vocab(d.products.iter().map(|p| p.brand.clone()).collect(), 2);
+        let price = d
+            .products
+            .iter()
+            .map(|p| match p.price_usd {
+                Some(x) if x.is_finite() && x >= 0.0 => 1 + ((x + 1.0).log2() as u32).min(PRICE_BUCKETS as u32 - 2),
+                _ => 0,
+            })
+            .collect();
+        ItemFeatures {
+            site: d.products.iter().map(|p| p.site).collect(),
+            category,
+            top_category,
+            brand,
+            price,
+            sizes: [d.sites.len().max(1), nc, nt, nb, PRICE_BUCKETS],
+        }
+    }
+}
+
+const EMB: [(&str, usize); 5] = [("site", 8), ("category", 16), ("top_category", 8), ("brand", 16), ("price", 8)];
+const ID_DIM: usize = 32;
+
+/// Everything needed to rebuild a trained model (saved beside the weights).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Shape {
+    config: TwoTowerConfig,
+    features: ItemFeatures,
+    content_dim: usize,
+    n_items: usize,
+    id_embedding: bool,
+}
+
+struct Net {
+    tables: Vec<Tensor>,
+    ids: Option<Tensor>,
+    item: [(Tensor, Tensor); 2],
+    user: [(Tensor, Tensor); 2],
+    query: Tensor,
+    scale: Tensor,
+}
+
+fn dense(x: &Tensor, (w, b): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
+    x.matmul(w)?.broadcast_add(b)
+}
+
+fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
+}
+
+impl Shape {
+    fn input_dim(&self) -> usize {
+        self.content_dim + EMB.iter().map(|e| e.1).sum::<usize>() + if self.id_embedding { ID_DIM } else { 0 }
+    }
+
+    /// Parameter names, shapes and initial standard deviations.
+    fn specs(&self) -> Vec<(String, Vec<usize>, f32)> {
+        let c = &self.config;
+        let mut out: Vec<(String, Vec<usize>, f32)> =
+            EMB.iter().zip(self.features.sizes).map(|((n, dim), size)| (format!("emb.{n}"), vec![size, *dim], 0.1)).collect();
+        if self.id_embedding {
+            out.push(("emb.id".into(), vec![self.n_items, ID_DIM], 0.1));
+        }
+        let mut lin = |name: &str, i: usize, o: usize, gain: f32| {
+            out.push((format!("{name}.weight"), vec![i, o], gain / (i as f32).sqrt()));
+            out.push((format!("{name}.bias"), vec![o], 0.0));
+        };
+        lin("item.0", self.input_dim(), c.hidden, 2f32.sqrt());
+        lin("item.1", c.hidden, c.dim, 1.0);
+        lin("user.0", c.dim, c.hidden, 2f32.sqrt());
+        lin("user.1", c.hidden, c.dim, 0.1);
+        out.push(("query".into(), vec![c.dim], 0.1));
+        out.push(("scale".into(), vec![], 0.0));
+        out
+    }
+
+    fn build(&self, vb: &VarBuilder) -> candle_core::Result<Net> {
+        let c = &self.config;
+        let lin = |name: &str, i: usize, o: usize| -> candle_core::Result<(Tensor, Tensor)> {
+            Ok((vb.get((i, o), &format!("{name}.weight"))?, vb.get(o, &format!("{name}.bias"))?))
+        };
+        Ok(Net {
+            tables: EMB
+                .iter()
+                .zip(self.features.sizes)
+                .map(|((n, dim), size)| vb.get((size, *dim), &format!("emb.{n}")))
+                .collect::<candle_core::Result<_>>()?,
+            ids: if self.id_embedding { Some(vb.get((self.n_items, ID_DIM), "emb.id")?) } else { None },
+            item: [lin("item.0", self.input_dim(), c.hidden)?, lin("item.1", c.hidden, c.dim)?],
+            user: [lin("user.0", c.dim, c.hidden)?, lin("user.1", c.hidden, c.dim)?],
+            query: vb.get(c.dim, "query")?,
+            scale: vb.get((), "scale")?,
+        })
+    }
+}
+
+/// The trained two-tower model.
+pub struct TwoTower {
+    config: TwoTowerConfig,
+    trained: Option<Trained>,
+}
+
+struct Trained {
+    shape: Shape,
+    net: Net,
+    varmap: VarMap,
+    content: Tensor,
+    /// Item-tower outputs of every item (`n_items × dim`), computed after training.
+    item_vectors: Vec<f32>,
+    /// Per epoch: (mean training loss, validation NDCG@10).
+    history: Vec<(f64, Option<f64>)>,
+}
+
+/// What training did, epoch by epoch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TwoTowerEpoch {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Validation NDCG@10 (when validation users exist).
+    pub validation_ndcg: Option<f64>,
+}
+
+/// One training example: a target item and the pooled history's items and weights.
+struct Example {
+    target: ItemId,
+    history: Vec<(ItemId, f32)>,
+}
+
+/// Initial logit scale: cosine × 10.
+const INITIAL_SCALE: f32 = 2.302_585;
+
+impl TwoTower {
+    /// An untrained model.
+    pub fn new(config: TwoTowerConfig) -> TwoTower {
+        TwoTower { config, trained: None }
+    }
+
+    /// Training loss and validation NDCG@10 per epoch of the last `fit`.
+    pub fn epochs(&self) -> Vec<TwoTowerEpoch> {
+        self.trained
+            .as_ref()
+            .map(|t| {
+                t.history
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (loss, ndcg))| TwoTowerEpoch { epoch: i + 1, loss: *loss, validation_ndcg: *ndcg })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Item-tower outputs (`n_items × dim`, row-major) of the fitted model.
+    pub fn item_vectors(&self) -> Option<(&[f32], usize)> {
+        self.trained.as_ref().map(|t| (t.item_vectors.as_slice(), t.shape.config.dim))
+    }
+
+    fn item_tower(t: &Trained, net: &Net, items: &[u32]) -> candle_core::Result<Tensor> {
+        let dev = &Device::Cpu;
+        let idx = Tensor::from_vec(items.to_vec(), items.len(), dev)?;
+        let f = &t.shape.features;
+        let mut parts = Vec::new();
+        if t.shape.content_dim > 0 {
+            parts.push(t.content.index_select(&idx, 0)?);
+        }
+        for (table, col) in net.tables.iter().zip([&f.site, &f.category, &f.top_category, &f.brand, &f.price]) {
+            let ids: Vec<u32> = items.iter().map(|&i| col[i as usize]).collect();
+            parts.push(table.index_select(&Tensor::from_vec(ids, items.len(), dev)?, 0)?);
+        }
+        if let Some(ids) = &net.ids {
+            parts.push(ids.index_select(&idx, 0)?);
+        }
+        let x = Tensor::cat(&parts, 1)?;
+        l2(&dense(&dense(&x, &net.item[0])?.relu()?, &net.item[1])?)
+    }
+
+    /// Users from pooled history: `pool` is `B × U` of interaction weights (0 = not in the
+    /// history) over the item outputs `items` (`U × dim`).
+    fn user_tower(&self, net: &Net, pool: &Tensor, items: &Tensor) -> candle_core::Result<Tensor> {
+        let pooled = match self.config.pooling {
+            Pooling::Mean => {
+                let norm = pool.sum_keepdim(1)?.clamp(1e-12, f64::MAX)?;
+                pool.broadcast_div(&norm)?.matmul(items)?
+            }
+            Pooling::Attention => {
+                let logits = items.matmul(&net.query.unsqueeze(1)?)?.t()?; // 1 × U
+                // log weight, −∞ (as −1e9) outside the history
+                let mask = pool.gt(0.0)?;
+                let logw = pool.clamp(1e-12, f64::MAX)?.log()?;
+                let neg = Tensor::full(-1e9f32, pool.shape(), pool.device())?;
+                let scores = mask.where_cond(&logits.broadcast_add(&logw)?, &neg)?;
+                candle_nn::ops::softmax_last_dim(&scores)?.matmul(items)?
+            }
+        };
+        let h = dense(&dense(&pooled, &net.user[0])?.relu()?, &net.user[1])?;
+        l2(&(pooled + h)?)
+    }
+
+    fn loss(&self, t: &Trained, batch: &[Example], rng: &mut Rng, d: &Dataset, logq: &[f32]) -> candle_core::Result<Tensor> {
+        let net = &t.net;
+        let dev = &Device::Cpu;
+        // the unique items of the batch: histories, targets and negatives
+        let mut slot: HashMap<ItemId, usize> = HashMap::new();
+        let mut items: Vec<u32> = Vec::new();
+        let mut at = |i: ItemId, items: &mut Vec<u32>| -> usize {
+            *slot.entry(i).or_insert_with(|| {
+                items.push(i);
+                items.len() - 1
+            })
+        };
+        let mut pool_entries = Vec::new();
+        for (b, e) in batch.iter().enumerate() {
+            for &(i, w) in &e.history {
+                pool_entries.push((b, at(i, &mut items), w));
+            }
+        }
+        let targets: Vec<usize> = batch.iter().map(|e| at(e.target, &mut items)).collect();
+        let negatives: Vec<Vec<usize>> = match self.config.loss {
+            TwoTowerLoss::Bce => batch
+                .iter()
+                .map(|e| {
+                    let range = d.sites[d.site_of(e.target) as usize].items.clone();
+                    (0..self.config.negatives)
+                        .map(|_| at(range.start + rng.below(range.len()) as u32, &mut items))
+                        .collect()
+                })
+                .collect(),
+            TwoTowerLoss::Softmax => Vec::new(),
+        };
+        let h = Self::item_tower(t, net, &items)?;
+        let mut pool = vec![0f32; batch.len() * items.len()];
+        for (b, u, w) in pool_entries {
+            pool[b * items.len() + u] += w;
+        }
+        let pool = Tensor::from_vec(pool, (batch.len(), items.len()), dev)?;
+        let users = self.user_tower(net, &pool, &h)?;
+        let scale = net.scale.exp()?;
+        let pos_idx = Tensor::from_vec(targets.iter().map(|&x| x as u32).collect::<Vec<_>>(), batch.len(), dev)?;
+        let pos = h.index_select(&pos_idx, 0)?;
+        match self.config.loss {
+            TwoTowerLoss::Bce => {
+                let k = self.config.negatives;
+                let neg_idx: Vec<u32> = negatives.iter().flatten().map(|&x| x as u32).collect();
+                let neg = h.index_select(&Tensor::from_vec(neg_idx, batch.len() * k, dev)?, 0)?.reshape((batch.len(), k, ()))?;
+                let pos_logit = (users.clone() * pos)?.sum(1)?.broadcast_mul(&scale)?; // B
+                let neg_logit = neg.broadcast_mul(&users.unsqueeze(1)?)?.sum(2)?.broadcast_mul(&scale)?; // B × k
+                bce(&pos_logit, &neg_logit)
+            }
+            TwoTowerLoss::Softmax => {
+                let target_items: Vec<ItemId> = batch.iter().map(|e| e.target).collect();
+                let logits = users.matmul(&pos.t()?)?.broadcast_mul(&scale)?;
+                sampled_softmax(&logits, &target_items, logq)
+            }
+        }
+    }
+}
+
+/// Binary cross-entropy with logits: positives (`B`) labelled 1, negatives (`B × k`) 0;
+/// the mean over all `B · (1 + k)` terms.
+pub fn bce(pos: &Tensor, neg: &Tensor) -> candle_core::Result<Tensor> {
+    // −log σ(x) = softplus(−x); −log(1 − σ(x)) = softplus(x)
+    let softplus = |x: &Tensor| -> candle_core::Result<Tensor> {
+        // log(1 + e^x) computed stably as max(x, 0) + log(1 + e^{−|x|})
+        let relu = x.relu()?;
+        relu + ((x.abs()? * -1.0)?.exp()? + 1.0)?.log()?
+    };
+    let n = (pos.elem_count() + neg.elem_count()) as f64;
+    let total = (softplus(&(pos * -1.0)?)?.sum_all()? + softplus(neg)?.sum_all()?)?;
+    total / n
+}
+
+/// In-batch sampled softmax with logQ correction: row `b` of `logits` (`B × B`, user `b`
+/// against the batch's targets) has its own target on the diagonal; every column `j` is
+/// corrected by `−log Q(target_j)` (`logq[item]`, the log sampling probability), and other
+/// columns holding the same item as the row's target are masked (not negatives).
+pub fn sampled_softmax(logits: &Tensor, targets: &[ItemId], logq: &[f32]) -> candle_core::Result<Tensor> {
+    let n = targets.len();
+    let dev = logits.device();
+    let mut corr = vec![0f32; n * n];
+    for r in 0..n {
+        for c in 0..n {
+            corr[r * n + c] = if r != c && targets[r] == targets[c] {
+                -1e9
+            } else {
+                -logq.get(targets[c] as usize).copied().unwrap_or(0.0)
+            };
+        }
+    }
+    let corrected = (logits + Tensor::from_vec(corr, (n, n), dev)?)?;
+    let labels = Tensor::arange(0u32, n as u32, dev)?;
+    candle_nn::loss::cross_entropy(&corrected, &labels)
+}
+
+impl TwoTower {
+    fn examples(&self, data: &TrainData, users: &[usize], rng: &mut Rng) -> Vec<Example> {
+        let d = data.dataset;
+        let m = data.matrix;
+        let mut out = Vec::with_capacity(users.len());
+        for &u in users {
+            let (cols, vals) = (m.row_indices(u), m.row_values(u));
+            if cols.len() < 2 {
+                continue;
+            }
+            let t = cols[rng.below(cols.len())];
+            let site = d.site_of(t);
+            let mut history: Vec<(ItemId, f32)> = cols
+                .iter()
+                .zip(vals)
+                .filter(|(c, _)| d.site_of(**c) != site)
+                .map(|(c, v)| (*c, v.max(1e-3)))
+                .collect();
+            if history.is_empty() {
+                history = cols.iter().zip(vals).filter(|(c, _)| **c != t).map(|(c, v)| (*c, v.max(1e-3))).collect();
+            }
+            if history.len() > self.config.max_history {
+                rng.shuffle(&mut history);
+                history.truncate(self.config.max_history);
+            }
+            out.push(Example { target: t, history });
+        }
+        out
+    }
+
+    /// NDCG@10 of validation users: their items on one site are hidden and that site's
+    /// catalog is ranked from the rest.
+    fn validate(&self, data: &TrainData, users: &[usize], rng_seed: u64) -> Result<f64> {
+        let d = data.dataset;
+        let mut rng = Rng::new(rng_seed);
+        let (mut sum, mut n) = (0.0, 0usize);
+        for &u in users {
+            let (cols, vals) = (data.matrix.row_indices(u), data.matrix.row_values(u));
+            let mut sites: Vec<u32> = cols.iter().map(|c| d.site_of(*c)).collect();
+            sites.sort_unstable();
+            sites.dedup();
+            if sites.len() < 2 {
+                continue;
+            }
+            let target = sites[rng.below(sites.len())];
+            let history: Vec<(ItemId, f32)> =
+                cols.iter().zip(vals).filter(|(c, _)| d.site_of(**c) != target).map(|(c, v)| (*c, *v)).collect();
+            let range = d.sites[target as usize].items.clone();
+            let relevant: Vec<usize> =
+                cols.iter().filter(|c| range.contains(*c)).map(|c| (c - range.start) as usize).collect();
+            let mut scores = vec![0f32; range.len()];
+            self.score(&history, range, &mut scores)?;
+            sum += case_metrics(&relevant_ranks(&scores, &relevant), scores.len(), &[10])["ndcg@10"];
+            n += 1;
+        }
+        Ok(if n == 0 { 0.0 } else { sum / n as f64 })
+    }
+
+    fn refresh_item_vectors(&mut self) -> candle_core::Result<()> {
+        let Some(t) = self.trained.as_mut() else { return Ok(()) };
+        let n = t.shape.n_items;
+        let mut out = Vec::with_capacity(n * t.shape.config.dim);
+        let all: Vec<u32> = (0..n as u32).collect();
+        for chunk in all.chunks(4096) {
+            out.extend(Self::item_tower(t, &t.net, chunk)?.detach().flatten_all()?.to_vec1::<f32>()?);
+        }
+        t.item_vectors = out;
+        Ok(())
+    }
+
+    /// Saves the weights (`model.safetensors`) and shape (`two_tower.json`) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+        let io = |e: String| Error::BadData(format!("saving to {}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+        t.varmap.save(dir.join("model.safetensors")).map_err(|e| io(e.to_string()))?;
+        let shape = serde_json::to_string(&t.shape).map_err(|e| io(e.to_string()))?;
+        std::fs::write(dir.join("two_tower.json"), shape).map_err(|e| io(e.to_string()))
+    }
+
+    /// Loads a model saved by [`save`](Self::save) for the same dataset and item vectors.
+    pub fn load(dir: &Path, item_vectors: Option<&warmstart_core::ItemVectors>) -> Result<TwoTower> {
+        let bad = |e: String| Error::BadData(format!("loading {}: {e}", dir.display()));
+        let text = std::fs::read_to_string(dir.join("two_tower.json")).map_err(|e| bad(e.to_string()))?;
+        let shape: Shape = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let content = content_tensor(item_vectors, shape.n_items)?;
+        if content.dim(1).map_err(candle)? != shape.content_dim.max(1) && shape.content_dim > 0 {
+            return Err(bad(format!("item vectors have another dimension than the model's {}", shape.content_dim)));
+        }
+        let mut varmap = VarMap::new();
+        {
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+            shape.build(&vb).map_err(candle)?;
+        }
+        varmap.load(dir.join("model.safetensors")).map_err(|e| bad(e.to_string()))?;
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = shape.build(&vb).map_err(candle)?;
+        let mut model = TwoTower {
+            config: shape.config.clone(),
+            trained: Some(Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() }),
+        };
+        model.refresh_item_vectors().map_err(candle)?;
+        Ok(model)
+    }
+}
+
+impl TwoTower {
+    /// Trains like [`Recommender::fit`], calling `on_epoch` after every epoch.
+    pub fn fit_with(&mut self, data: &TrainData, on_epoch: &mut dyn FnMut(&TwoTowerEpoch)) -> Result<()> {
+        let d = data.dataset;
+        let c = self.config.clone();
+        let content_dim = data.item_vectors.map(|v| v.dim).unwrap_or(0);
+        let id_embedding = c.id_embedding.unwrap_or(content_dim == 0);
+        let shape = Shape { config: c.clone(), features: ItemFeatures::of(d), content_dim, n_items: d.n_items(), id_embedding };
+        let content = content_tensor(data.item_vectors, d.n_items())?;
+        // seeded initialisation (candle's own random init is not seeded)
+        let varmap = VarMap::new();
+        {
+            let mut vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
+            let mut rng = Rng::new(c.seed);
+            for (name, dims, std) in shape.specs() {
+                let len: usize = dims.iter().product();
+                let values: Vec<f32> =
+                    if name == "scale" { vec![INITIAL_SCALE] } else { (0..len).map(|_| rng.normal_f32() * std).collect() };
+                let t = Tensor::from_vec(values, dims, &Device::Cpu).map_err(candle)?;
+                vars.insert(name, Var::from_tensor(&t).map_err(candle)?);
+            }
+        }
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = shape.build(&vb).map_err(candle)?;
+        self.trained = Some(Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() });
+
+        // users: cross-site ones can validate; everyone with 2+ items trains
+        let m = data.matrix;
+        let mut rng = Rng::new(c.seed ^ 0x7777);
+        let mut cross: Vec<usize> = (0..m.n_rows())
+            .filter(|&u| {
+                let cols = m.row_indices(u);
+                cols.iter().any(|x| d.site_of(*x) != d.site_of(cols[0]))
+            })
+            .collect();
+        rng.shuffle(&mut cross);
+        let n_val = ((cross.len() as f64) * c.validation_share).round() as usize;
+        let validation: Vec<usize> = cross[..n_val].to_vec();
+        let held: std::collections::HashSet<usize> = validation.iter().copied().collect();
+        let train_users: Vec<usize> = (0..m.n_rows()).filter(|u| !held.contains(u) && m.row_nnz(*u) >= 2).collect();
+        if train_users.is_empty() {
+            return Err(Error::BadData("no user with two or more interactions to train the two-tower model".into()));
+        }
+        // log sampling probability of each item as an in-batch target
+        let mut counts = vec![0f32; d.n_items()];
+        for &u in &train_users {
+            for &i in m.row_indices(u) {
+                counts[i as usize] += 1.0;
+            }
+        }
+        let total: f32 = counts.iter().sum::<f32>().max(1.0);
+        let logq: Vec<f32> = counts.iter().map(|x| ((x + 1e-3) / total).ln()).collect();
+
+        let vars = self.trained.as_ref().map(|t| t.varmap.all_vars()).unwrap_or_default();
+        let mut opt = candle_nn::AdamW::new(
+            vars,
+            candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
+        )
+        .map_err(candle)?;
+        let steps_per_epoch = train_users.len().div_ceil(c.batch);
+        let total_steps = steps_per_epoch * c.epochs;
+        let warmup = (total_steps / 20).max(1);
+        let mut step = 0usize;
+        let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
+        let mut since_best = 0usize;
+        let mut history = Vec::new();
+        for epoch in 0..c.epochs {
+            let mut users = train_users.clone();
+            rng.shuffle(&mut users);
+            let examples = self.examples(data, &users, &mut rng);
+            let (mut sum, mut count) = (0.0f64, 0usize);
+            for batch in examples.chunks(c.batch) {
+                if batch.len() < 2 {
+                    continue;
+                }
+                let lr = if step < warmup {
+                    c.learning_rate * (step + 1) as f64 / warmup as f64
+                } else {
+                    let p = (step - warmup) as f64 / (total_steps - warmup).max(1) as f64;
+                    c.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
+                };
+                opt.set_learning_rate(lr);
+                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+                let loss = self.loss(t, batch, &mut rng, d, &logq).map_err(candle)?;
+                opt.backward_step(&loss).map_err(candle)?;
+                let l = loss.to_scalar::<f32>().map_err(candle)? as f64;
+                if !l.is_finite() {
+                    return Err(Error::BadData(format!("two-tower training diverged at step {step}")));
+                }
+                sum += l;
+                count += 1;
+                step += 1;
+            }
+            self.refresh_item_vectors().map_err(candle)?;
+            let ndcg = if validation.is_empty() { None } else { Some(self.validate(data, &validation, c.seed)?) };
+            history.push((sum / count.max(1) as f64, ndcg));
+            on_epoch(&TwoTowerEpoch { epoch: epoch + 1, loss: sum / count.max(1) as f64, validation_ndcg: ndcg });
+            if let Some(v) = ndcg {
+                if best.as_ref().is_none_or(|b| v > b.0) {
+                    let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+                    let snapshot = t
+                        .varmap
+                        .data()
+                        .lock()
+                        .map_err(|_| Error::BadData("poisoned variables".into()))?
+                        .iter()
+                        .map(|(k, v)| -> candle_core::Result<(String, Tensor)> { Ok((k.clone(), v.as_tensor().copy()?)) })
+                        .collect::<candle_core::Result<HashMap<_, _>>>()
+                        .map_err(candle)?;
+                    best = Some((v, snapshot));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if since_best > c.patience {
+                        break;
+                    }
+                }
+            }
+        }
+        if let (Some((_, snapshot)), Some(t)) = (best, self.trained.as_ref()) {
+            let vars = t.varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
+            for (k, v) in vars.iter() {
+                if let Some(s) = snapshot.get(k) {
+                    v.set(s).map_err(candle)?;
+                }
+            }
+        }
+        if let Some(t) = self.trained.as_mut() {
+            t.history = history;
+        }
+        self.refresh_item_vectors().map_err(candle)
+    }
+
+}
+
+fn candle(e: candle_core::Error) -> Error {
+    Error::BadData(format!("tensor library: {e}"))
+}
+
+fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Result<Tensor> {
+    match v {
+        Some(v) if v.dim > 0 => {
+            if v.n_items() != n_items {
+                return Err(Error::BadData(format!("{} item vectors for {n_items} items", v.n_items())));
+            }
+            Tensor::from_vec(v.data.clone(), (n_items, v.dim), &Device::Cpu).map_err(candle)
+        }
+        _ => Tensor::zeros((n_items, 1), DType::F32, &Device::Cpu).map_err(candle),
+    }
+}
+
+impl Recommender for TwoTower {
+    fn name(&self) -> String {
+        let loss = match self.config.loss {
+            TwoTowerLoss::Bce => "bce",
+            TwoTowerLoss::Softmax => "softmax",
+        };
+        format!("two-tower({loss}, d {}, {} epochs)", self.config.dim, self.config.epochs)
+    }
+
+    fn fit(&mut self, data: &TrainData) -> Result<()> {
+        self.fit_with(data, &mut |_| {})
+    }
+
+    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+        let dim = t.shape.config.dim;
+        let hist: Vec<(ItemId, f32)> =
+            history.iter().filter(|(i, w)| (*i as usize) < t.shape.n_items && *w > 0.0).copied().collect();
+        if hist.is_empty() {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            return Ok(());
+        }
+        let dev = &Device::Cpu;
+        let rows: Vec<f32> = hist.iter().flat_map(|(i, _)| t.item_vectors[*i as usize * dim..(*i as usize + 1) * dim].to_vec()).collect();
+        let h = Tensor::from_vec(rows, (hist.len(), dim), dev).map_err(candle)?;
+        let pool = Tensor::from_vec(hist.iter().map(|x| x.1).collect::<Vec<_>>(), (1, hist.len()), dev).map_err(candle)?;
+        let u = self.user_tower(&t.net, &pool, &h).and_then(|u| u.flatten_all()?.to_vec1::<f32>()).map_err(candle)?;
+        for (o, i) in out.iter_mut().zip(items) {
+            let v = &t.item_vectors[i as usize * dim..(i as usize + 1) * dim];
+            *o = v.iter().zip(&u).map(|(a, b)| a * b).sum();
+        }
+        Ok(())
+    }
+}

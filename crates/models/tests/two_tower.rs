@@ -1,0 +1,162 @@
+//! The two-tower model: losses on hand-computed cases, training that lowers the loss, cold-start
+//! fold-in from other-site history, id-only data, save/load.
+
+use candle_core::{Device, Tensor};
+use warmstart_core::{CsrMatrix, Dataset, DatasetBuilder, ItemVectors, ProductMeta, Rng};
+use warmstart_models::two_tower::{bce, sampled_softmax};
+use warmstart_models::{Pooling, Recommender, TrainData, TwoTower, TwoTowerConfig, TwoTowerLoss};
+
+fn t1(v: &[f32]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), v.len(), &Device::Cpu).unwrap()
+}
+
+fn softplus(x: f64) -> f64 {
+    (1.0 + x.exp()).ln()
+}
+
+#[test]
+fn bce_matches_hand_computed_values() {
+    let neg = Tensor::from_vec(vec![0f32], (1, 1), &Device::Cpu).unwrap();
+    let l = bce(&t1(&[0.0]), &neg).unwrap().to_scalar::<f32>().unwrap() as f64;
+    assert!((l - 2f64.ln()).abs() < 1e-6, "{l}");
+    // positive logit 2, negatives −1 and 1: mean of softplus(−2), softplus(−1), softplus(1)
+    let neg = Tensor::from_vec(vec![-1f32, 1.0], (1, 2), &Device::Cpu).unwrap();
+    let l = bce(&t1(&[2.0]), &neg).unwrap().to_scalar::<f32>().unwrap() as f64;
+    let want = (softplus(-2.0) + softplus(-1.0) + softplus(1.0)) / 3.0;
+    assert!((l - want).abs() < 1e-6 && (want - 0.584_484).abs() < 1e-5, "{l} vs {want}");
+    // large logits stay finite
+    let l = bce(&t1(&[80.0]), &Tensor::from_vec(vec![-80f32], (1, 1), &Device::Cpu).unwrap()).unwrap();
+    assert!(l.to_scalar::<f32>().unwrap().abs() < 1e-6);
+}
+
+#[test]
+fn sampled_softmax_applies_log_q_and_masks_repeated_targets() {
+    let logits = Tensor::from_vec(vec![1f32, 0.0, 0.0, 1.0], (2, 2), &Device::Cpu).unwrap();
+    // equal sampling probabilities: the correction cancels, log(1 + e^−1) per row
+    let l = sampled_softmax(&logits, &[0, 1], &[0.5f32.ln(), 0.5f32.ln()]).unwrap().to_scalar::<f32>().unwrap() as f64;
+    assert!((l - softplus(-1.0)).abs() < 1e-6);
+    // Q = (0.8, 0.2): column j gains −log Q_j
+    let (c0, c1) = (-(0.8f64.ln()), -(0.2f64.ln()));
+    let row0 = softplus((0.0 + c1) - (1.0 + c0));
+    let row1 = softplus((0.0 + c0) - (1.0 + c1));
+    let l = sampled_softmax(&logits, &[0, 1], &[0.8f32.ln(), 0.2f32.ln()]).unwrap().to_scalar::<f32>().unwrap() as f64;
+    assert!((l - (row0 + row1) / 2.0).abs() < 1e-5, "{l}");
+    // the same item twice in a batch is not its own negative
+    let l = sampled_softmax(&logits, &[3, 3], &[0.0; 4]).unwrap().to_scalar::<f32>().unwrap();
+    assert!(l.abs() < 1e-6, "{l}");
+}
+
+/// Two sites of 40 items in 4 groups (content: the group's axis plus noise); 160 users,
+/// each liking one group on both sites.
+fn world() -> (Dataset, ItemVectors, CsrMatrix) {
+    let mut b = DatasetBuilder::default();
+    let mut rng = Rng::new(1);
+    let mut vectors = ItemVectors { dim: 6, ..Default::default() };
+    for site in 0..2 {
+        let s = b.push_site(&format!("site-{site}"), "site", "test");
+        for i in 0..40 {
+            b.push_product(ProductMeta {
+                site: s,
+                external_id: format!("{site}-{i}"),
+                title: format!("item {i}"),
+                brand: Some(format!("brand {}", i % 4)),
+                category: vec!["all".into(), format!("group {}", i % 4)],
+                price_usd: Some(10.0 * (1 + i % 4) as f64),
+                image: None,
+            });
+            for k in 0..6 {
+                vectors.data.push(if k == i % 4 { 1.0 } else { 0.0 } + 0.3 * rng.normal_f32());
+            }
+            vectors.present.push(true);
+        }
+    }
+    let mut trip = Vec::new();
+    for u in 0..160u32 {
+        b.push_user(format!("u{u}"));
+        let g = u % 4;
+        for site in 0..2u32 {
+            for _ in 0..4 {
+                let item = site * 40 + g + 4 * rng.below(10) as u32;
+                trip.push((u, item, 1.0));
+            }
+        }
+    }
+    let d = b.finish().unwrap();
+    let m = CsrMatrix::from_triplets(160, d.n_items(), &trip).map_values(|_| 1.0);
+    (d, vectors, m)
+}
+
+fn config(loss: TwoTowerLoss) -> TwoTowerConfig {
+    TwoTowerConfig::builder()
+        .dim(16)
+        .hidden(32)
+        .loss(loss)
+        .epochs(12)
+        .batch(32)
+        .learning_rate(1e-2)
+        .validation_share(0.1)
+        .patience(20)
+        .seed(3)
+        .build()
+        .unwrap()
+}
+
+/// Precision@5 on site 1 of new users with 3 site-0 items of their group.
+fn cold_start_precision(model: &TwoTower) -> f64 {
+    let mut hits = 0;
+    for g in 0..4u32 {
+        let history = [(g, 1.0), (g + 4, 1.0), (g + 8, 1.0)];
+        let recs = model.recommend(&history, 40..80, 5, &[]).unwrap();
+        hits += recs.iter().filter(|(i, _)| i % 4 == g).count();
+    }
+    hits as f64 / 20.0
+}
+
+#[test]
+fn both_losses_learn_and_fold_in_cold_start_users() {
+    let (d, v, m) = world();
+    for loss in [TwoTowerLoss::Softmax, TwoTowerLoss::Bce] {
+        let mut model = TwoTower::new(config(loss));
+        model.fit(&TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) }).unwrap();
+        let e = model.epochs();
+        assert!(e.last().unwrap().loss < e[0].loss * 0.9, "{loss:?}: {e:?}");
+        assert!(e.iter().all(|x| x.validation_ndcg.is_some()));
+        let p = cold_start_precision(&model);
+        assert!(p >= 0.8, "{loss:?}: cold-start precision@5 {p}");
+    }
+}
+
+#[test]
+fn id_only_data_and_attention_pooling_learn() {
+    let (d, _, m) = world();
+    let cfg = TwoTowerConfig { pooling: Pooling::Attention, epochs: 20, ..config(TwoTowerLoss::Softmax) };
+    let mut model = TwoTower::new(cfg);
+    model.fit(&TrainData { dataset: &d, matrix: &m, item_vectors: None }).unwrap();
+    let e = model.epochs();
+    assert!(e.last().unwrap().loss < e[0].loss * 0.9, "{e:?}");
+    // the item-id embeddings of other-site items carry the users' taste across sites
+    let p = cold_start_precision(&model);
+    assert!(p >= 0.6, "id-only cold-start precision@5 {p}");
+}
+
+#[test]
+fn training_is_deterministic_and_save_load_gives_identical_scores() {
+    let (d, v, m) = world();
+    let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+    let cfg = TwoTowerConfig { epochs: 3, ..config(TwoTowerLoss::Softmax) };
+    let mut a = TwoTower::new(cfg.clone());
+    a.fit(&data).unwrap();
+    let mut b = TwoTower::new(cfg);
+    b.fit(&data).unwrap();
+    assert_eq!(a.item_vectors().unwrap().0, b.item_vectors().unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    a.save(dir.path()).unwrap();
+    let loaded = TwoTower::load(dir.path(), Some(&v)).unwrap();
+    let history = [(1, 1.0), (5, 0.5)];
+    let (mut s1, mut s2) = (vec![0f32; 40], vec![0f32; 40]);
+    a.score(&history, 40..80, &mut s1).unwrap();
+    loaded.score(&history, 40..80, &mut s2).unwrap();
+    assert_eq!(s1, s2);
+    assert!(TwoTowerConfig::builder().batch(1).build().is_err());
+    assert!(TwoTowerConfig::builder().loss(TwoTowerLoss::Bce).negatives(0).build().is_err());
+}
