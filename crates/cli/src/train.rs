@@ -38,7 +38,7 @@ pub struct TwoTowerArgs {
     #[arg(long, default_value = "mean")]
     pub pooling: String,
     /// Maximum epochs (early stopping may end sooner).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 25)]
     pub epochs: usize,
     /// Dimension of both towers' outputs.
     #[arg(long, default_value_t = 64)]
@@ -367,8 +367,10 @@ fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
         "attention" => Pooling::Attention,
         p => anyhow::bail!("--pooling {p}: expected mean or attention"),
     };
-    let vectors = if a.vectors == "none" { None } else { Some(crate::vectors::load_one(&store, &a.vectors, &a.dataset, &d)?) };
-    let config = TwoTowerConfig::builder().loss(loss).pooling(pooling).epochs(a.epochs).dim(a.dim).seed(a.seed).build()?;
+    let vectors =
+        if a.vectors == "none" { None } else { Some(crate::vectors::load_one(&store, &a.vectors, &a.dataset, &d)?) };
+    let config =
+        TwoTowerConfig::builder().loss(loss).pooling(pooling).epochs(a.epochs).dim(a.dim).seed(a.seed).build()?;
     let weights = warmstart_core::HistoryWeights::default();
     let matrix = d.matrix(|_| true, |r| weights.weight(r, 0.0));
     let mut model = TwoTower::new(config);

@@ -83,4 +83,3 @@ pub fn case_metrics(ranks: &[Option<usize>], n_candidates: usize, ks: &[usize]) 
     m.insert("auc".into(), auc);
     m
 }
-

@@ -40,7 +40,7 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids)")]
     UnknownModel(String),
     /// The training data cannot be used.
     #[error("bad training data: {0}")]
@@ -171,6 +171,9 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
         "two-tower" | "two-tower-softmax" => Box::new(TwoTower::new(TwoTowerConfig::builder().seed(seed).build()?)),
         "two-tower-bce" => {
             Box::new(TwoTower::new(TwoTowerConfig::builder().loss(TwoTowerLoss::Bce).seed(seed).build()?))
+        }
+        "two-tower-ids" => {
+            Box::new(TwoTower::new(TwoTowerConfig::builder().id_embedding(Some(true)).seed(seed).build()?))
         }
         "two-tower-attn" => {
             Box::new(TwoTower::new(TwoTowerConfig::builder().pooling(Pooling::Attention).seed(seed).build()?))

@@ -1,6 +1,7 @@
 //! A two-tower retrieval model trained with candle autograd.
 //!
 //! - **Item tower**: the item's content vector (when the dataset has them), embeddings of its
+//!   popularity bucket (log2 of its training interactions),
 //!   site, category path, top-level category, brand and price bucket, and optionally an
 //!   item-id embedding, through a two-layer MLP to `dim`, L2-normalised.
 //! - **User tower**: the user's history pooled over the item-tower outputs of their items
@@ -86,7 +87,7 @@ pub struct TwoTowerConfig {
 pub struct TwoTowerConfigBuilder(TwoTowerConfig);
 
 impl TwoTowerConfig {
-    /// Defaults: 64-d, hidden 256, softmax loss, mean pooling, 10 epochs of batch 256.
+    /// Defaults: 64-d, hidden 256, softmax loss, mean pooling, at most 25 epochs of batch 256.
     pub fn builder() -> TwoTowerConfigBuilder {
         TwoTowerConfigBuilder(TwoTowerConfig {
             dim: 64,
@@ -95,7 +96,7 @@ impl TwoTowerConfig {
             negatives: 4,
             pooling: Pooling::Mean,
             id_embedding: None,
-            epochs: 10,
+            epochs: 25,
             batch: 256,
             learning_rate: 3e-3,
             weight_decay: 1e-4,
@@ -136,7 +137,8 @@ impl TwoTowerConfigBuilder {
     /// Validates into a config.
     pub fn build(self) -> Result<TwoTowerConfig> {
         let c = self.0;
-        let bad = |name: &'static str, value: String, rule: &'static str| Err(Error::InvalidParameter { name, value, rule });
+        let bad =
+            |name: &'static str, value: String, rule: &'static str| Err(Error::InvalidParameter { name, value, rule });
         if c.dim == 0 || c.hidden == 0 {
             return bad("dim/hidden", format!("{}/{}", c.dim, c.hidden), "must be positive");
         }
@@ -167,13 +169,16 @@ struct ItemFeatures {
     top_category: Vec<u32>,
     brand: Vec<u32>,
     price: Vec<u32>,
-    sizes: [usize; 5],
+    /// log2 bucket of the item's training interactions (popularity as a feature).
+    popularity: Vec<u32>,
+    sizes: [usize; 6],
 }
 
 const PRICE_BUCKETS: usize = 16;
+const POPULARITY_BUCKETS: usize = 16;
 
 impl ItemFeatures {
-    fn of(d: &Dataset) -> ItemFeatures {
+    fn of(d: &Dataset, counts: &[f32]) -> ItemFeatures {
         let vocab = |keys: Vec<Option<String>>, min: usize| -> (Vec<u32>, usize) {
             let mut counts: HashMap<&str, usize> = HashMap::new();
             for k in keys.iter().flatten() {
@@ -202,12 +207,14 @@ impl ItemFeatures {
             top_category,
             brand,
             price,
-            sizes: [d.sites.len().max(1), nc, nt, nb, PRICE_BUCKETS],
+            popularity: counts.iter().map(|c| ((c + 1.0).log2() as u32).min(POPULARITY_BUCKETS as u32 - 1)).collect(),
+            sizes: [d.sites.len().max(1), nc, nt, nb, PRICE_BUCKETS, POPULARITY_BUCKETS],
         }
     }
 }
 
-const EMB: [(&str, usize); 5] = [("site", 8), ("category", 16), ("top_category", 8), ("brand", 16), ("price", 8)];
+const EMB: [(&str, usize); 6] =
+    [("site", 8), ("category", 16), ("top_category", 8), ("brand", 16), ("price", 8), ("popularity", 8)];
 const ID_DIM: usize = 32;
 
 /// Everything needed to rebuild a trained model (saved beside the weights).
@@ -245,8 +252,11 @@ impl Shape {
     /// Parameter names, shapes and initial standard deviations.
     fn specs(&self) -> Vec<(String, Vec<usize>, f32)> {
         let c = &self.config;
-        let mut out: Vec<(String, Vec<usize>, f32)> =
-            EMB.iter().zip(self.features.sizes).map(|((n, dim), size)| (format!("emb.{n}"), vec![size, *dim], 0.1)).collect();
+        let mut out: Vec<(String, Vec<usize>, f32)> = EMB
+            .iter()
+            .zip(self.features.sizes)
+            .map(|((n, dim), size)| (format!("emb.{n}"), vec![size, *dim], 0.1))
+            .collect();
         if self.id_embedding {
             out.push(("emb.id".into(), vec![self.n_items, ID_DIM], 0.1));
         }
@@ -318,7 +328,7 @@ struct Example {
 }
 
 /// Initial logit scale: cosine × 10.
-const INITIAL_SCALE: f32 = 2.302_585;
+const INITIAL_SCALE: f32 = std::f32::consts::LN_10;
 
 impl TwoTower {
     /// An untrained model.
@@ -353,7 +363,9 @@ impl TwoTower {
         if t.shape.content_dim > 0 {
             parts.push(t.content.index_select(&idx, 0)?);
         }
-        for (table, col) in net.tables.iter().zip([&f.site, &f.category, &f.top_category, &f.brand, &f.price]) {
+        for (table, col) in
+            net.tables.iter().zip([&f.site, &f.category, &f.top_category, &f.brand, &f.price, &f.popularity])
+        {
             let ids: Vec<u32> = items.iter().map(|&i| col[i as usize]).collect();
             parts.push(table.index_select(&Tensor::from_vec(ids, items.len(), dev)?, 0)?);
         }
@@ -374,7 +386,7 @@ impl TwoTower {
             }
             Pooling::Attention => {
                 let logits = items.matmul(&net.query.unsqueeze(1)?)?.t()?; // 1 × U
-                // log weight, −∞ (as −1e9) outside the history
+                                                                           // log weight, −∞ (as −1e9) outside the history
                 let mask = pool.gt(0.0)?;
                 let logw = pool.clamp(1e-12, f64::MAX)?.log()?;
                 let neg = Tensor::full(-1e9f32, pool.shape(), pool.device())?;
@@ -386,7 +398,14 @@ impl TwoTower {
         l2(&(pooled + h)?)
     }
 
-    fn loss(&self, t: &Trained, batch: &[Example], rng: &mut Rng, d: &Dataset, logq: &[f32]) -> candle_core::Result<Tensor> {
+    fn loss(
+        &self,
+        t: &Trained,
+        batch: &[Example],
+        rng: &mut Rng,
+        d: &Dataset,
+        logq: &[f32],
+    ) -> candle_core::Result<Tensor> {
         let net = &t.net;
         let dev = &Device::Cpu;
         // the unique items of the batch: histories, targets and negatives
@@ -431,7 +450,11 @@ impl TwoTower {
             TwoTowerLoss::Bce => {
                 let k = self.config.negatives;
                 let neg_idx: Vec<u32> = negatives.iter().flatten().map(|&x| x as u32).collect();
-                let neg = h.index_select(&Tensor::from_vec(neg_idx, batch.len() * k, dev)?, 0)?.reshape((batch.len(), k, ()))?;
+                let neg = h.index_select(&Tensor::from_vec(neg_idx, batch.len() * k, dev)?, 0)?.reshape((
+                    batch.len(),
+                    k,
+                    (),
+                ))?;
                 let pos_logit = (users.clone() * pos)?.sum(1)?.broadcast_mul(&scale)?; // B
                 let neg_logit = neg.broadcast_mul(&users.unsqueeze(1)?)?.sum(2)?.broadcast_mul(&scale)?; // B × k
                 bce(&pos_logit, &neg_logit)
@@ -493,12 +516,8 @@ impl TwoTower {
             }
             let t = cols[rng.below(cols.len())];
             let site = d.site_of(t);
-            let mut history: Vec<(ItemId, f32)> = cols
-                .iter()
-                .zip(vals)
-                .filter(|(c, _)| d.site_of(**c) != site)
-                .map(|(c, v)| (*c, v.max(1e-3)))
-                .collect();
+            let mut history: Vec<(ItemId, f32)> =
+                cols.iter().zip(vals).filter(|(c, _)| d.site_of(**c) != site).map(|(c, v)| (*c, v.max(1e-3))).collect();
             if history.is_empty() {
                 history = cols.iter().zip(vals).filter(|(c, _)| **c != t).map(|(c, v)| (*c, v.max(1e-3))).collect();
             }
@@ -594,7 +613,12 @@ impl TwoTower {
         let c = self.config.clone();
         let content_dim = data.item_vectors.map(|v| v.dim).unwrap_or(0);
         let id_embedding = c.id_embedding.unwrap_or(content_dim == 0);
-        let shape = Shape { config: c.clone(), features: ItemFeatures::of(d), content_dim, n_items: d.n_items(), id_embedding };
+        let mut item_counts = vec![0f32; d.n_items()];
+        for &i in data.matrix.indices() {
+            item_counts[i as usize] += 1.0;
+        }
+        let features = ItemFeatures::of(d, &item_counts);
+        let shape = Shape { config: c.clone(), features, content_dim, n_items: d.n_items(), id_embedding };
         let content = content_tensor(data.item_vectors, d.n_items())?;
         // seeded initialisation (candle's own random init is not seeded)
         let varmap = VarMap::new();
@@ -603,8 +627,11 @@ impl TwoTower {
             let mut rng = Rng::new(c.seed);
             for (name, dims, std) in shape.specs() {
                 let len: usize = dims.iter().product();
-                let values: Vec<f32> =
-                    if name == "scale" { vec![INITIAL_SCALE] } else { (0..len).map(|_| rng.normal_f32() * std).collect() };
+                let values: Vec<f32> = if name == "scale" {
+                    vec![INITIAL_SCALE]
+                } else {
+                    (0..len).map(|_| rng.normal_f32() * std).collect()
+                };
                 let t = Tensor::from_vec(values, dims, &Device::Cpu).map_err(candle)?;
                 vars.insert(name, Var::from_tensor(&t).map_err(candle)?);
             }
@@ -693,7 +720,9 @@ impl TwoTower {
                         .lock()
                         .map_err(|_| Error::BadData("poisoned variables".into()))?
                         .iter()
-                        .map(|(k, v)| -> candle_core::Result<(String, Tensor)> { Ok((k.clone(), v.as_tensor().copy()?)) })
+                        .map(|(k, v)| -> candle_core::Result<(String, Tensor)> {
+                            Ok((k.clone(), v.as_tensor().copy()?))
+                        })
                         .collect::<candle_core::Result<HashMap<_, _>>>()
                         .map_err(candle)?;
                     best = Some((v, snapshot));
@@ -719,7 +748,6 @@ impl TwoTower {
         }
         self.refresh_item_vectors().map_err(candle)
     }
-
 }
 
 fn candle(e: candle_core::Error) -> Error {
@@ -744,7 +772,12 @@ impl Recommender for TwoTower {
             TwoTowerLoss::Bce => "bce",
             TwoTowerLoss::Softmax => "softmax",
         };
-        format!("two-tower({loss}, d {}, {} epochs)", self.config.dim, self.config.epochs)
+        let pooling = match self.config.pooling {
+            Pooling::Mean => "",
+            Pooling::Attention => ", attention",
+        };
+        let ids = if self.config.id_embedding == Some(true) { ", ids" } else { "" };
+        format!("two-tower({loss}{pooling}{ids}, d {}, ≤{} epochs)", self.config.dim, self.config.epochs)
     }
 
     fn fit(&mut self, data: &TrainData) -> Result<()> {
@@ -761,9 +794,13 @@ impl Recommender for TwoTower {
             return Ok(());
         }
         let dev = &Device::Cpu;
-        let rows: Vec<f32> = hist.iter().flat_map(|(i, _)| t.item_vectors[*i as usize * dim..(*i as usize + 1) * dim].to_vec()).collect();
+        let rows: Vec<f32> = hist
+            .iter()
+            .flat_map(|(i, _)| t.item_vectors[*i as usize * dim..(*i as usize + 1) * dim].to_vec())
+            .collect();
         let h = Tensor::from_vec(rows, (hist.len(), dim), dev).map_err(candle)?;
-        let pool = Tensor::from_vec(hist.iter().map(|x| x.1).collect::<Vec<_>>(), (1, hist.len()), dev).map_err(candle)?;
+        let pool =
+            Tensor::from_vec(hist.iter().map(|x| x.1).collect::<Vec<_>>(), (1, hist.len()), dev).map_err(candle)?;
         let u = self.user_tower(&t.net, &pool, &h).and_then(|u| u.flatten_all()?.to_vec1::<f32>()).map_err(candle)?;
         for (o, i) in out.iter_mut().zip(items) {
             let v = &t.item_vectors[i as usize * dim..(i as usize + 1) * dim];
