@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod paths;
 pub mod record;
 pub mod rng;
+pub mod schedule;
 pub mod topk;
 pub mod weights;
 

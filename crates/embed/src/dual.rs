@@ -793,13 +793,7 @@ impl DualTrainer {
                 if chunk.len() < 2 {
                     continue;
                 }
-                let lr = if step < warmup {
-                    opts.learning_rate * (step + 1) as f64 / warmup as f64
-                } else {
-                    let p = (step - warmup) as f64 / (total - warmup).max(1) as f64;
-                    opts.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
-                };
-                opt.set_learning_rate(lr);
+                opt.set_learning_rate(warmstart_core::schedule::warmup_cosine(step, warmup, total, opts.learning_rate));
                 let flips = opts.flip.then_some(&mut rng);
                 let (px, tx) = data.gather(chunk, img_len, cfg.text_dim, flips, cfg.image_width);
                 let loss = self.model.batch_loss(&px, &tx, chunk.len())?;

@@ -689,13 +689,12 @@ impl TwoTower {
                 if batch.len() < 2 {
                     continue;
                 }
-                let lr = if step < warmup {
-                    c.learning_rate * (step + 1) as f64 / warmup as f64
-                } else {
-                    let p = (step - warmup) as f64 / (total_steps - warmup).max(1) as f64;
-                    c.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
-                };
-                opt.set_learning_rate(lr);
+                opt.set_learning_rate(warmstart_core::schedule::warmup_cosine(
+                    step,
+                    warmup,
+                    total_steps,
+                    c.learning_rate,
+                ));
                 let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
                 let loss = self.loss(t, batch, &mut rng, d, &logq).map_err(candle)?;
                 opt.backward_step(&loss).map_err(candle)?;
