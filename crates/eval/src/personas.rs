@@ -253,6 +253,17 @@ pub fn generate_shoppers(
     if opts.history.is_empty() || opts.per_persona == 0 {
         return Err(Error::Config("shoppers need a non-empty history range and at least one per persona".into()));
     }
+    // per target shop: the items of every other shop, and its own
+    let pools: Vec<(Vec<ItemId>, Vec<ItemId>)> = d
+        .sites
+        .iter()
+        .enumerate()
+        .map(|(t, site)| {
+            let other =
+                d.sites.iter().enumerate().filter(|(s, _)| *s != t).flat_map(|(_, s)| s.items.clone()).collect();
+            (other, site.items.clone().collect())
+        })
+        .collect();
     let mut rng = Rng::new(opts.seed);
     let mut out = Vec::new();
     for (p, persona) in personas.iter().enumerate() {
@@ -264,17 +275,10 @@ pub fn generate_shoppers(
                 .iter()
                 .map(|f| (opts.sharpness as f64 * (persona.utility_with(&prefs, f) as f64 - 1.0)).exp())
                 .collect();
-            let other: Vec<ItemId> = d
-                .sites
-                .iter()
-                .enumerate()
-                .filter(|(s, _)| *s as SiteId != target)
-                .flat_map(|(_, s)| s.items.clone())
-                .collect();
             let len = opts.history.start + rng.below(opts.history.len());
-            let history = draw(&mut rng, &other, &weight, len, opts.noise, user, 0);
-            let own: Vec<ItemId> = d.sites[target as usize].items.clone().collect();
-            let target_history = draw(&mut rng, &own, &weight, opts.target_history, opts.noise, user, len);
+            let (other, own) = &pools[target as usize];
+            let history = draw(&mut rng, other, &weight, len, opts.noise, user, 0);
+            let target_history = draw(&mut rng, own, &weight, opts.target_history, opts.noise, user, len);
             out.push(Shopper { persona: p, target, history, target_history });
         }
     }

@@ -706,8 +706,13 @@ impl TwoTower {
                 count += 1;
                 step += 1;
             }
-            self.refresh_item_vectors().map_err(candle)?;
-            let ndcg = if validation.is_empty() { None } else { Some(self.validate(data, &validation, c.seed)?) };
+            // item vectors are needed per epoch only to validate; they are refreshed once at the end
+            let ndcg = if validation.is_empty() {
+                None
+            } else {
+                self.refresh_item_vectors().map_err(candle)?;
+                Some(self.validate(data, &validation, c.seed)?)
+            };
             history.push((sum / count.max(1) as f64, ndcg));
             on_epoch(&TwoTowerEpoch { epoch: epoch + 1, loss: sum / count.max(1) as f64, validation_ndcg: ndcg });
             if let Some(v) = ndcg {
