@@ -2,7 +2,9 @@
 
 mod embed;
 mod eval;
+mod gallery;
 mod ingest;
+mod item_maps;
 mod personas;
 mod pipeline;
 mod recommend;

@@ -46,6 +46,10 @@ const EMBEDDED: [&str; 1] = ["amazon-art-office"];
 const CONTENT_MODELS: &str = "content,content-pop,content-map,content-map-pop,content-pop-k3,content-map-pop-k2";
 
 /// The leaderboards of the main job: (protocol, dataset).
+/// The two-tower model in both losses, on a small epoch budget, in the cold-start
+/// leaderboards (`warmstart train two-tower` and `eval --models two-tower` train it fully).
+const TWO_TOWER_MODELS: &str = "two-tower:epochs=3,two-tower-bce:epochs=3";
+
 const LEADERBOARDS: [(&str, &str); 3] =
     [("cold-start", "amazon-art-office"), ("cdrib", "cdrib-game-video"), ("random", "movielens-100k")];
 
@@ -119,10 +123,12 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
             let ea = EvalArgs {
                 protocol: protocol.into(),
                 dataset: Some(dataset.into()),
-                models: if protocol == "cold-start" && embedded.contains(&dataset) {
-                    format!("{},{CONTENT_MODELS}", a.models)
-                } else {
-                    a.models.clone()
+                models: match protocol {
+                    "cold-start" if embedded.contains(&dataset) => {
+                        format!("{},{CONTENT_MODELS},{TWO_TOWER_MODELS}", a.models)
+                    }
+                    "cold-start" | "cdrib" => format!("{},{TWO_TOWER_MODELS}", a.models),
+                    _ => a.models.clone(),
                 },
                 k: a.k.clone(),
                 input: Default::default(),

@@ -43,9 +43,25 @@ pub struct TwoTowerArgs {
     /// Dimension of both towers' outputs.
     #[arg(long, default_value_t = 64)]
     pub dim: usize,
-    /// Content vectors of the item tower (a stored model id; `none` for id embeddings only).
+    /// Content vectors of the item tower (a stored model id or TEXT+IMAGE[:w]; `none` for id
+    /// embeddings only).
     #[arg(long, default_value = "minilm")]
     pub vectors: String,
+    /// More hyper-parameters as KEY=VALUE (the keys of model names like
+    /// `two-tower:targets=8:uniform=256`: hidden, batch, lr, wd, neg, uniform, targets, history,
+    /// patience, validation, ids, categorical, popularity, user_mlp); repeatable.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Cross-site users held out of training for the gallery (their items on one shop are
+    /// hidden and that shop's catalog is ranked from the rest); 0 = no gallery.
+    #[arg(long, default_value_t = 12)]
+    pub gallery_users: usize,
+    /// Items drawn in the t-SNE maps (a seeded sample); 0 = no maps.
+    #[arg(long, default_value_t = 2000)]
+    pub map_items: usize,
+    /// k of the k-means clustering of the item vectors.
+    #[arg(long, default_value_t = 12)]
+    pub clusters: usize,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -353,7 +369,7 @@ fn write_curves(dir: &Path, r: &warmstart_embed::TrainReport) -> anyhow::Result<
 }
 
 fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
-    use warmstart_models::{Pooling, TwoTower, TwoTowerConfig, TwoTowerLoss};
+    use warmstart_models::{Pooling, Recommender, TwoTower, TwoTowerConfig, TwoTowerLoss};
     let started = Instant::now();
     let store = Store::open(&cli.store_path())?;
     let d = store.load_dataset(Some(&a.dataset))?;
@@ -367,22 +383,33 @@ fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
         "attention" => Pooling::Attention,
         p => anyhow::bail!("--pooling {p}: expected mean or attention"),
     };
-    let vectors =
-        if a.vectors == "none" { None } else { Some(crate::vectors::load_one(&store, &a.vectors, &a.dataset, &d)?) };
-    let config =
-        TwoTowerConfig::builder().loss(loss).pooling(pooling).epochs(a.epochs).dim(a.dim).seed(a.seed).build()?;
+    let vectors = if a.vectors == "none" {
+        None
+    } else {
+        Some(crate::vectors::load_vectors(&store, &a.dataset, &d, &a.vectors.parse()?)?)
+    };
+    let mut builder = TwoTowerConfig::builder().loss(loss).pooling(pooling).epochs(a.epochs).dim(a.dim).seed(a.seed);
+    for p in &a.params {
+        let (k, v) = p.split_once('=').ok_or_else(|| anyhow::anyhow!("--param {p}: expected KEY=VALUE"))?;
+        builder = builder.set(k, v)?;
+    }
+    let config = builder.build()?;
     let weights = warmstart_core::HistoryWeights::default();
-    let matrix = d.matrix(|_| true, |r| weights.weight(r, 0.0));
+    let held = crate::gallery::pick_users(&d, a.gallery_users, a.seed);
+    let matrix = d.matrix(|r| held.get(&r.user) != Some(&d.site_of(r.item)), |r| weights.weight(r, 0.0));
     let mut model = TwoTower::new(config);
     let pb = progress(a.epochs as u64, cli.json, "training two-tower");
     model.fit_with(
         &warmstart_models::TrainData { dataset: &d, matrix: &matrix, item_vectors: vectors.as_ref() },
         &mut |e| {
             let line = format!(
-                "epoch {}: loss {:.4}, validation NDCG@10 {}",
+                "epoch {}: loss {:.4}, validation NDCG@10 {} ({} examples, {:.1}s, {:.0} examples/s)",
                 e.epoch,
                 e.loss,
-                e.validation_ndcg.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into())
+                e.validation_ndcg.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
+                e.examples,
+                e.train_seconds,
+                e.examples as f64 / e.train_seconds.max(1e-9)
             );
             match (cli.json, pb.is_hidden()) {
                 (true, _) => {}
@@ -418,10 +445,40 @@ fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
             .write(&run_dir.join("validation"))?,
         );
     }
+    let mut clusters = serde_json::Value::Null;
+    if let (Some((item_vectors, dim)), true) = (model.item_vectors(), a.map_items > 0) {
+        let (files, summary) = crate::item_maps::item_maps(
+            &run_dir,
+            &d,
+            item_vectors,
+            dim,
+            &crate::item_maps::ItemMapOptions {
+                label: &format!("two-tower items, {}", a.dataset),
+                map_items: a.map_items,
+                clusters: a.clusters,
+                seed: a.seed,
+                quiet: cli.json,
+            },
+        )?;
+        pictures.extend(files);
+        clusters = summary;
+    }
+    let mut gallery = serde_json::Value::Null;
+    if !held.is_empty() {
+        let (file, summary) = crate::gallery::write_gallery(
+            &run_dir.join("gallery.html"),
+            &d,
+            &model,
+            &held,
+            &format!("two-tower cold-start recommendations, {}", a.dataset),
+        )?;
+        pictures.push(file);
+        gallery = summary;
+    }
     let summary = serde_json::json!({
-        "model": "two-tower", "loss": a.loss, "pooling": a.pooling, "dataset": a.dataset, "vectors": a.vectors,
-        "epochs": epochs, "model_dir": model_dir, "run_dir": run_dir, "pictures": pictures,
-        "seconds": started.elapsed().as_secs_f64(),
+        "model": "two-tower", "name": model.name(), "loss": a.loss, "pooling": a.pooling, "dataset": a.dataset,
+        "vectors": a.vectors, "params": a.params, "epochs": epochs, "model_dir": model_dir, "run_dir": run_dir,
+        "pictures": pictures, "clusters": clusters, "gallery": gallery, "seconds": started.elapsed().as_secs_f64(),
     });
     std::fs::write(run_dir.join("report.json"), serde_json::to_string_pretty(&summary)?)?;
     if cli.json {

@@ -148,6 +148,34 @@ fn trains_an_image_encoder_embeds_with_it_and_runs_personas() {
     assert!(again["stored_interactions"].is_null(), "saved only when asked");
     let users = common::stats(&store)["totals"]["users"].as_u64().unwrap_or(0);
     assert_eq!(users, 12, "the saved shoppers are users of the store");
+    // the two-tower on the saved shoppers: item maps, cluster sizes and a gallery with photos
+    let t = json_of(
+        cmd()
+            .args(["--json", "train", "two-tower", "--dataset", "fashion-products", "--vectors", "tiny-dual/image"])
+            .args(["--epochs", "2", "--map-items", "40", "--clusters", "3", "--gallery-users", "4"])
+            .args(["--param", "batch=8", "--param", "targets=2", "--runs-dir"])
+            .arg(&runs)
+            .output()
+            .unwrap(),
+    );
+    let run_dir = PathBuf::from(t["run_dir"].as_str().unwrap());
+    for f in ["tsne-clusters.png", "tsne-categories.svg", "tsne-shops.png", "cluster-sizes.svg", "gallery.html"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    }
+    let sizes: u64 = t["clusters"]["clusters"].as_array().unwrap().iter().map(|c| c["size"].as_u64().unwrap()).sum();
+    assert_eq!(sizes, 48, "every product in one cluster");
+    assert_eq!(t["clusters"]["map_items"].as_u64(), Some(40));
+    assert_eq!(t["gallery"]["users"].as_u64(), Some(4));
+    let html = std::fs::read_to_string(run_dir.join("gallery.html")).unwrap();
+    assert_eq!(html.matches("class=\"row\"").count(), 4);
+    assert!(html.contains("persona:") && html.contains("data:image/jpeg;base64,"), "persona rows with photos");
+    assert!(t["epochs"][0]["train_seconds"].as_f64().is_some());
+    // a bad parameter is named
+    let out =
+        cmd().args(["train", "two-tower", "--dataset", "fashion-products", "--param", "colour=red"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("colour"), "{err}");
+
     // a bad personas file names itself and the problem
     std::fs::write(&personas, "[[persona]]\nname = \"x\"\nfacets.mood = { calm = 1.0 }\n").unwrap();
     let out = cmd().args(["personas", "--image", "none", "--personas"]).arg(&personas).output().unwrap();

@@ -40,8 +40,11 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters)")]
     UnknownModel(String),
+    /// A parameter given in a model name (`two-tower:dim=128`) is unknown or malformed.
+    #[error("model parameter: {0}")]
+    ModelParameter(String),
     /// The training data cannot be used.
     #[error("bad training data: {0}")]
     BadData(String),
@@ -168,15 +171,24 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
         "content-pop" => content(false, 0.5)?,
         "content-map" => content(true, 0.0)?,
         "content-map-pop" => content(true, 0.5)?,
-        "two-tower" | "two-tower-softmax" => Box::new(TwoTower::new(TwoTowerConfig::builder().seed(seed).build()?)),
-        "two-tower-bce" => {
-            Box::new(TwoTower::new(TwoTowerConfig::builder().loss(TwoTowerLoss::Bce).seed(seed).build()?))
-        }
-        "two-tower-ids" => {
-            Box::new(TwoTower::new(TwoTowerConfig::builder().id_embedding(Some(true)).seed(seed).build()?))
-        }
-        "two-tower-attn" => {
-            Box::new(TwoTower::new(TwoTowerConfig::builder().pooling(Pooling::Attention).seed(seed).build()?))
+        two_tower if two_tower.starts_with("two-tower") => {
+            // `two-tower[-variant][:key=value...]`
+            let mut parts = two_tower.split(':');
+            let mut b = TwoTowerConfig::builder().seed(seed);
+            b = match parts.next().unwrap_or_default() {
+                "two-tower" | "two-tower-softmax" => b,
+                "two-tower-bce" => b.loss(TwoTowerLoss::Bce),
+                "two-tower-ids" => b.id_embedding(Some(true)),
+                "two-tower-attn" => b.pooling(Pooling::Attention),
+                _ => return Err(Error::UnknownModel(name.to_string())),
+            };
+            for p in parts {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| Error::ModelParameter(format!("`{p}` in `{name}` is not key=value")))?;
+                b = b.set(k, v)?;
+            }
+            Box::new(TwoTower::new(b.build()?))
         }
         other => return Err(Error::UnknownModel(other.to_string())),
     })

@@ -80,6 +80,30 @@ pub struct TwoTowerConfig {
     pub patience: usize,
     /// Seed of initialisation, sampling and order.
     pub seed: u64,
+    /// Training examples (target items) drawn per user and epoch.
+    #[serde(default = "one")]
+    pub targets_per_user: usize,
+    /// Uniformly drawn same-site negatives added to the in-batch softmax (mixed negative
+    /// sampling, Yang et al. 2020); 0 = in-batch negatives only.
+    #[serde(default)]
+    pub uniform_negatives: usize,
+    /// Embed the categorical features (site, category, brand, price).
+    #[serde(default = "yes")]
+    pub categorical: bool,
+    /// Embed the popularity bucket.
+    #[serde(default = "yes")]
+    pub popularity_feature: bool,
+    /// The residual MLP of the user tower (off: the pooled history is the user).
+    #[serde(default = "yes")]
+    pub user_mlp: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Builder of [`TwoTowerConfig`].
@@ -104,6 +128,11 @@ impl TwoTowerConfig {
             validation_share: 0.05,
             patience: 2,
             seed: 42,
+            targets_per_user: 4,
+            uniform_negatives: 0,
+            categorical: true,
+            popularity_feature: true,
+            user_mlp: true,
         })
     }
 }
@@ -133,6 +162,69 @@ impl TwoTowerConfigBuilder {
     setter!(validation_share, f64);
     setter!(patience, usize);
     setter!(seed, u64);
+    setter!(targets_per_user, usize);
+    setter!(uniform_negatives, usize);
+    setter!(categorical, bool);
+    setter!(popularity_feature, bool);
+    setter!(user_mlp, bool);
+
+    /// Sets one parameter from text (`key=value` in model names such as
+    /// `two-tower:epochs=40:dim=128`); the error names the key and the rule.
+    pub fn set(self, key: &str, value: &str) -> Result<Self> {
+        fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+            value.parse().map_err(|_| Error::BadData(format!("two-tower parameter `{key}`: `{value}` is not a number")))
+        }
+        fn flag(key: &str, value: &str) -> Result<bool> {
+            match value {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(Error::ModelParameter(format!("two-tower parameter `{key}`: `{value}` is not on/off"))),
+            }
+        }
+        Ok(match key {
+            "dim" => self.dim(num(key, value)?),
+            "hidden" => self.hidden(num(key, value)?),
+            "epochs" => self.epochs(num(key, value)?),
+            "batch" => self.batch(num(key, value)?),
+            "lr" => self.learning_rate(num(key, value)?),
+            "wd" => self.weight_decay(num(key, value)?),
+            "neg" => self.negatives(num(key, value)?),
+            "uniform" => self.uniform_negatives(num(key, value)?),
+            "targets" => self.targets_per_user(num(key, value)?),
+            "history" => self.max_history(num(key, value)?),
+            "patience" => self.patience(num(key, value)?),
+            "validation" => self.validation_share(num(key, value)?),
+            "seed" => self.seed(num(key, value)?),
+            "ids" => self.id_embedding(Some(flag(key, value)?)),
+            "categorical" => self.categorical(flag(key, value)?),
+            "popularity" => self.popularity_feature(flag(key, value)?),
+            "user_mlp" => self.user_mlp(flag(key, value)?),
+            "loss" => self.loss(match value {
+                "bce" => TwoTowerLoss::Bce,
+                "softmax" => TwoTowerLoss::Softmax,
+                _ => {
+                    return Err(Error::ModelParameter(format!(
+                        "two-tower parameter `loss`: `{value}` (bce or softmax)"
+                    )))
+                }
+            }),
+            "pooling" => self.pooling(match value {
+                "mean" => Pooling::Mean,
+                "attention" | "attn" => Pooling::Attention,
+                _ => {
+                    return Err(Error::ModelParameter(format!(
+                        "two-tower parameter `pooling`: `{value}` (mean or attention)"
+                    )))
+                }
+            }),
+            _ => {
+                return Err(Error::ModelParameter(format!(
+                    "unknown two-tower parameter `{key}` (dim, hidden, epochs, batch, lr, wd, neg, uniform, targets, \
+                     history, patience, validation, seed, ids, categorical, popularity, user_mlp, loss, pooling)"
+                )))
+            }
+        })
+    }
 
     /// Validates into a config.
     pub fn build(self) -> Result<TwoTowerConfig> {
@@ -145,8 +237,12 @@ impl TwoTowerConfigBuilder {
         if c.batch < 2 {
             return bad("batch", c.batch.to_string(), "must be at least 2");
         }
-        if c.epochs == 0 || c.max_history == 0 {
-            return bad("epochs/max_history", format!("{}/{}", c.epochs, c.max_history), "must be positive");
+        if c.epochs == 0 || c.max_history == 0 || c.targets_per_user == 0 {
+            return bad(
+                "epochs/max_history/targets_per_user",
+                format!("{}/{}/{}", c.epochs, c.max_history, c.targets_per_user),
+                "must be positive",
+            );
         }
         if c.loss == TwoTowerLoss::Bce && c.negatives == 0 {
             return bad("negatives", "0".into(), "BCE needs at least one negative");
@@ -228,10 +324,11 @@ struct Shape {
 }
 
 struct Net {
-    tables: Vec<Tensor>,
+    /// Feature column (index into `EMB`) and its embedding table.
+    tables: Vec<(usize, Tensor)>,
     ids: Option<Tensor>,
     item: [(Tensor, Tensor); 2],
-    user: [(Tensor, Tensor); 2],
+    user: Option<[(Tensor, Tensor); 2]>,
     query: Tensor,
     scale: Tensor,
 }
@@ -245,17 +342,25 @@ fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 impl Shape {
+    /// The embedded feature columns (indices into `EMB`).
+    fn columns(&self) -> Vec<usize> {
+        let c = &self.config;
+        (0..EMB.len()).filter(|&i| if i == EMB.len() - 1 { c.popularity_feature } else { c.categorical }).collect()
+    }
+
     fn input_dim(&self) -> usize {
-        self.content_dim + EMB.iter().map(|e| e.1).sum::<usize>() + if self.id_embedding { ID_DIM } else { 0 }
+        self.content_dim
+            + self.columns().iter().map(|&i| EMB[i].1).sum::<usize>()
+            + if self.id_embedding { ID_DIM } else { 0 }
     }
 
     /// Parameter names, shapes and initial standard deviations.
     fn specs(&self) -> Vec<(String, Vec<usize>, f32)> {
         let c = &self.config;
-        let mut out: Vec<(String, Vec<usize>, f32)> = EMB
-            .iter()
-            .zip(self.features.sizes)
-            .map(|((n, dim), size)| (format!("emb.{n}"), vec![size, *dim], 0.1))
+        let mut out: Vec<(String, Vec<usize>, f32)> = self
+            .columns()
+            .into_iter()
+            .map(|i| (format!("emb.{}", EMB[i].0), vec![self.features.sizes[i], EMB[i].1], 0.1))
             .collect();
         if self.id_embedding {
             out.push(("emb.id".into(), vec![self.n_items, ID_DIM], 0.1));
@@ -266,8 +371,10 @@ impl Shape {
         };
         lin("item.0", self.input_dim(), c.hidden, 2f32.sqrt());
         lin("item.1", c.hidden, c.dim, 1.0);
-        lin("user.0", c.dim, c.hidden, 2f32.sqrt());
-        lin("user.1", c.hidden, c.dim, 0.1);
+        if c.user_mlp {
+            lin("user.0", c.dim, c.hidden, 2f32.sqrt());
+            lin("user.1", c.hidden, c.dim, 0.1);
+        }
         out.push(("query".into(), vec![c.dim], 0.1));
         out.push(("scale".into(), vec![], 0.0));
         out
@@ -279,14 +386,18 @@ impl Shape {
             Ok((vb.get((i, o), &format!("{name}.weight"))?, vb.get(o, &format!("{name}.bias"))?))
         };
         Ok(Net {
-            tables: EMB
-                .iter()
-                .zip(self.features.sizes)
-                .map(|((n, dim), size)| vb.get((size, *dim), &format!("emb.{n}")))
+            tables: self
+                .columns()
+                .into_iter()
+                .map(|i| Ok((i, vb.get((self.features.sizes[i], EMB[i].1), &format!("emb.{}", EMB[i].0))?)))
                 .collect::<candle_core::Result<_>>()?,
             ids: if self.id_embedding { Some(vb.get((self.n_items, ID_DIM), "emb.id")?) } else { None },
             item: [lin("item.0", self.input_dim(), c.hidden)?, lin("item.1", c.hidden, c.dim)?],
-            user: [lin("user.0", c.dim, c.hidden)?, lin("user.1", c.hidden, c.dim)?],
+            user: if c.user_mlp {
+                Some([lin("user.0", c.dim, c.hidden)?, lin("user.1", c.hidden, c.dim)?])
+            } else {
+                None
+            },
             query: vb.get(c.dim, "query")?,
             scale: vb.get((), "scale")?,
         })
@@ -306,8 +417,8 @@ struct Trained {
     content: Tensor,
     /// Item-tower outputs of every item (`n_items × dim`), computed after training.
     item_vectors: Vec<f32>,
-    /// Per epoch: (mean training loss, validation NDCG@10).
-    history: Vec<(f64, Option<f64>)>,
+    /// What each epoch of the last fit did.
+    history: Vec<TwoTowerEpoch>,
 }
 
 /// What training did, epoch by epoch.
@@ -319,6 +430,48 @@ pub struct TwoTowerEpoch {
     pub loss: f64,
     /// Validation NDCG@10 (when validation users exist).
     pub validation_ndcg: Option<f64>,
+    /// Seconds spent on the training steps (validation excluded).
+    pub train_seconds: f64,
+    /// Training examples seen.
+    pub examples: usize,
+}
+
+/// One epoch's training data in plain arrays, for re-implementations of the training loop
+/// (the PyTorch comparison in `scripts/two_tower_torch.py`).
+#[derive(Debug, Clone)]
+pub struct TwoTowerExport {
+    /// The checked config.
+    pub config: TwoTowerConfig,
+    /// Content vectors (`n_items × content_dim`, row-major; empty without content).
+    pub content: Vec<f32>,
+    /// Content dimension (0 without content).
+    pub content_dim: usize,
+    /// Whether an item-id embedding is learned.
+    pub id_embedding: bool,
+    /// Embedded feature columns: name, embedding dimension, vocabulary size, and each item's
+    /// index (`n_items`).
+    pub features: Vec<(&'static str, usize, usize, Vec<u32>)>,
+    /// Item-id range of each site.
+    pub site_ranges: Vec<Range<ItemId>>,
+    /// Log sampling probability of each item as an in-batch target.
+    pub logq: Vec<f32>,
+    /// The first epoch's examples in training order: target item and (item, weight) history.
+    pub examples: Vec<(ItemId, Vec<(ItemId, f32)>)>,
+    /// Warm-up and total steps of the learning-rate schedule.
+    pub warmup_steps: usize,
+    /// Total optimiser steps.
+    pub total_steps: usize,
+}
+
+/// What training needs besides the weights: features, users, sampling probabilities.
+struct Plan {
+    features: ItemFeatures,
+    content_dim: usize,
+    id_embedding: bool,
+    train_users: Vec<usize>,
+    validation: Vec<usize>,
+    logq: Vec<f32>,
+    steps_per_epoch: usize,
 }
 
 /// One training example: a target item and the pooled history's items and weights.
@@ -338,16 +491,7 @@ impl TwoTower {
 
     /// Training loss and validation NDCG@10 per epoch of the last `fit`.
     pub fn epochs(&self) -> Vec<TwoTowerEpoch> {
-        self.trained
-            .as_ref()
-            .map(|t| {
-                t.history
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (loss, ndcg))| TwoTowerEpoch { epoch: i + 1, loss: *loss, validation_ndcg: *ndcg })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.trained.as_ref().map(|t| t.history.clone()).unwrap_or_default()
     }
 
     /// Item-tower outputs (`n_items × dim`, row-major) of the fitted model.
@@ -363,10 +507,9 @@ impl TwoTower {
         if t.shape.content_dim > 0 {
             parts.push(t.content.index_select(&idx, 0)?);
         }
-        for (table, col) in
-            net.tables.iter().zip([&f.site, &f.category, &f.top_category, &f.brand, &f.price, &f.popularity])
-        {
-            let ids: Vec<u32> = items.iter().map(|&i| col[i as usize]).collect();
+        let columns = [&f.site, &f.category, &f.top_category, &f.brand, &f.price, &f.popularity];
+        for (c, table) in &net.tables {
+            let ids: Vec<u32> = items.iter().map(|&i| columns[*c][i as usize]).collect();
             parts.push(table.index_select(&Tensor::from_vec(ids, items.len(), dev)?, 0)?);
         }
         if let Some(ids) = &net.ids {
@@ -394,8 +537,10 @@ impl TwoTower {
                 candle_nn::ops::softmax_last_dim(&scores)?.matmul(items)?
             }
         };
-        let h = dense(&dense(&pooled, &net.user[0])?.relu()?, &net.user[1])?;
-        l2(&(pooled + h)?)
+        match &net.user {
+            Some(mlp) => l2(&(dense(&dense(&pooled, &mlp[0])?.relu()?, &mlp[1])? + &pooled)?),
+            None => l2(&pooled),
+        }
     }
 
     fn loss(
@@ -434,7 +579,14 @@ impl TwoTower {
                         .collect()
                 })
                 .collect(),
-            TwoTowerLoss::Softmax => Vec::new(),
+            // mixed negative sampling: a shared set of uniform draws from the batch's sites
+            TwoTowerLoss::Softmax => vec![(0..self.config.uniform_negatives)
+                .map(|_| {
+                    let e = &batch[rng.below(batch.len())];
+                    let range = d.sites[d.site_of(e.target) as usize].items.clone();
+                    at(range.start + rng.below(range.len()) as u32, &mut items)
+                })
+                .collect()],
         };
         let h = Self::item_tower(t, net, &items)?;
         let mut pool = vec![0f32; batch.len() * items.len()];
@@ -460,9 +612,22 @@ impl TwoTower {
                 bce(&pos_logit, &neg_logit)
             }
             TwoTowerLoss::Softmax => {
+                // columns: the batch's targets (sampled ∝ popularity: expected count B·p),
+                // then the uniform negatives (expected count R / |site|)
+                let mut columns: Vec<(ItemId, f32)> =
+                    batch.iter().map(|e| (e.target, logq[e.target as usize] + (batch.len() as f32).ln())).collect();
+                let uniform = &negatives[0];
+                let mut col_idx: Vec<u32> = targets.iter().map(|&x| x as u32).collect();
+                for &slot in uniform {
+                    let item = items[slot];
+                    let n_site = d.sites[d.site_of(item) as usize].items.len() as f32;
+                    columns.push((item, (uniform.len() as f32 / n_site).ln()));
+                    col_idx.push(slot as u32);
+                }
+                let cols = h.index_select(&Tensor::from_vec(col_idx, columns.len(), dev)?, 0)?;
+                let logits = users.matmul(&cols.t()?)?.broadcast_mul(&scale)?;
                 let target_items: Vec<ItemId> = batch.iter().map(|e| e.target).collect();
-                let logits = users.matmul(&pos.t()?)?.broadcast_mul(&scale)?;
-                sampled_softmax(&logits, &target_items, logq)
+                sampled_softmax(&logits, &target_items, &columns)
             }
         }
     }
@@ -482,24 +647,22 @@ pub fn bce(pos: &Tensor, neg: &Tensor) -> candle_core::Result<Tensor> {
     total / n
 }
 
-/// In-batch sampled softmax with logQ correction: row `b` of `logits` (`B × B`, user `b`
-/// against the batch's targets) has its own target on the diagonal; every column `j` is
-/// corrected by `−log Q(target_j)` (`logq[item]`, the log sampling probability), and other
-/// columns holding the same item as the row's target are masked (not negatives).
-pub fn sampled_softmax(logits: &Tensor, targets: &[ItemId], logq: &[f32]) -> candle_core::Result<Tensor> {
+/// Sampled softmax with logQ correction: row `b` of `logits` (`B × C`, user `b` against
+/// the columns' items, `C ≥ B`) has its own target in column `b`; `columns[j]` is column
+/// `j`'s item and the log of its expected count among the sampled columns, subtracted from
+/// its logit (Yi et al. 2019); other columns holding the row's target item are masked (they
+/// are not negatives).
+pub fn sampled_softmax(logits: &Tensor, targets: &[ItemId], columns: &[(ItemId, f32)]) -> candle_core::Result<Tensor> {
     let n = targets.len();
+    let m = columns.len();
     let dev = logits.device();
-    let mut corr = vec![0f32; n * n];
+    let mut corr = vec![0f32; n * m];
     for r in 0..n {
-        for c in 0..n {
-            corr[r * n + c] = if r != c && targets[r] == targets[c] {
-                -1e9
-            } else {
-                -logq.get(targets[c] as usize).copied().unwrap_or(0.0)
-            };
+        for (c, (item, logq)) in columns.iter().enumerate() {
+            corr[r * m + c] = if r != c && targets[r] == *item { -1e9 } else { -logq };
         }
     }
-    let corrected = (logits + Tensor::from_vec(corr, (n, n), dev)?)?;
+    let corrected = (logits + Tensor::from_vec(corr, (n, m), dev)?)?;
     let labels = Tensor::arange(0u32, n as u32, dev)?;
     candle_nn::loss::cross_entropy(&corrected, &labels)
 }
@@ -514,19 +677,34 @@ impl TwoTower {
             if cols.len() < 2 {
                 continue;
             }
-            let t = cols[rng.below(cols.len())];
-            let site = d.site_of(t);
-            let mut history: Vec<(ItemId, f32)> =
-                cols.iter().zip(vals).filter(|(c, _)| d.site_of(**c) != site).map(|(c, v)| (*c, v.max(1e-3))).collect();
-            if history.is_empty() {
-                history = cols.iter().zip(vals).filter(|(c, _)| **c != t).map(|(c, v)| (*c, v.max(1e-3))).collect();
+            // distinct targets: a partial shuffle of the user's items
+            let n_targets = self.config.targets_per_user.min(cols.len());
+            let mut order: Vec<usize> = (0..cols.len()).collect();
+            for j in 0..n_targets {
+                let k = j + rng.below(cols.len() - j);
+                order.swap(j, k);
             }
-            if history.len() > self.config.max_history {
-                rng.shuffle(&mut history);
-                history.truncate(self.config.max_history);
+            for &j in &order[..n_targets] {
+                let t = cols[j];
+                let site = d.site_of(t);
+                let mut history: Vec<(ItemId, f32)> = cols
+                    .iter()
+                    .zip(vals)
+                    .filter(|(c, _)| d.site_of(**c) != site)
+                    .map(|(c, v)| (*c, v.max(1e-3)))
+                    .collect();
+                if history.is_empty() {
+                    history = cols.iter().zip(vals).filter(|(c, _)| **c != t).map(|(c, v)| (*c, v.max(1e-3))).collect();
+                }
+                if history.len() > self.config.max_history {
+                    rng.shuffle(&mut history);
+                    history.truncate(self.config.max_history);
+                }
+                out.push(Example { target: t, history });
             }
-            out.push(Example { target: t, history });
         }
+        // examples of one user are spread over the epoch
+        rng.shuffle(&mut out);
         out
     }
 
@@ -608,9 +786,10 @@ impl TwoTower {
 
 impl TwoTower {
     /// Trains like [`Recommender::fit`], calling `on_epoch` after every epoch.
-    pub fn fit_with(&mut self, data: &TrainData, on_epoch: &mut dyn FnMut(&TwoTowerEpoch)) -> Result<()> {
+    /// Features, training and validation users, and sampling probabilities.
+    fn plan(&self, data: &TrainData, rng: &mut Rng) -> Result<Plan> {
         let d = data.dataset;
-        let c = self.config.clone();
+        let c = &self.config;
         let content_dim = data.item_vectors.map(|v| v.dim).unwrap_or(0);
         let id_embedding = c.id_embedding.unwrap_or(content_dim == 0);
         let mut item_counts = vec![0f32; d.n_items()];
@@ -618,31 +797,8 @@ impl TwoTower {
             item_counts[i as usize] += 1.0;
         }
         let features = ItemFeatures::of(d, &item_counts);
-        let shape = Shape { config: c.clone(), features, content_dim, n_items: d.n_items(), id_embedding };
-        let content = content_tensor(data.item_vectors, d.n_items())?;
-        // seeded initialisation (candle's own random init is not seeded)
-        let varmap = VarMap::new();
-        {
-            let mut vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
-            let mut rng = Rng::new(c.seed);
-            for (name, dims, std) in shape.specs() {
-                let len: usize = dims.iter().product();
-                let values: Vec<f32> = if name == "scale" {
-                    vec![INITIAL_SCALE]
-                } else {
-                    (0..len).map(|_| rng.normal_f32() * std).collect()
-                };
-                let t = Tensor::from_vec(values, dims, &Device::Cpu).map_err(candle)?;
-                vars.insert(name, Var::from_tensor(&t).map_err(candle)?);
-            }
-        }
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let net = shape.build(&vb).map_err(candle)?;
-        self.trained = Some(Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() });
-
         // users: cross-site ones can validate; everyone with 2+ items trains
         let m = data.matrix;
-        let mut rng = Rng::new(c.seed ^ 0x7777);
         let mut cross: Vec<usize> = (0..m.n_rows())
             .filter(|&u| {
                 let cols = m.row_indices(u);
@@ -659,13 +815,83 @@ impl TwoTower {
         }
         // log sampling probability of each item as an in-batch target
         let mut counts = vec![0f32; d.n_items()];
+        let mut n_examples = 0usize;
         for &u in &train_users {
+            n_examples += c.targets_per_user.min(m.row_nnz(u));
             for &i in m.row_indices(u) {
                 counts[i as usize] += 1.0;
             }
         }
         let total: f32 = counts.iter().sum::<f32>().max(1.0);
         let logq: Vec<f32> = counts.iter().map(|x| ((x + 1e-3) / total).ln()).collect();
+        let steps_per_epoch = n_examples.div_ceil(c.batch);
+        Ok(Plan { features, content_dim, id_embedding, train_users, validation, logq, steps_per_epoch })
+    }
+
+    /// The first epoch's training data as [`fit`](Recommender::fit) would see it.
+    pub fn export(&self, data: &TrainData) -> Result<TwoTowerExport> {
+        let c = &self.config;
+        let mut rng = Rng::new(c.seed ^ 0x7777);
+        let plan = self.plan(data, &mut rng)?;
+        let mut users = plan.train_users.clone();
+        rng.shuffle(&mut users);
+        let examples = self.examples(data, &users, &mut rng).into_iter().map(|e| (e.target, e.history)).collect();
+        let f = &plan.features;
+        let columns = [&f.site, &f.category, &f.top_category, &f.brand, &f.price, &f.popularity];
+        let shape = Shape {
+            config: c.clone(),
+            features: f.clone(),
+            content_dim: plan.content_dim,
+            n_items: data.dataset.n_items(),
+            id_embedding: plan.id_embedding,
+        };
+        let total_steps = plan.steps_per_epoch * c.epochs;
+        Ok(TwoTowerExport {
+            config: c.clone(),
+            content: data.item_vectors.filter(|v| v.dim > 0).map(|v| v.data.clone()).unwrap_or_default(),
+            content_dim: plan.content_dim,
+            id_embedding: plan.id_embedding,
+            features: shape
+                .columns()
+                .into_iter()
+                .map(|i| (EMB[i].0, EMB[i].1, f.sizes[i], columns[i].clone()))
+                .collect(),
+            site_ranges: data.dataset.sites.iter().map(|s| s.items.clone()).collect(),
+            logq: plan.logq,
+            examples,
+            warmup_steps: (total_steps / 20).max(1),
+            total_steps,
+        })
+    }
+
+    /// Trains like [`Recommender::fit`], calling `on_epoch` after every epoch.
+    pub fn fit_with(&mut self, data: &TrainData, on_epoch: &mut dyn FnMut(&TwoTowerEpoch)) -> Result<()> {
+        let d = data.dataset;
+        let c = self.config.clone();
+        let mut rng = Rng::new(c.seed ^ 0x7777);
+        let Plan { features, content_dim, id_embedding, train_users, validation, logq, steps_per_epoch } =
+            self.plan(data, &mut rng)?;
+        let shape = Shape { config: c.clone(), features, content_dim, n_items: d.n_items(), id_embedding };
+        let content = content_tensor(data.item_vectors, d.n_items())?;
+        // seeded initialisation (candle's own random init is not seeded)
+        let varmap = VarMap::new();
+        {
+            let mut vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
+            let mut init = Rng::new(c.seed);
+            for (name, dims, std) in shape.specs() {
+                let len: usize = dims.iter().product();
+                let values: Vec<f32> = if name == "scale" {
+                    vec![INITIAL_SCALE]
+                } else {
+                    (0..len).map(|_| init.normal_f32() * std).collect()
+                };
+                let t = Tensor::from_vec(values, dims, &Device::Cpu).map_err(candle)?;
+                vars.insert(name, Var::from_tensor(&t).map_err(candle)?);
+            }
+        }
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = shape.build(&vb).map_err(candle)?;
+        self.trained = Some(Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() });
 
         let vars = self.trained.as_ref().map(|t| t.varmap.all_vars()).unwrap_or_default();
         let mut opt = candle_nn::AdamW::new(
@@ -673,7 +899,6 @@ impl TwoTower {
             candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
         )
         .map_err(candle)?;
-        let steps_per_epoch = train_users.len().div_ceil(c.batch);
         let total_steps = steps_per_epoch * c.epochs;
         let warmup = (total_steps / 20).max(1);
         let mut step = 0usize;
@@ -684,6 +909,7 @@ impl TwoTower {
             let mut users = train_users.clone();
             rng.shuffle(&mut users);
             let examples = self.examples(data, &users, &mut rng);
+            let started = std::time::Instant::now();
             let (mut sum, mut count) = (0.0f64, 0usize);
             for batch in examples.chunks(c.batch) {
                 if batch.len() < 2 {
@@ -706,6 +932,7 @@ impl TwoTower {
                 count += 1;
                 step += 1;
             }
+            let train_seconds = started.elapsed().as_secs_f64();
             // item vectors are needed per epoch only to validate; they are refreshed once at the end
             let ndcg = if validation.is_empty() {
                 None
@@ -713,8 +940,15 @@ impl TwoTower {
                 self.refresh_item_vectors().map_err(candle)?;
                 Some(self.validate(data, &validation, c.seed)?)
             };
-            history.push((sum / count.max(1) as f64, ndcg));
-            on_epoch(&TwoTowerEpoch { epoch: epoch + 1, loss: sum / count.max(1) as f64, validation_ndcg: ndcg });
+            let report = TwoTowerEpoch {
+                epoch: epoch + 1,
+                loss: sum / count.max(1) as f64,
+                validation_ndcg: ndcg,
+                train_seconds,
+                examples: examples.len(),
+            };
+            on_epoch(&report);
+            history.push(report);
             if let Some(v) = ndcg {
                 if best.as_ref().is_none_or(|b| v > b.0) {
                     let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
@@ -772,16 +1006,43 @@ fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Re
 
 impl Recommender for TwoTower {
     fn name(&self) -> String {
-        let loss = match self.config.loss {
+        let c = &self.config;
+        let loss = match c.loss {
             TwoTowerLoss::Bce => "bce",
             TwoTowerLoss::Softmax => "softmax",
         };
-        let pooling = match self.config.pooling {
-            Pooling::Mean => "",
-            Pooling::Attention => ", attention",
-        };
-        let ids = if self.config.id_embedding == Some(true) { ", ids" } else { "" };
-        format!("two-tower({loss}{pooling}{ids}, d {}, ≤{} epochs)", self.config.dim, self.config.epochs)
+        let mut parts = vec![loss.to_string()];
+        if c.pooling == Pooling::Attention {
+            parts.push("attention".into());
+        }
+        match c.id_embedding {
+            Some(true) => parts.push("ids".into()),
+            Some(false) => parts.push("no ids".into()),
+            None => {}
+        }
+        parts.push(format!("d {}", c.dim));
+        // every other setting that differs from the defaults
+        if let Ok(d) = TwoTowerConfig::builder().build() {
+            let mut differs = |name: &str, a: String, b: String| {
+                if a != b {
+                    parts.push(format!("{name} {a}"));
+                }
+            };
+            differs("hidden", c.hidden.to_string(), d.hidden.to_string());
+            if c.loss == TwoTowerLoss::Bce {
+                differs("neg", c.negatives.to_string(), d.negatives.to_string());
+            }
+            differs("uniform", c.uniform_negatives.to_string(), d.uniform_negatives.to_string());
+            differs("targets", c.targets_per_user.to_string(), d.targets_per_user.to_string());
+            differs("batch", c.batch.to_string(), d.batch.to_string());
+            differs("lr", c.learning_rate.to_string(), d.learning_rate.to_string());
+            differs("wd", c.weight_decay.to_string(), d.weight_decay.to_string());
+            differs("history", c.max_history.to_string(), d.max_history.to_string());
+            differs("categorical", c.categorical.to_string(), d.categorical.to_string());
+            differs("popularity", c.popularity_feature.to_string(), d.popularity_feature.to_string());
+            differs("user_mlp", c.user_mlp.to_string(), d.user_mlp.to_string());
+        }
+        format!("two-tower({}, ≤{} epochs)", parts.join(", "), c.epochs)
     }
 
     fn fit(&mut self, data: &TrainData) -> Result<()> {

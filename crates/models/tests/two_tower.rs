@@ -33,17 +33,31 @@ fn bce_matches_hand_computed_values() {
 fn sampled_softmax_applies_log_q_and_masks_repeated_targets() {
     let logits = Tensor::from_vec(vec![1f32, 0.0, 0.0, 1.0], (2, 2), &Device::Cpu).unwrap();
     // equal sampling probabilities: the correction cancels, log(1 + e^−1) per row
-    let l = sampled_softmax(&logits, &[0, 1], &[0.5f32.ln(), 0.5f32.ln()]).unwrap().to_scalar::<f32>().unwrap() as f64;
+    let l =
+        sampled_softmax(&logits, &[0, 1], &[(0, 0.5f32.ln()), (1, 0.5f32.ln())]).unwrap().to_scalar::<f32>().unwrap()
+            as f64;
     assert!((l - softplus(-1.0)).abs() < 1e-6);
     // Q = (0.8, 0.2): column j gains −log Q_j
     let (c0, c1) = (-(0.8f64.ln()), -(0.2f64.ln()));
     let row0 = softplus((0.0 + c1) - (1.0 + c0));
     let row1 = softplus((0.0 + c0) - (1.0 + c1));
-    let l = sampled_softmax(&logits, &[0, 1], &[0.8f32.ln(), 0.2f32.ln()]).unwrap().to_scalar::<f32>().unwrap() as f64;
+    let l =
+        sampled_softmax(&logits, &[0, 1], &[(0, 0.8f32.ln()), (1, 0.2f32.ln())]).unwrap().to_scalar::<f32>().unwrap()
+            as f64;
     assert!((l - (row0 + row1) / 2.0).abs() < 1e-5, "{l}");
     // the same item twice in a batch is not its own negative
-    let l = sampled_softmax(&logits, &[3, 3], &[0.0; 4]).unwrap().to_scalar::<f32>().unwrap();
+    let l = sampled_softmax(&logits, &[3, 3], &[(3, 0.0), (3, 0.0)]).unwrap().to_scalar::<f32>().unwrap();
     assert!(l.abs() < 1e-6, "{l}");
+    // a third (uniform) column: row 0 sees it as a negative with its own correction; in row 1
+    // it holds row 1's target and is masked
+    let logits = Tensor::from_vec(vec![1f32, 0.0, 0.5, 0.0, 1.0, 2.0], (2, 3), &Device::Cpu).unwrap();
+    let cu = -(0.1f64.ln());
+    let lse0 = ((1.0f64).exp() + (0.0f64).exp() + (0.5 + cu).exp()).ln();
+    let want = ((lse0 - 1.0) + softplus(-1.0)) / 2.0;
+    let l =
+        sampled_softmax(&logits, &[0, 1], &[(0, 0.0), (1, 0.0), (1, 0.1f32.ln())]).unwrap().to_scalar::<f32>().unwrap()
+            as f64;
+    assert!((l - want).abs() < 1e-5, "{l} vs {want}");
 }
 
 /// Two sites of 40 items in 4 groups (content: the group's axis plus noise); 160 users,
@@ -96,6 +110,7 @@ fn config(loss: TwoTowerLoss) -> TwoTowerConfig {
         .learning_rate(1e-2)
         .validation_share(0.1)
         .patience(20)
+        .targets_per_user(1)
         .seed(3)
         .build()
         .unwrap()
@@ -159,4 +174,42 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     assert_eq!(s1, s2);
     assert!(TwoTowerConfig::builder().batch(1).build().is_err());
     assert!(TwoTowerConfig::builder().loss(TwoTowerLoss::Bce).negatives(0).build().is_err());
+}
+
+#[test]
+fn ablation_variants_train_and_name_parameters_parse() {
+    let (d, v, m) = world();
+    let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+    // mixed negatives, no user MLP, no categorical features: each still learns the world
+    let cfg = TwoTowerConfig {
+        uniform_negatives: 16,
+        user_mlp: false,
+        categorical: false,
+        popularity_feature: false,
+        ..config(TwoTowerLoss::Softmax)
+    };
+    let mut model = TwoTower::new(cfg);
+    model.fit(&data).unwrap();
+    let e = model.epochs();
+    assert!(e.iter().all(|x| x.examples > 0 && x.train_seconds >= 0.0));
+    let p = cold_start_precision(&model);
+    assert!(p >= 0.8, "ablated model cold-start precision@5 {p}");
+    // the export is the first epoch as training sees it
+    let x =
+        TwoTower::new(TwoTowerConfig { targets_per_user: 4, ..config(TwoTowerLoss::Softmax) }).export(&data).unwrap();
+    assert_eq!(x.features.len(), 6);
+    let n = x.examples.len();
+    assert!(n > 3 * e[0].examples && n <= 4 * e[0].examples, "4 targets per user, 1 in the helper's config: {n}");
+    assert!(x.examples.iter().all(|(t, h)| !h.is_empty() && h.iter().all(|(i, _)| i != t)));
+    assert!(x.total_steps >= x.warmup_steps && x.content_dim == 6);
+
+    // parameters in model names
+    let named = warmstart_models::by_name("two-tower-bce:neg=8:dim=32:targets=2", 1, 7).unwrap();
+    assert!(named.name().contains("bce") && named.name().contains("d 32") && named.name().contains("neg 8"));
+    for bad in ["two-tower:colour=red", "two-tower:dim=big", "two-tower:dim", "two-tower:targets=0", "two-tower-xyz"] {
+        let err = warmstart_models::by_name(bad, 1, 7).err().unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(!err.to_string().is_empty(), "{bad}");
+    }
+    let err = warmstart_models::by_name("two-tower:colour=red", 1, 7).err().unwrap().to_string();
+    assert!(err.contains("colour"), "{err}");
 }

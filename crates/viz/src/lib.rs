@@ -1,5 +1,6 @@
-//! Pictures of results: line charts (loss and metric curves) written as SVG and PNG with
-//! `plotters`. Text is drawn with a TrueType font found on the system (DejaVu Sans by
+//! Pictures of results written as SVG and PNG with `plotters`: line charts (loss and metric
+//! curves), scatter maps (t-SNE layouts coloured by group) and bar charts (cluster sizes);
+//! and self-contained HTML galleries of recommendations ([`gallery`]). Text is drawn with a TrueType font found on the system (DejaVu Sans by
 //! default; `WARMSTART_FONT` names another file).
 
 use std::path::{Path, PathBuf};
@@ -7,6 +8,12 @@ use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+pub mod charts;
+pub mod gallery;
+
+pub use charts::{BarChart, ScatterChart};
+pub use gallery::{Gallery, GalleryItem, GalleryRow};
 
 /// Errors of the viz crate.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +98,7 @@ pub struct LineChart {
     pub series: Vec<Series>,
 }
 
-const PALETTE: [RGBColor; 6] = [
+pub(crate) const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -100,47 +107,66 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// A picture that can be drawn on any plotters backend.
+pub(crate) trait Picture {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String>;
+}
+
+/// Draws the same picture into `<stem>.svg` and `<stem>.png`; returns both paths.
+pub(crate) fn write_svg_and_png(picture: &impl Picture, stem: &Path, size: (u32, u32)) -> Result<Vec<PathBuf>> {
+    ensure_font()?;
+    let svg = stem.with_extension("svg");
+    let png = stem.with_extension("png");
+    let fail = |path: &Path, e: String| Error::Draw { path: path.to_path_buf(), message: e };
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        picture.draw_on(&root).map_err(|e| fail(&svg, e))?;
+        root.present().map_err(|e| fail(&svg, e.to_string()))?;
+    }
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        picture.draw_on(&root).map_err(|e| fail(&png, e))?;
+        root.present().map_err(|e| fail(&png, e.to_string()))?;
+    }
+    Ok(vec![svg, png])
+}
+
+/// Bounds of finite points, padded; `None` when there is none.
+pub(crate) fn bounds(points: impl Iterator<Item = (f64, f64)>, pad_x: bool) -> Option<(f64, f64, f64, f64)> {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    let mut any = false;
+    for (x, y) in points.filter(|p| p.0.is_finite() && p.1.is_finite()) {
+        any = true;
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if !any {
+        return None;
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-9);
+    let xpad = if pad_x { (x1 - x0) * 0.05 } else { 0.0 };
+    Some((x0 - xpad, x1 + xpad, y0 - pad, y1 + pad))
+}
+
 impl LineChart {
     /// Writes `<stem>.svg` and `<stem>.png` (900 × 540); returns both paths.
     pub fn write(&self, stem: &Path) -> Result<Vec<PathBuf>> {
-        ensure_font()?;
-        let pts = || self.series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
-        if pts().next().is_none() {
+        if self.bounds().is_none() {
             return Err(Error::Empty(self.title.clone()));
         }
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in pts() {
-            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-        }
-        if x1 <= x0 {
-            x1 = x0 + 1.0;
-        }
-        let pad = ((y1 - y0) * 0.05).max(1e-9);
-        let (y0, y1) = (y0 - pad, y1 + pad);
-        let svg = stem.with_extension("svg");
-        let png = stem.with_extension("png");
-        let fail = |path: &Path| {
-            let path = path.to_path_buf();
-            move |e: String| Error::Draw { path: path.clone(), message: e }
-        };
-        {
-            let root = SVGBackend::new(&svg, (900, 540)).into_drawing_area();
-            self.draw(&root, (x0, x1, y0, y1)).map_err(fail(&svg))?;
-            root.present().map_err(|e| fail(&svg)(e.to_string()))?;
-        }
-        {
-            let root = BitMapBackend::new(&png, (900, 540)).into_drawing_area();
-            self.draw(&root, (x0, x1, y0, y1)).map_err(fail(&png))?;
-            root.present().map_err(|e| fail(&png)(e.to_string()))?;
-        }
-        Ok(vec![svg, png])
+        write_svg_and_png(self, stem, (900, 540))
     }
 
-    fn draw<DB: DrawingBackend>(
-        &self,
-        root: &DrawingArea<DB, Shift>,
-        (x0, x1, y0, y1): (f64, f64, f64, f64),
-    ) -> std::result::Result<(), String> {
+    fn bounds(&self) -> Option<(f64, f64, f64, f64)> {
+        bounds(self.series.iter().flat_map(|s| s.points.iter().copied()), false)
+    }
+}
+
+impl Picture for LineChart {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+        let (x0, x1, y0, y1) = self.bounds().ok_or("no finite points")?;
         let s = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         root.fill(&WHITE).map_err(s)?;
         let mut chart = ChartBuilder::on(root)

@@ -1,9 +1,12 @@
 //! Benchmark driver: trains our ALS (and BPR) on the exact training matrix of an evaluation
 //! task and exports that matrix and the test cases, so `scripts/bench_als.py` can train
-//! `implicit` on the same data and both are compared in one run.
+//! `implicit` on the same data and both are compared in one run. `two-tower` exports the
+//! two-tower model's first training epoch (features, examples, batches) as `.npy` files for
+//! `scripts/two_tower_torch.py` and times our own epochs on the same task.
 //!
 //! Usage: warmstart-bench als --store S --dataset D --protocol P --out DIR [--factors 64]
 //!        [--iterations 15] [--threads 2]
+//!        warmstart-bench two-tower --store S --dataset D --out DIR [--iterations 3] [--vectors minilm]
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -45,6 +48,12 @@ struct Args {
     regularization: f32,
     #[arg(long, default_value_t = 1.0)]
     alpha: f32,
+    /// Content vectors of the two-tower item tower (`none` for ids only).
+    #[arg(long, default_value = "minilm")]
+    vectors: String,
+    /// Two-tower parameters as KEY=VALUE (as in `two-tower:key=value` model names).
+    #[arg(long = "param")]
+    params: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +71,9 @@ fn main() -> anyhow::Result<()> {
         _ => anyhow::bail!("benchmark supports cold-start and random"),
     };
     std::fs::create_dir_all(&a.out)?;
+    if a.model == "two-tower" {
+        return two_tower(&a, &store, &d, &task.train);
+    }
     // training matrix as coordinate triplets, test cases as JSON lines
     let m = &task.train;
     let mut coo = String::with_capacity(m.nnz() * 12);
@@ -121,4 +133,116 @@ fn main() -> anyhow::Result<()> {
     });
     println!("{out}");
     Ok(())
+}
+
+/// Writes a little-endian `.npy` file (format 1.0) of `shape` with dtype `descr` (`<f4`, `<i8`).
+fn write_npy(path: &std::path::Path, descr: &str, shape: &[usize], data: &[u8]) -> anyhow::Result<()> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i64_bytes(v: impl IntoIterator<Item = i64>) -> Vec<u8> {
+    v.into_iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Exports the two-tower's first epoch and times our own training epochs on the same data.
+fn two_tower(
+    a: &Args,
+    store: &Store,
+    d: &warmstart_core::Dataset,
+    m: &warmstart_core::CsrMatrix,
+) -> anyhow::Result<()> {
+    use warmstart_models::{TrainData, TwoTower, TwoTowerConfig};
+    let vectors = if a.vectors == "none" { None } else { Some(store.load_item_vectors(&a.vectors, Some(&a.dataset))?) };
+    // no validation: the epochs time training alone
+    let mut b = TwoTowerConfig::builder().epochs(a.iterations).validation_share(0.0);
+    for p in &a.params {
+        let (k, v) = p.split_once('=').with_context(|| format!("--param {p}: expected KEY=VALUE"))?;
+        b = b.set(k, v)?;
+    }
+    let config = b.build()?;
+    let data = TrainData { dataset: d, matrix: m, item_vectors: vectors.as_ref() };
+    let mut model = TwoTower::new(config.clone());
+    let x = model.export(&data)?;
+    let dir = &a.out;
+    let n = d.n_items();
+    if x.content_dim > 0 {
+        write_npy(&dir.join("content.npy"), "<f4", &[n, x.content_dim], &f32_bytes(&x.content))?;
+    }
+    let mut features = Vec::with_capacity(n * x.features.len());
+    for i in 0..n {
+        features.extend(x.features.iter().map(|f| f.3[i] as i64));
+    }
+    write_npy(&dir.join("features.npy"), "<i8", &[n, x.features.len()], &i64_bytes(features))?;
+    let ranges: Vec<i64> = x.site_ranges.iter().flat_map(|r| [r.start as i64, r.end as i64]).collect();
+    write_npy(&dir.join("site_ranges.npy"), "<i8", &[x.site_ranges.len(), 2], &i64_bytes(ranges))?;
+    write_npy(&dir.join("logq.npy"), "<f4", &[n], &f32_bytes(&x.logq))?;
+    let e = x.examples.len();
+    write_npy(&dir.join("targets.npy"), "<i8", &[e], &i64_bytes(x.examples.iter().map(|t| t.0 as i64)))?;
+    let mut offsets = vec![0i64];
+    for t in &x.examples {
+        offsets.push(offsets.last().copied().unwrap_or(0) + t.1.len() as i64);
+    }
+    write_npy(&dir.join("history_offsets.npy"), "<i8", &[e + 1], &i64_bytes(offsets))?;
+    let items: Vec<i64> = x.examples.iter().flat_map(|t| t.1.iter().map(|h| h.0 as i64)).collect();
+    let weights: Vec<f32> = x.examples.iter().flat_map(|t| t.1.iter().map(|h| h.1)).collect();
+    write_npy(&dir.join("history_items.npy"), "<i8", &[items.len()], &i64_bytes(items))?;
+    write_npy(&dir.join("history_weights.npy"), "<f4", &[weights.len()], &f32_bytes(&weights))?;
+    let c = &x.config;
+    let cfg = serde_json::json!({
+        "n_items": n, "content_dim": x.content_dim, "dim": c.dim, "hidden": c.hidden, "batch": c.batch,
+        "learning_rate": c.learning_rate, "weight_decay": c.weight_decay,
+        "loss": match c.loss { warmstart_models::TwoTowerLoss::Bce => "bce", warmstart_models::TwoTowerLoss::Softmax => "softmax" },
+        "negatives": c.negatives,
+        "pooling": match c.pooling { warmstart_models::Pooling::Mean => "mean", warmstart_models::Pooling::Attention => "attention" },
+        "id_embedding": x.id_embedding, "id_dim": 32,
+        "embeddings": x.features.iter().map(|f| serde_json::json!([f.0, f.1, f.2])).collect::<Vec<_>>(),
+        "initial_scale": std::f32::consts::LN_10, "warmup_steps": x.warmup_steps, "total_steps": x.total_steps,
+        "uniform_negatives": c.uniform_negatives, "user_mlp": c.user_mlp,
+    });
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    // our epochs on the same task
+    let mut secs = Vec::new();
+    let mut losses = Vec::new();
+    model.fit_with(&data, &mut |ep| {
+        secs.push(ep.train_seconds);
+        losses.push(ep.loss);
+        eprintln!("warmstart epoch {}: {:.1}s, loss {:.4}", ep.epoch, ep.train_seconds, ep.loss);
+    })?;
+    let mut sorted = secs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    println!(
+        "{}",
+        serde_json::json!({
+            "framework": "warmstart", "threads": candle_core_threads(), "examples": e, "batch": c.batch,
+            "epoch_seconds": secs, "epoch_seconds_median": median, "examples_per_second": e as f64 / median.max(1e-9),
+            "loss": losses,
+        })
+    );
+    Ok(())
+}
+
+/// Threads candle's CPU kernels use (`RAYON_NUM_THREADS`, else all cores).
+fn candle_core_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
