@@ -8,6 +8,7 @@ pub mod error;
 pub mod fashion;
 pub mod generic;
 pub mod html;
+pub mod idx;
 pub mod images;
 pub mod movielens;
 pub mod normalize;
