@@ -1,10 +1,12 @@
 //! Command-line front end of warmstart: argument parsing, progress display and output.
 
+mod analyze;
 mod embed;
 mod eval;
 mod gallery;
 mod ingest;
 mod item_maps;
+pub mod npy;
 mod personas;
 mod pipeline;
 mod recommend;
@@ -59,6 +61,9 @@ pub enum Command {
     /// Simulated shoppers from named personas: rank a third shop from two others with
     /// text, image, texture and fused vectors (cross-validated).
     Personas(personas::PersonasArgs),
+    /// Cluster embedding sets and score the clusters (Fashion-MNIST reproduction, stored sets).
+    #[command(subcommand)]
+    Analyze(analyze::AnalyzeCommand),
     /// The main job end to end on a data directory: ingest every known dataset found, then stats.
     Pipeline(pipeline::PipelineArgs),
 }
@@ -109,5 +114,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Pipeline(args) => pipeline::run(cli, args),
         Command::Train(c) => train::run(cli, c),
         Command::Personas(args) => personas::run(cli, args),
+        Command::Analyze(c) => analyze::run(cli, c),
     }
 }

@@ -135,32 +135,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a little-endian `.npy` file (format 1.0) of `shape` with dtype `descr` (`<f4`, `<i8`).
-fn write_npy(path: &std::path::Path, descr: &str, shape: &[usize], data: &[u8]) -> anyhow::Result<()> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    // magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + data.len());
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
-}
-
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn i64_bytes(v: impl IntoIterator<Item = i64>) -> Vec<u8> {
-    v.into_iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 /// Exports the two-tower's first epoch and times our own training epochs on the same data.
 fn two_tower(
     a: &Args,
@@ -183,27 +157,62 @@ fn two_tower(
     let dir = &a.out;
     let n = d.n_items();
     if x.content_dim > 0 {
-        write_npy(&dir.join("content.npy"), "<f4", &[n, x.content_dim], &f32_bytes(&x.content))?;
+        warmstart_cli::npy::write(
+            &dir.join("content.npy"),
+            "<f4",
+            &[n, x.content_dim],
+            &warmstart_cli::npy::f32_bytes(&x.content),
+        )?;
     }
     let mut features = Vec::with_capacity(n * x.features.len());
     for i in 0..n {
         features.extend(x.features.iter().map(|f| f.3[i] as i64));
     }
-    write_npy(&dir.join("features.npy"), "<i8", &[n, x.features.len()], &i64_bytes(features))?;
+    warmstart_cli::npy::write(
+        &dir.join("features.npy"),
+        "<i8",
+        &[n, x.features.len()],
+        &warmstart_cli::npy::i64_bytes(features),
+    )?;
     let ranges: Vec<i64> = x.site_ranges.iter().flat_map(|r| [r.start as i64, r.end as i64]).collect();
-    write_npy(&dir.join("site_ranges.npy"), "<i8", &[x.site_ranges.len(), 2], &i64_bytes(ranges))?;
-    write_npy(&dir.join("logq.npy"), "<f4", &[n], &f32_bytes(&x.logq))?;
+    warmstart_cli::npy::write(
+        &dir.join("site_ranges.npy"),
+        "<i8",
+        &[x.site_ranges.len(), 2],
+        &warmstart_cli::npy::i64_bytes(ranges),
+    )?;
+    warmstart_cli::npy::write(&dir.join("logq.npy"), "<f4", &[n], &warmstart_cli::npy::f32_bytes(&x.logq))?;
     let e = x.examples.len();
-    write_npy(&dir.join("targets.npy"), "<i8", &[e], &i64_bytes(x.examples.iter().map(|t| t.0 as i64)))?;
+    warmstart_cli::npy::write(
+        &dir.join("targets.npy"),
+        "<i8",
+        &[e],
+        &warmstart_cli::npy::i64_bytes(x.examples.iter().map(|t| t.0 as i64)),
+    )?;
     let mut offsets = vec![0i64];
     for t in &x.examples {
         offsets.push(offsets.last().copied().unwrap_or(0) + t.1.len() as i64);
     }
-    write_npy(&dir.join("history_offsets.npy"), "<i8", &[e + 1], &i64_bytes(offsets))?;
+    warmstart_cli::npy::write(
+        &dir.join("history_offsets.npy"),
+        "<i8",
+        &[e + 1],
+        &warmstart_cli::npy::i64_bytes(offsets),
+    )?;
     let items: Vec<i64> = x.examples.iter().flat_map(|t| t.1.iter().map(|h| h.0 as i64)).collect();
     let weights: Vec<f32> = x.examples.iter().flat_map(|t| t.1.iter().map(|h| h.1)).collect();
-    write_npy(&dir.join("history_items.npy"), "<i8", &[items.len()], &i64_bytes(items))?;
-    write_npy(&dir.join("history_weights.npy"), "<f4", &[weights.len()], &f32_bytes(&weights))?;
+    warmstart_cli::npy::write(
+        &dir.join("history_items.npy"),
+        "<i8",
+        &[items.len()],
+        &warmstart_cli::npy::i64_bytes(items),
+    )?;
+    warmstart_cli::npy::write(
+        &dir.join("history_weights.npy"),
+        "<f4",
+        &[weights.len()],
+        &warmstart_cli::npy::f32_bytes(&weights),
+    )?;
     let c = &x.config;
     let cfg = serde_json::json!({
         "n_items": n, "content_dim": x.content_dim, "dim": c.dim, "hidden": c.hidden, "batch": c.batch,
