@@ -10,3 +10,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 ./scripts/check_metrics.sh
+./scripts/check_clusters_fashion_mnist.sh

@@ -103,6 +103,27 @@ impl Tsne {
         let vectors: Vec<&[f32]> = data.chunks(dim).collect();
         let mut rng = Rng::new(config.seed);
         let init: Vec<f32> = (0..n * 2).map(|_| rng.normal_f32() * 1e-4).collect();
+        // exact neighbours in a fixed order (distance, then index): the library's own search
+        // starts from random vantage points, and the order of equal or near-equal neighbours
+        // changes float sums that t-SNE's dynamics then amplify
+        let k = (3.0 * config.perplexity) as usize;
+        let neighbours: Vec<Vec<bhtsne::Neighbor<f32>>> = {
+            use rayon::prelude::*;
+            (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let row = &data[i * dim..(i + 1) * dim];
+                    let mut d: Vec<(f32, usize)> = (0..n)
+                        .filter(|&j| j != i)
+                        .map(|j| (crate::sq_dist(row, &data[j * dim..(j + 1) * dim]).sqrt(), j))
+                        .collect();
+                    d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    d.truncate(k);
+                    d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    d.into_iter().map(|(distance, index)| bhtsne::Neighbor { index, distance }).collect()
+                })
+                .collect()
+        };
         // one worker: the library's parallel sums would otherwise change with thread timing
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
@@ -117,7 +138,7 @@ impl Tsne {
                 .learning_rate(config.learning_rate)
                 .initial_embedding(init)
                 .epoch_callback(|e, _| on_epoch(e))
-                .barnes_hut(config.theta, |a, b| crate::sq_dist(a, b).sqrt());
+                .barnes_hut_with_neighbors(config.theta, &neighbours);
             (t.embedding(), t.kl_divergence())
         });
         if y.len() != n * 2 || y.iter().any(|v| !v.is_finite()) {

@@ -48,7 +48,7 @@ const CONTENT_MODELS: &str = "content,content-pop,content-map,content-map-pop,co
 /// The leaderboards of the main job: (protocol, dataset).
 /// The two-tower model in both losses, on a small epoch budget, in the cold-start
 /// leaderboards (`warmstart train two-tower` and `eval --models two-tower` train it fully).
-const TWO_TOWER_MODELS: &str = "two-tower:epochs=3:targets=1,two-tower-bce:epochs=3:targets=1";
+const TWO_TOWER_MODELS: &str = "two-tower:epochs=3,two-tower-bce:epochs=3";
 
 const LEADERBOARDS: [(&str, &str); 3] =
     [("cold-start", "amazon-art-office"), ("cdrib", "cdrib-game-video"), ("random", "movielens-100k")];

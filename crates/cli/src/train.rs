@@ -383,17 +383,17 @@ fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
         "attention" => Pooling::Attention,
         p => anyhow::bail!("--pooling {p}: expected mean or attention"),
     };
-    let vectors = if a.vectors == "none" {
-        None
-    } else {
-        Some(crate::vectors::load_vectors(&store, &a.dataset, &d, &a.vectors.parse()?)?)
-    };
     let mut builder = TwoTowerConfig::builder().loss(loss).pooling(pooling).epochs(a.epochs).dim(a.dim).seed(a.seed);
     for p in &a.params {
         let (k, v) = p.split_once('=').ok_or_else(|| anyhow::anyhow!("--param {p}: expected KEY=VALUE"))?;
         builder = builder.set(k, v)?;
     }
     let config = builder.build()?;
+    let vectors = if a.vectors == "none" {
+        None
+    } else {
+        Some(crate::vectors::load_vectors(&store, &a.dataset, &d, &a.vectors.parse()?)?)
+    };
     let weights = warmstart_core::HistoryWeights::default();
     let held = crate::gallery::pick_users(&d, a.gallery_users, a.seed);
     let matrix = d.matrix(|r| held.get(&r.user) != Some(&d.site_of(r.item)), |r| weights.weight(r, 0.0));

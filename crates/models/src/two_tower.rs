@@ -128,7 +128,7 @@ impl TwoTowerConfig {
             validation_share: 0.05,
             patience: 2,
             seed: 42,
-            targets_per_user: 4,
+            targets_per_user: 1,
             uniform_negatives: 0,
             categorical: true,
             popularity_feature: true,
