@@ -63,7 +63,9 @@ pub fn write_gallery(
     struct Case {
         user: UserId,
         site: SiteId,
-        history: Vec<(ItemId, f32)>,
+        /// History size and its heaviest items (the ones shown).
+        history_len: usize,
+        shown: Vec<ItemId>,
         top: Vec<ItemId>,
         relevant: Vec<ItemId>,
     }
@@ -87,14 +89,15 @@ pub fn write_gallery(
         let mut scores = vec![0f32; range.len()];
         model.score(&history, range.clone(), &mut scores)?;
         let top = top_k(&scores, TOP).into_iter().map(|j| range.start + j as ItemId).collect();
-        cases.push(Case { user, site, history, top, relevant });
+        let mut heaviest = history.clone();
+        heaviest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let shown = heaviest.iter().take(HISTORY_SHOWN).map(|x| x.0).collect();
+        cases.push(Case { user, site, history_len: history.len(), shown, top, relevant });
     }
     // photos of every shown item, read in one pass over each archive
     let mut shown: Vec<ItemId> = Vec::new();
     for c in &cases {
-        let mut h = c.history.clone();
-        h.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        shown.extend(h.iter().take(HISTORY_SHOWN).map(|x| x.0));
+        shown.extend(&c.shown);
         shown.extend(&c.top);
     }
     shown.sort_unstable();
@@ -129,18 +132,16 @@ pub fn write_gallery(
     for c in &cases {
         let hits = c.top.iter().filter(|i| c.relevant.binary_search(i).is_ok()).count();
         hits_total += hits;
-        let mut h = c.history.clone();
-        h.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         rows.push(GalleryRow {
             user: d.users[c.user as usize].clone(),
             note: format!(
                 "new on {}: {} elsewhere ({} shown), {} held out there, {hits} of them in the top {TOP}",
                 d.sites[c.site as usize].key,
-                items(c.history.len()),
-                c.history.len().min(HISTORY_SHOWN),
+                items(c.history_len),
+                c.shown.len(),
                 items(c.relevant.len())
             ),
-            history: h.iter().take(HISTORY_SHOWN).map(|x| card(x.0, false)).collect(),
+            history: c.shown.iter().map(|&i| card(i, false)).collect(),
             recommendations: c.top.iter().map(|&i| card(i, c.relevant.binary_search(&i).is_ok())).collect(),
         });
     }
