@@ -17,6 +17,7 @@ use warmstart_analysis::{
 };
 use warmstart_viz::{BarChart, ScatterChart};
 
+use crate::montage::{purity_of, write_montage, MontageRow};
 use crate::{progress, Cli};
 
 /// `warmstart analyze ...`.
@@ -458,7 +459,7 @@ fn fashion_mnist(cli: &Cli, a: &FashionMnistArgs) -> anyhow::Result<()> {
         a.dir.display(),
         sets.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", "),
         notes.join("; ")
-    ), &results, best, &pictures, &run_dir);
+    ), &results, best, &pictures, &run_dir, "");
     std::fs::write(run_dir.join("report.html"), html)?;
     if let Some(dir) = &a.export {
         export(dir, &spaces, &results)?;
@@ -498,8 +499,7 @@ fn cluster_bars(dir: &Path, labels: &[i32], title: &str) -> anyhow::Result<Vec<P
         .write(&dir.join("cluster-sizes"))?)
 }
 
-/// One row of up to 16 images per cluster (noise last), each row headed by a strip whose
-/// shade encodes the cluster's purity.
+/// One row of up to 16 digits per cluster (evenly spaced members; noise last).
 fn montage_digits(
     path: &Path,
     images: &warmstart_ingest::idx::IdxImages,
@@ -508,49 +508,22 @@ fn montage_digits(
 ) -> anyhow::Result<()> {
     let k = n_clusters(labels);
     let per_row = 16usize;
-    let (r, c) = (images.rows as u32, images.cols as u32);
-    let pad = 2u32;
-    let width = 8 + per_row as u32 * (c + pad);
-    let height = (k as u32 + 1) * (r + pad);
-    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-    for row in 0..=k {
-        let want: i32 = if row == k { -1 } else { row as i32 };
+    let mut rows = Vec::new();
+    for want in (0..k as i32).chain([-1]) {
         let members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == want).collect();
         if members.is_empty() {
             continue;
         }
-        // purity of the row: share of its most common class
-        let mut counts = [0usize; 10];
-        for &i in &members {
-            counts[(truth[i] as usize).min(9)] += 1;
-        }
-        let share = *counts.iter().max().unwrap_or(&0) as f32 / members.len() as f32;
-        let shade = if want < 0 {
-            image::Rgb([150, 150, 150])
-        } else {
-            image::Rgb([(255.0 * (1.0 - share)) as u8, (200.0 * share) as u8, 60])
-        };
-        let y0 = row as u32 * (r + pad);
-        for y in y0..y0 + r {
-            for x in 0..6 {
-                canvas.put_pixel(x, y, shade);
-            }
-        }
         let step = (members.len() / per_row).max(1);
-        for (j, &i) in members.iter().step_by(step).take(per_row).enumerate() {
-            let px = images.image(i);
-            let x0 = 8 + j as u32 * (c + pad);
-            for y in 0..r {
-                for x in 0..c {
-                    let v = 255 - px[(y * c + x) as usize];
-                    canvas.put_pixel(x0 + x, y0 + y, image::Rgb([v, v, v]));
-                }
-            }
-        }
+        let tiles = members
+            .iter()
+            .step_by(step)
+            .take(per_row)
+            .map(|&i| as_photo(images.image(i), images.rows, images.cols, 1).to_rgb8())
+            .collect();
+        rows.push(MontageRow { purity: (want >= 0).then(|| purity_of(&members, truth)), tiles });
     }
-    let scaled = image::imageops::resize(&canvas, width * 2, height * 2, image::imageops::FilterType::Nearest);
-    scaled.save(path)?;
-    Ok(())
+    write_montage(path, &rows, 2 * images.cols as u32, 2 * images.rows as u32)
 }
 
 fn fmt_opt(x: Option<f64>) -> String {
@@ -589,6 +562,7 @@ fn report_html(
     best: Option<usize>,
     pictures: &[PathBuf],
     dir: &Path,
+    extra: &str,
 ) -> String {
     let e = warmstart_viz::gallery::escape_html;
     let mut h = format!(
@@ -619,6 +593,7 @@ fn report_html(
         );
     }
     h.push_str("</table>");
+    h.push_str(extra);
     for p in pictures.iter().filter(|p| p.extension().is_some_and(|x| x == "png")) {
         let name = p.strip_prefix(dir).unwrap_or(p).display().to_string();
         let _ = write!(h, "<h3>{}</h3><img src=\"{}\">", e(&name), e(&name));
@@ -741,25 +716,114 @@ fn clusters(cli: &Cli, a: &ClustersArgs) -> anyhow::Result<()> {
         }
         .write(&run_dir.join("tsne-clusters"))?,
     );
-    // per cluster: size, categories, representative titles
+    // per cluster (largest first, noise last): size, purity, categories, patterned share and
+    // the members nearest the cluster's centre in the clustering space
+    let mut order: Vec<(i32, Vec<usize>)> = (0..k as i32)
+        .map(|c| (c, (0..n).filter(|&j| r.labels[j] == c).collect::<Vec<usize>>()))
+        .filter(|(_, m)| !m.is_empty())
+        .collect();
+    order.sort_by_key(|(c, m)| (std::cmp::Reverse(m.len()), *c));
+    let noise: Vec<usize> = (0..n).filter(|&j| r.labels[j] < 0).collect();
+    if !noise.is_empty() {
+        order.push((-1, noise));
+    }
+    let patterned: Vec<bool> = sample.iter().map(|&i| is_patterned(&d.products[i].title)).collect();
     let mut per_cluster = Vec::new();
-    for c in -1..k as i32 {
-        let members: Vec<usize> = (0..n).filter(|&j| r.labels[j] == c).collect();
-        if members.is_empty() {
-            continue;
-        }
+    let mut shown_members: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (row, (c, members)) in order.iter().enumerate() {
         let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for &j in &members {
+        for &j in members {
             *counts.entry(vocab[truth[j] as usize].as_str()).or_default() += 1;
         }
         let mut cats: Vec<(&str, usize)> = counts.into_iter().collect();
         cats.sort_by_key(|x| std::cmp::Reverse(x.1));
+        let shown = if *c < 0 {
+            let step = (members.len() / MONTAGE_NOISE).max(1);
+            members.iter().copied().step_by(step).take(MONTAGE_NOISE).collect()
+        } else {
+            central(&space.data, space.dim, members, MONTAGE_PER_CLUSTER)
+        };
+        if row < MONTAGE_ROWS || *c < 0 {
+            shown_members.push((row, shown.clone()));
+        }
         per_cluster.push(serde_json::json!({
-            "cluster": if c < 0 { "noise".to_string() } else { format!("c{c}") }, "size": members.len(),
+            "cluster": if *c < 0 { "noise".to_string() } else { format!("c{c}") }, "size": members.len(),
+            "purity": purity_of(members, &truth),
+            "patterned_share": members.iter().filter(|&&j| patterned[j]).count() as f64 / members.len() as f64,
             "categories": cats.iter().take(4).map(|(s, m)| serde_json::json!([s, m])).collect::<Vec<_>>(),
-            "titles": members.iter().take(5).map(|&j| d.products[sample[j]].title.clone()).collect::<Vec<_>>(),
+            "titles": shown.iter().take(5).map(|&j| d.products[sample[j]].title.clone()).collect::<Vec<_>>(),
         }));
     }
+    // do patterned items end up as outliers? noise rate of patterned vs plain titles
+    let noise_rate = |want: bool| {
+        let of: Vec<usize> = (0..n).filter(|&j| patterned[j] == want).collect();
+        (of.len(), of.iter().filter(|&&j| r.labels[j] < 0).count() as f64 / of.len().max(1) as f64)
+    };
+    let (n_patterned, noise_patterned) = noise_rate(true);
+    let (n_plain, noise_plain) = noise_rate(false);
+    let patterns = serde_json::json!({
+        "patterned_items": n_patterned, "noise_rate_patterned": noise_patterned,
+        "plain_items": n_plain, "noise_rate_plain": noise_plain,
+    });
+    // photo montage where the catalog has photos
+    let wanted: Vec<(usize, String)> = shown_members
+        .iter()
+        .flat_map(|(_, m)| m.iter().copied())
+        .filter_map(|j| d.products[sample[j]].image.clone().map(|r| (j, r)))
+        .collect();
+    let mut photos: std::collections::HashMap<usize, image::RgbImage> = std::collections::HashMap::new();
+    if !wanted.is_empty() {
+        warmstart_ingest::images::read_images(&wanted, |j, bytes| {
+            if let Some(img) = bytes.ok().and_then(|b| image::load_from_memory(&b).ok()) {
+                photos.insert(j, img.thumbnail(120, 160).to_rgb8());
+            }
+            anyhow::Ok(())
+        })?;
+    }
+    if !photos.is_empty() {
+        // the noise row wraps onto rows as wide as the clusters'
+        let rows: Vec<MontageRow> = shown_members
+            .iter()
+            .flat_map(|(row, m)| {
+                let purity = per_cluster[*row]["purity"].as_f64().filter(|_| order[*row].0 >= 0).map(|p| p as f32);
+                let tiles: Vec<image::RgbImage> = m.iter().filter_map(|j| photos.get(j).cloned()).collect();
+                tiles.chunks(MONTAGE_PER_CLUSTER).map(|t| MontageRow { purity, tiles: t.to_vec() }).collect::<Vec<_>>()
+            })
+            .collect();
+        let path = run_dir.join("montage-clusters.png");
+        write_montage(&path, &rows, 60, 80)?;
+        pictures.push(path);
+    }
+    let mut cluster_table = format!(
+        "<h2>Clusters</h2><p>Largest first, noise last; montage rows follow this order (first {MONTAGE_ROWS} clusters \
+         and noise). Patterned: a pattern word in the title (print, check, stripe, floral, ...). Noise rate of \
+         patterned items {:.1}% ({n_patterned}), of plain items {:.1}% ({n_plain}).</p><table><tr><th>row</th>\
+         <th>cluster</th><th>size</th><th>purity</th><th>patterned</th><th>categories</th><th>central titles</th></tr>",
+        100.0 * noise_patterned,
+        100.0 * noise_plain
+    );
+    let e = warmstart_viz::gallery::escape_html;
+    for (row, c) in per_cluster.iter().enumerate() {
+        let cats: Vec<String> = c["categories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| format!("{} {}", x[0].as_str().unwrap_or(""), x[1]))
+            .collect();
+        let titles: Vec<&str> = c["titles"].as_array().into_iter().flatten().filter_map(|t| t.as_str()).collect();
+        let _ = write!(
+            cluster_table,
+            "<tr><td>{row}</td><td class=\"l\">{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td class=\"l\">{}</td>\
+             <td class=\"l\">{}</td></tr>",
+            e(c["cluster"].as_str().unwrap_or("")),
+            c["size"],
+            c["purity"].as_f64().unwrap_or(0.0),
+            c["patterned_share"].as_f64().unwrap_or(0.0),
+            e(&cats.join(", ")),
+            e(&titles.join(" | "))
+        );
+    }
+    cluster_table.push_str("</table>");
     let html = report_html(
         &format!("{} clusters", a.embeddings),
         &format!(
@@ -770,9 +834,13 @@ fn clusters(cli: &Cli, a: &ClustersArgs) -> anyhow::Result<()> {
         Some(0),
         &pictures,
         &run_dir,
+        &cluster_table,
     );
     std::fs::write(run_dir.join("report.html"), html)?;
-    let summary = serde_json::json!({"result": r, "clusters": per_cluster, "run_dir": run_dir, "products": n});
+    let summary = serde_json::json!({
+        "result": r, "clusters": per_cluster, "patterns": patterns, "run_dir": run_dir, "products": n,
+        "photos": photos.len(),
+    });
     std::fs::write(run_dir.join("results.json"), serde_json::to_string_pretty(&summary)?)?;
     if cli.json {
         println!("{summary}");
@@ -781,4 +849,71 @@ fn clusters(cli: &Cli, a: &ClustersArgs) -> anyhow::Result<()> {
         println!("report: {}", run_dir.join("report.html").display());
     }
     Ok(())
+}
+
+/// Montage rows for clusters (the largest ones) and tiles per cluster row and in the noise row.
+const MONTAGE_ROWS: usize = 30;
+const MONTAGE_PER_CLUSTER: usize = 12;
+const MONTAGE_NOISE: usize = 24;
+
+/// Up to `take` members nearest the members' mean (ties by position).
+fn central(data: &[f32], dim: usize, members: &[usize], take: usize) -> Vec<usize> {
+    let mut mean = vec![0f32; dim];
+    for &j in members {
+        for (m, x) in mean.iter_mut().zip(&data[j * dim..(j + 1) * dim]) {
+            *m += x / members.len() as f32;
+        }
+    }
+    let mut by_distance: Vec<(f32, usize)> = members
+        .iter()
+        .map(|&j| (data[j * dim..(j + 1) * dim].iter().zip(&mean).map(|(x, m)| (x - m) * (x - m)).sum(), j))
+        .collect();
+    by_distance.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    by_distance.into_iter().take(take).map(|x| x.1).collect()
+}
+
+/// Whether a product title names a pattern (print, check, stripe, floral, ...).
+fn is_patterned(title: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "print",
+        "printed",
+        "prints",
+        "check",
+        "checked",
+        "checks",
+        "checkered",
+        "stripe",
+        "striped",
+        "stripes",
+        "floral",
+        "flower",
+        "graphic",
+        "polka",
+        "dot",
+        "dots",
+        "camouflage",
+        "camo",
+        "paisley",
+        "embroidered",
+        "abstract",
+        "geometric",
+        "colourblock",
+        "colourblocked",
+        "colorblock",
+        "typography",
+        "pattern",
+        "patterned",
+        "animal",
+        "leopard",
+        "zebra",
+        "tie-dye",
+        "plaid",
+        "tartan",
+        "houndstooth",
+        "ikat",
+        "self-design",
+    ];
+    let lower = title.to_lowercase();
+    lower.contains("self design")
+        || lower.split(|ch: char| !(ch.is_alphanumeric() || ch == '-')).any(|w| WORDS.contains(&w))
 }

@@ -6,6 +6,7 @@ mod eval;
 mod gallery;
 mod ingest;
 mod item_maps;
+mod montage;
 pub mod npy;
 mod personas;
 mod pipeline;

@@ -170,6 +170,32 @@ fn trains_an_image_encoder_embeds_with_it_and_runs_personas() {
     assert_eq!(html.matches("class=\"row\"").count(), 4);
     assert!(html.contains("persona:") && html.contains("data:image/jpeg;base64,"), "persona rows with photos");
     assert!(t["epochs"][0]["train_seconds"].as_f64().is_some());
+    // cluster analysis of the stored image vectors: photo montage, per-cluster table, patterns
+    let a = json_of(
+        cmd()
+            .args(["--json", "analyze", "clusters", "--embeddings", "tiny-dual/image", "--algo", "kmeans", "--k", "3"])
+            .arg("--runs-dir")
+            .arg(&runs)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(a["products"].as_u64(), Some(46), "products with an image vector");
+    let clusters = a["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 3);
+    assert_eq!(clusters.iter().map(|c| c["size"].as_u64().unwrap()).sum::<u64>(), 46);
+    assert!(clusters.windows(2).all(|w| w[0]["size"].as_u64() >= w[1]["size"].as_u64()), "largest first");
+    assert_eq!(a["patterns"]["patterned_items"].as_u64(), Some(23), "the striped half: {}", a["patterns"]);
+    assert_eq!(a["photos"].as_u64(), Some(clusters.iter().map(|c| c["size"].as_u64().unwrap().min(12)).sum()));
+    let run_dir = PathBuf::from(a["run_dir"].as_str().unwrap());
+    let montage = image::open(run_dir.join("montage-clusters.png")).unwrap();
+    assert_eq!(montage.height(), 3 * 82, "one row per cluster");
+    let report = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    assert!(report.contains("montage-clusters.png") && report.contains("Striped"), "montage and central titles");
+    let out =
+        cmd().args(["analyze", "clusters", "--embeddings", "tiny-dual/image", "--reduce", "umap"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--reduce umap"), "{err}");
+
     // a bad parameter is named
     let out =
         cmd().args(["train", "two-tower", "--dataset", "fashion-products", "--param", "colour=red"]).output().unwrap();
