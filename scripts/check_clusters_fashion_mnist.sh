@@ -12,7 +12,7 @@ fi
 cargo build -q --profile test --bin warmstart
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-./target/debug/warmstart --json analyze fashion-mnist --dir "$FM" --limit "${LIMIT:-500}" --features pixels,texture \
+./target/debug/warmstart --json analyze fashion-mnist --dir "$FM" --limit "${LIMIT:-500}" --features pixels,hog,texture \
   --export "$WORK/export" --runs-dir "$WORK/runs" >/dev/null
 for d in "$WORK"/export/*/; do
   echo "== $(basename "$d")"

@@ -1,5 +1,5 @@
 //! Analysis of embedding sets: clustering (k-means++, DBSCAN, HDBSCAN), cluster quality
-//! scores and 2-D maps (Barnes–Hut t-SNE).
+//! scores, reductions (PCA, UMAP-style) and 2-D maps (Barnes–Hut t-SNE).
 //!
 //! Inputs are row-major `f32` matrices (`n × dim`), as the store and the models hold them.
 //! Every random choice is seeded, so the same input and seed give the same result.
@@ -10,6 +10,7 @@ pub mod kmeans;
 pub mod pca;
 pub mod scores;
 pub mod tsne;
+pub mod umap;
 
 pub use dbscan::{Dbscan, DbscanConfig, DbscanConfigBuilder};
 pub use hdbscan::{Hdbscan, HdbscanConfig, HdbscanConfigBuilder};
@@ -17,6 +18,7 @@ pub use kmeans::{KMeans, KMeansConfig, KMeansConfigBuilder};
 pub use pca::Pca;
 pub use scores::{adjusted_rand_index, n_clusters, noise_fraction, normalized_mutual_info, purity, silhouette};
 pub use tsne::{Tsne, TsneConfig, TsneConfigBuilder};
+pub use umap::{Umap, UmapConfig, UmapConfigBuilder};
 
 /// Errors of the analysis crate.
 #[derive(Debug, thiserror::Error)]

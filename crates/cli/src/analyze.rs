@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use warmstart_analysis::{
     adjusted_rand_index, n_clusters, noise_fraction, normalized_mutual_info, purity, silhouette, Dbscan, DbscanConfig,
-    Hdbscan, HdbscanConfig, KMeans, KMeansConfig, Metric, Pca, Tsne, TsneConfig,
+    Hdbscan, HdbscanConfig, KMeans, KMeansConfig, Metric, Pca, Tsne, TsneConfig, Umap, UmapConfig,
 };
 use warmstart_viz::{BarChart, ScatterChart};
 
@@ -40,9 +40,10 @@ pub struct FashionMnistArgs {
     /// The first N test images.
     #[arg(long, default_value_t = 1000)]
     pub limit: usize,
-    /// Image features, comma-separated: pixels, texture, or a trained image encoder's name
-    /// (e.g. fashion-dual); encoders that are not installed are skipped with a note.
-    #[arg(long, default_value = "pixels,texture,fashion-dual")]
+    /// Image features, comma-separated: pixels, hog (histograms of oriented gradients),
+    /// pixels+hog, texture, or a trained image encoder's name (e.g. fashion-dual); encoders
+    /// that are not installed are skipped with a note.
+    #[arg(long, default_value = "pixels,hog,pixels+hog,texture,fashion-dual")]
     pub features: String,
     /// Also write each reduction's vectors and our labels for `scripts/check_clusters.sh`.
     #[arg(long)]
@@ -51,6 +52,12 @@ pub struct FashionMnistArgs {
     /// first 1,000 images).
     #[arg(long, default_value_t = 50.0)]
     pub perplexity: f32,
+    /// Neighbours of the UMAP-style space.
+    #[arg(long, default_value_t = 30)]
+    pub umap_neighbors: usize,
+    /// Dimensions of the UMAP-style space.
+    #[arg(long, default_value_t = 2)]
+    pub umap_components: usize,
     /// Seed (t-SNE layout, PCA, k-means).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -71,7 +78,8 @@ pub struct ClustersArgs {
     /// Algorithm: hdbscan, dbscan or kmeans.
     #[arg(long, default_value = "hdbscan")]
     pub algo: String,
-    /// Reduction before clustering: none, pca:K or tsne (2-D t-SNE of the 50-component PCA).
+    /// Reduction before clustering: none, pca:K, tsne (2-D t-SNE of the 50-component PCA) or
+    /// umap[:D] (UMAP-style layout of that PCA, 30 neighbours, min_dist 0, D dimensions, 2 by default).
     #[arg(long, default_value = "none")]
     pub reduce: String,
     /// Distance: euclidean or cosine (dbscan, hdbscan).
@@ -266,6 +274,34 @@ fn tsne_of(data: &[f32], dim: usize, seed: u64, quiet: bool, perplexity: f32) ->
     Ok(map.points.iter().flat_map(|p| [p[0], p[1]]).collect())
 }
 
+/// HOG cell size (pixels) and orientation bins for Fashion-MNIST.
+const HOG_CELL: usize = 4;
+const HOG_BINS: usize = 9;
+
+/// UMAP-style layout (`min_dist` 0, for clustering) of the 50-component PCA.
+fn umap_of(
+    data: &[f32],
+    dim: usize,
+    seed: u64,
+    quiet: bool,
+    neighbors: usize,
+    components: usize,
+) -> anyhow::Result<Vec<f32>> {
+    let n = data.len() / dim;
+    let reduced = if dim > 50 { pca(data, dim, 50, seed)? } else { data.to_vec() };
+    let rdim = reduced.len() / n;
+    let config = UmapConfig::builder()
+        .n_neighbors(neighbors.min(n.saturating_sub(1)).max(2))
+        .n_components(components)
+        .min_dist(0.0)
+        .seed(seed)
+        .build()?;
+    let pb = if quiet { indicatif::ProgressBar::hidden() } else { progress(config.epochs as u64, false, "UMAP") };
+    let u = Umap::fit(&config, &reduced, rdim, |_| pb.inc(1))?;
+    pb.finish_and_clear();
+    Ok(u.embedding)
+}
+
 /// Greyscale 28 × 28 images as RGB photos on a white background (inverted: Fashion-MNIST draws
 /// light garments on black), upscaled for encoders trained on catalog photos.
 fn as_photo(pixels: &[u8], rows: usize, cols: usize, scale: u32) -> image::DynamicImage {
@@ -295,6 +331,20 @@ fn fashion_mnist(cli: &Cli, a: &FashionMnistArgs) -> anyhow::Result<()> {
         match f {
             "pixels" => {
                 sets.push(("pixels".into(), rows * cols, images.pixels.iter().map(|p| *p as f32 / 255.0).collect()))
+            }
+            // shape: HOG of 4-pixel cells; with pixels: both blocks L2-normalised, side by side
+            "hog" | "pixels+hog" => {
+                let with_pixels = f == "pixels+hog";
+                let mut v = Vec::new();
+                for i in 0..n {
+                    let gray: Vec<f32> = images.image(i).iter().map(|p| *p as f32 / 255.0).collect();
+                    if with_pixels {
+                        let norm = gray.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                        v.extend(gray.iter().map(|x| x / norm));
+                    }
+                    v.extend(warmstart_embed::hog::hog(&gray, rows, cols, HOG_CELL, HOG_BINS));
+                }
+                sets.push((f.to_string(), v.len() / n, v));
             }
             name => {
                 let home = warmstart_store::home_dir();
@@ -340,6 +390,12 @@ fn fashion_mnist(cli: &Cli, a: &FashionMnistArgs) -> anyhow::Result<()> {
             dim: 2,
             data: tsne_of(data, *dim, a.seed, quiet, a.perplexity)?,
         });
+        spaces.push(Space {
+            features: name.clone(),
+            reduction: format!("umap:{}", a.umap_components),
+            dim: a.umap_components,
+            data: umap_of(data, *dim, a.seed, quiet, a.umap_neighbors, a.umap_components)?,
+        });
     }
     let eu = "euclidean";
     for s in &spaces {
@@ -369,7 +425,13 @@ fn fashion_mnist(cli: &Cli, a: &FashionMnistArgs) -> anyhow::Result<()> {
                     },
                 ),
             ],
-            _ => {
+            reduction => {
+                // radii in map units: t-SNE maps span about ±40 here, UMAP ones about ±10
+                let (selection, radii) = if reduction == "tsne" {
+                    ([2.0, 4.0], [1.5, 2.0, 2.5, 3.0])
+                } else {
+                    ([0.25, 0.5], [0.2, 0.3, 0.5, 0.8])
+                };
                 let mut g = vec![("tuned", Algo::Kmeans { k: 10 })];
                 for mcs in [10, 20, 40] {
                     for ms in [None, Some(5)] {
@@ -384,7 +446,7 @@ fn fashion_mnist(cli: &Cli, a: &FashionMnistArgs) -> anyhow::Result<()> {
                         ));
                     }
                 }
-                for eps in [2.0, 4.0] {
+                for eps in selection {
                     g.push((
                         "tuned",
                         Algo::Hdbscan {
@@ -395,7 +457,7 @@ fn fashion_mnist(cli: &Cli, a: &FashionMnistArgs) -> anyhow::Result<()> {
                         },
                     ));
                 }
-                for eps in [1.5, 2.0, 2.5, 3.0] {
+                for eps in radii {
                     for min_samples in [10, 20] {
                         g.push(("tuned", Algo::Dbscan { eps, min_samples, metric: eu }));
                     }
@@ -453,7 +515,7 @@ fn fashion_mnist(cli: &Cli, a: &FashionMnistArgs) -> anyhow::Result<()> {
     }
     let html = report_html("Fashion-MNIST clustering", &format!(
         "The first {n} test images of Fashion-MNIST ({}), features: {}. Seed-like settings are the library defaults on the raw \
-         vectors, as the origin experiment used them; tuned settings reduce first (PCA to 50, or 2-D t-SNE of that) and search \
+         vectors, as the origin experiment used them; tuned settings reduce first (PCA to 50, or a 2-D t-SNE or UMAP-style layout of that) and search \
          parameters. NMI and ARI against the 10 classes, noise counted as its own label. The best setting maximises NMI with under \
          20% noise. {}",
         a.dir.display(),
@@ -665,13 +727,21 @@ fn clusters(cli: &Cli, a: &ClustersArgs) -> anyhow::Result<()> {
     let (space_data, space_dim) = match a.reduce.as_str() {
         "none" => (data.clone(), v.dim),
         "tsne" => (tsne_of(&data, v.dim, a.seed, cli.json, 30.0)?, 2),
+        r if r == "umap" || r.starts_with("umap:") => {
+            let k: usize = r
+                .strip_prefix("umap:")
+                .unwrap_or("2")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--reduce {r}: expected umap:D"))?;
+            (umap_of(&data, v.dim, a.seed, cli.json, 30, k)?, k)
+        }
         r if r.starts_with("pca:") => {
             let k: usize = r[4..].parse().map_err(|_| anyhow::anyhow!("--reduce {r}: expected pca:K"))?;
             let out = pca(&data, v.dim, k, a.seed)?;
             let dim = out.len() / n;
             (out, dim)
         }
-        r => anyhow::bail!("--reduce {r}: expected none, pca:K or tsne"),
+        r => anyhow::bail!("--reduce {r}: expected none, pca:K, tsne or umap[:D]"),
     };
     let metric = metric_of(&a.metric)?.1;
     let algo = match a.algo.as_str() {

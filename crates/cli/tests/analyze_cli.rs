@@ -53,7 +53,15 @@ fn fashion_mnist_reproduction_reports_every_setting_and_a_best_one() {
     let export = root.path().join("export");
     let out = common::warmstart(&root.path().join("s.sqlite"))
         .env("WARMSTART_HOME", root.path().join("home"))
-        .args(["--json", "analyze", "fashion-mnist", "--limit", "150", "--features", "pixels,texture,no-such-encoder"])
+        .args([
+            "--json",
+            "analyze",
+            "fashion-mnist",
+            "--limit",
+            "150",
+            "--features",
+            "pixels,hog,pixels+hog,texture,no-such-encoder",
+        ])
         .arg("--dir")
         .arg(&data)
         .arg("--runs-dir")
@@ -71,7 +79,12 @@ fn fashion_mnist_reproduction_reports_every_setting_and_a_best_one() {
         }
     }
     let seed_like = settings.iter().filter(|s| s["stage"] == "seed-like").count();
-    assert_eq!(seed_like, 4, "DBSCAN and HDBSCAN on each feature set's raw vectors");
+    assert_eq!(seed_like, 8, "DBSCAN and HDBSCAN on each feature set's raw vectors");
+    let reductions: std::collections::BTreeSet<&str> =
+        settings.iter().filter_map(|s| s["reduction"].as_str()).collect();
+    assert_eq!(reductions, ["none", "pca:50", "tsne", "umap:2"].into_iter().collect());
+    let hog_dims = settings.iter().filter(|s| s["features"] == "hog" && s["reduction"] == "umap:2").count();
+    assert!(hog_dims >= 8, "the UMAP-style space of the HOG features is searched");
     // three clean shapes: the best setting finds them
     let best = &v["best"];
     assert!(best["nmi"].as_f64().unwrap() > 0.9, "{best}");
@@ -86,6 +99,7 @@ fn fashion_mnist_reproduction_reports_every_setting_and_a_best_one() {
     let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
     assert!(html.contains("class=\"best\"") && html.contains("montage-best.png"));
     // the export holds what scripts/check_clusters.py reads
+    assert!(export.join("hog-umap2").join("vectors.npy").is_file());
     let sub = export.join("pixels-tsne");
     assert!(sub.join("vectors.npy").is_file() && sub.join("labels_0.npy").is_file());
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(sub.join("config.json")).unwrap()).unwrap();

@@ -192,9 +192,9 @@ fn trains_an_image_encoder_embeds_with_it_and_runs_personas() {
     let report = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
     assert!(report.contains("montage-clusters.png") && report.contains("Striped"), "montage and central titles");
     let out =
-        cmd().args(["analyze", "clusters", "--embeddings", "tiny-dual/image", "--reduce", "umap"]).output().unwrap();
+        cmd().args(["analyze", "clusters", "--embeddings", "tiny-dual/image", "--reduce", "mds"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--reduce umap"), "{err}");
+    assert!(!out.status.success() && err.contains("--reduce mds"), "{err}");
 
     // a bad parameter is named
     let out =

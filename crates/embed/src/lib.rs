@@ -10,6 +10,7 @@ pub mod clip;
 pub mod dual;
 pub mod fetch;
 pub mod fusion;
+pub mod hog;
 pub mod parallel;
 pub mod preprocess;
 pub mod text;
