@@ -241,7 +241,7 @@ fn fuzzy_graph(data: &[f32], dim: usize, n: usize, k: usize, epochs: usize) -> V
     let max_w = edges.iter().map(|e| e.2).fold(0f32, f32::max);
     edges.retain(|e| e.2 >= max_w / epochs as f32);
     let mut both: Vec<(u32, u32, f32)> = edges.iter().flat_map(|&(i, j, w)| [(i, j, w), (j, i, w)]).collect();
-    both.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    both.sort_by_key(|x| (x.0, x.1));
     both
 }
 
