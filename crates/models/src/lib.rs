@@ -5,8 +5,11 @@
 pub mod als;
 pub mod bpr;
 pub mod content;
+pub mod graph;
+pub mod graphsage;
 pub mod itemknn;
 mod linalg;
+mod nn;
 pub mod popularity;
 pub mod random;
 pub mod two_tower;
@@ -14,6 +17,7 @@ pub mod two_tower;
 pub use als::{Als, AlsConfig};
 pub use bpr::{Bpr, BprConfig};
 pub use content::{ContentConfig, ContentModel};
+pub use graphsage::{Aggregator, GraphSage, GraphSageConfig, GraphSageEpoch};
 pub use itemknn::{ItemKnn, ItemKnnConfig};
 pub use popularity::{Popularity, PopularityConfig};
 pub use random::RandomModel;
@@ -40,7 +44,7 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, also with `:key=value`)")]
     UnknownModel(String),
     /// A parameter given in a model name (`two-tower:dim=128`) is unknown or malformed.
     #[error("model parameter: {0}")]
@@ -190,8 +194,59 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
             }
             Box::new(TwoTower::new(b.build()?))
         }
+        graphsage if graphsage.starts_with("graphsage") => {
+            // `graphsage[-max][:key=value...]`
+            let mut parts = graphsage.split(':');
+            let mut b = GraphSageConfig::builder().seed(seed);
+            b = match parts.next().unwrap_or_default() {
+                "graphsage" | "graphsage-mean" => b,
+                "graphsage-max" => b.aggregator(Aggregator::MaxPool),
+                _ => return Err(Error::UnknownModel(name.to_string())),
+            };
+            for p in parts {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| Error::ModelParameter(format!("`{p}` in `{name}` is not key=value")))?;
+                b = b.set(k, v)?;
+            }
+            Box::new(GraphSage::new(b.build()?))
+        }
         other => return Err(Error::UnknownModel(other.to_string())),
     })
+}
+
+/// NDCG@10 of validation users for early stopping: each user's items on one randomly drawn
+/// site are hidden and that site's catalog is ranked from the rest of their history.
+pub(crate) fn cold_start_ndcg<R: Recommender + ?Sized>(
+    model: &R,
+    data: &TrainData,
+    users: &[usize],
+    seed: u64,
+) -> Result<f64> {
+    use warmstart_core::metrics::{case_metrics, relevant_ranks};
+    let d = data.dataset;
+    let mut rng = warmstart_core::Rng::new(seed);
+    let (mut sum, mut n) = (0.0, 0usize);
+    for &u in users {
+        let (cols, vals) = (data.matrix.row_indices(u), data.matrix.row_values(u));
+        let mut sites: Vec<u32> = cols.iter().map(|c| d.site_of(*c)).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        if sites.len() < 2 {
+            continue;
+        }
+        let target = sites[rng.below(sites.len())];
+        let history: Vec<(ItemId, f32)> =
+            cols.iter().zip(vals).filter(|(c, _)| d.site_of(**c) != target).map(|(c, v)| (*c, *v)).collect();
+        let range = d.sites[target as usize].items.clone();
+        let relevant: Vec<usize> =
+            cols.iter().filter(|c| range.contains(*c)).map(|c| (c - range.start) as usize).collect();
+        let mut scores = vec![0f32; range.len()];
+        model.score(&history, range, &mut scores)?;
+        sum += case_metrics(&relevant_ranks(&scores, &relevant), scores.len(), &[10])["ndcg@10"];
+        n += 1;
+    }
+    Ok(if n == 0 { 0.0 } else { sum / n as f64 })
 }
 
 /// Whether a model name needs item vectors.
@@ -201,7 +256,7 @@ pub fn needs_vectors(name: &str) -> bool {
 
 /// Whether a model uses item vectors when the dataset has them (and works without).
 pub fn can_use_vectors(name: &str) -> bool {
-    needs_vectors(name) || name.starts_with("two-tower")
+    needs_vectors(name) || name.starts_with("two-tower") || name.starts_with("graphsage")
 }
 
 pub(crate) fn check(name: &'static str, ok: bool, value: impl ToString, rule: &'static str) -> Result<()> {

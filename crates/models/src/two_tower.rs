@@ -21,12 +21,12 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
-use warmstart_core::metrics::{case_metrics, relevant_ranks};
 use warmstart_core::{Dataset, ItemId, Rng};
 
+use crate::nn::{candle, dense, l2, restore, seeded_varmap, snapshot};
 use crate::{Error, History, Recommender, Result, TrainData};
 
 /// Training objective.
@@ -331,14 +331,6 @@ struct Net {
     user: Option<[(Tensor, Tensor); 2]>,
     query: Tensor,
     scale: Tensor,
-}
-
-fn dense(x: &Tensor, (w, b): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
-    x.matmul(w)?.broadcast_add(b)
-}
-
-fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
 }
 
 impl Shape {
@@ -708,34 +700,6 @@ impl TwoTower {
         out
     }
 
-    /// NDCG@10 of validation users: their items on one site are hidden and that site's
-    /// catalog is ranked from the rest.
-    fn validate(&self, data: &TrainData, users: &[usize], rng_seed: u64) -> Result<f64> {
-        let d = data.dataset;
-        let mut rng = Rng::new(rng_seed);
-        let (mut sum, mut n) = (0.0, 0usize);
-        for &u in users {
-            let (cols, vals) = (data.matrix.row_indices(u), data.matrix.row_values(u));
-            let mut sites: Vec<u32> = cols.iter().map(|c| d.site_of(*c)).collect();
-            sites.sort_unstable();
-            sites.dedup();
-            if sites.len() < 2 {
-                continue;
-            }
-            let target = sites[rng.below(sites.len())];
-            let history: Vec<(ItemId, f32)> =
-                cols.iter().zip(vals).filter(|(c, _)| d.site_of(**c) != target).map(|(c, v)| (*c, *v)).collect();
-            let range = d.sites[target as usize].items.clone();
-            let relevant: Vec<usize> =
-                cols.iter().filter(|c| range.contains(*c)).map(|c| (c - range.start) as usize).collect();
-            let mut scores = vec![0f32; range.len()];
-            self.score(&history, range, &mut scores)?;
-            sum += case_metrics(&relevant_ranks(&scores, &relevant), scores.len(), &[10])["ndcg@10"];
-            n += 1;
-        }
-        Ok(if n == 0 { 0.0 } else { sum / n as f64 })
-    }
-
     fn refresh_item_vectors(&mut self) -> candle_core::Result<()> {
         let Some(t) = self.trained.as_mut() else { return Ok(()) };
         let n = t.shape.n_items;
@@ -873,22 +837,7 @@ impl TwoTower {
             self.plan(data, &mut rng)?;
         let shape = Shape { config: c.clone(), features, content_dim, n_items: d.n_items(), id_embedding };
         let content = content_tensor(data.item_vectors, d.n_items())?;
-        // seeded initialisation (candle's own random init is not seeded)
-        let varmap = VarMap::new();
-        {
-            let mut vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
-            let mut init = Rng::new(c.seed);
-            for (name, dims, std) in shape.specs() {
-                let len: usize = dims.iter().product();
-                let values: Vec<f32> = if name == "scale" {
-                    vec![INITIAL_SCALE]
-                } else {
-                    (0..len).map(|_| init.normal_f32() * std).collect()
-                };
-                let t = Tensor::from_vec(values, dims, &Device::Cpu).map_err(candle)?;
-                vars.insert(name, Var::from_tensor(&t).map_err(candle)?);
-            }
-        }
+        let varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let net = shape.build(&vb).map_err(candle)?;
         self.trained = Some(Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() });
@@ -938,7 +887,7 @@ impl TwoTower {
                 None
             } else {
                 self.refresh_item_vectors().map_err(candle)?;
-                Some(self.validate(data, &validation, c.seed)?)
+                Some(crate::cold_start_ndcg(self, data, &validation, c.seed)?)
             };
             let report = TwoTowerEpoch {
                 epoch: epoch + 1,
@@ -952,18 +901,7 @@ impl TwoTower {
             if let Some(v) = ndcg {
                 if best.as_ref().is_none_or(|b| v > b.0) {
                     let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                    let snapshot = t
-                        .varmap
-                        .data()
-                        .lock()
-                        .map_err(|_| Error::BadData("poisoned variables".into()))?
-                        .iter()
-                        .map(|(k, v)| -> candle_core::Result<(String, Tensor)> {
-                            Ok((k.clone(), v.as_tensor().copy()?))
-                        })
-                        .collect::<candle_core::Result<HashMap<_, _>>>()
-                        .map_err(candle)?;
-                    best = Some((v, snapshot));
+                    best = Some((v, snapshot(&t.varmap)?));
                     since_best = 0;
                 } else {
                     since_best += 1;
@@ -973,23 +911,14 @@ impl TwoTower {
                 }
             }
         }
-        if let (Some((_, snapshot)), Some(t)) = (best, self.trained.as_ref()) {
-            let vars = t.varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
-            for (k, v) in vars.iter() {
-                if let Some(s) = snapshot.get(k) {
-                    v.set(s).map_err(candle)?;
-                }
-            }
+        if let (Some((_, best)), Some(t)) = (best, self.trained.as_ref()) {
+            restore(&t.varmap, &best)?;
         }
         if let Some(t) = self.trained.as_mut() {
             t.history = history;
         }
         self.refresh_item_vectors().map_err(candle)
     }
-}
-
-fn candle(e: candle_core::Error) -> Error {
-    Error::BadData(format!("tensor library: {e}"))
 }
 
 fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Result<Tensor> {

@@ -1,0 +1,1146 @@
+//! GraphSAGE (Hamilton, Ying & Leskovec 2017) over the cross-shop product graph
+//! ([`crate::graph`]), trained with candle autograd on sampled neighbourhoods.
+//!
+//! - **Inputs**: a product's content vector through a linear map (or, on id-only data, a
+//!   learned id embedding), plus embeddings of its shop and popularity bucket. A user starts
+//!   from the weighted mean of their products' inputs (no user ids), so any user can be
+//!   embedded from their history.
+//! - **Layers**: `fanouts.len()` GraphSAGE layers, `W_self h_v + W_neigh AGG(h_u) + b`, with a
+//!   mean (edge-weighted) or max-pool aggregator, ReLU and dropout between layers, outputs
+//!   L2-normalised; score = cosine × a learned scale.
+//! - **Training**: mini-batches of (user, product) links with per-layer uniform neighbour
+//!   sampling (like PyTorch Geometric's `LinkNeighborLoader`) and the binary cross-entropy of
+//!   the link against `negatives` products drawn from the same shop. The cold start is
+//!   simulated: each epoch, every cross-shop training user has one shop's edges removed from
+//!   the graph and those products become the user's positives; other users have a few
+//!   random edges held out as positives. Adam, early stopping on the NDCG@10 of held-out
+//!   cross-shop users (whose nodes carry no edges), best epoch kept.
+//! - **Inference**: layer by layer over the whole training graph with full neighbourhoods;
+//!   every product's layer outputs are cached, so a new user is embedded inductively from
+//!   their history in a few small matrix products, without retraining.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use warmstart_core::{ItemId, Rng};
+
+use crate::graph::{content_knn, sample_blocks, ProductGraph};
+use crate::nn::{candle, dense, l2, restore, seeded_varmap, snapshot};
+use crate::two_tower::bce;
+use crate::{Error, History, Recommender, Result, TrainData};
+
+/// Neighbourhood aggregator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregator {
+    /// Edge-weighted mean of the neighbours.
+    Mean,
+    /// Element-wise max of `ReLU(W_pool h_u + b_pool)` over the neighbours.
+    MaxPool,
+}
+
+/// Checked hyper-parameters of [`GraphSage`] (build with [`GraphSageConfig::builder`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphSageConfig {
+    /// Width of the inputs and hidden layers.
+    pub hidden: usize,
+    /// Output dimension.
+    pub dim: usize,
+    /// Neighbours sampled per node, from the targets outwards; one layer per entry.
+    pub fanouts: Vec<usize>,
+    /// Aggregator.
+    pub aggregator: Aggregator,
+    /// Dropout between layers.
+    pub dropout: f32,
+    /// Same-shop negatives per positive link.
+    pub negatives: usize,
+    /// Positive links per step.
+    pub batch: usize,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Content k-nearest-neighbour edges per product (0: none).
+    pub content_k: usize,
+    /// Weight of a content edge (times the cosine similarity) in the mean aggregator.
+    pub content_weight: f32,
+    /// Positive links drawn per training user and epoch.
+    pub targets_per_user: usize,
+    /// Products sampled per user for the user's input features.
+    pub user_items: usize,
+    /// Share of cross-shop training users held out for early stopping (0 disables it).
+    pub validation_share: f64,
+    /// Epochs without a better validation NDCG@10 before stopping.
+    pub patience: usize,
+    /// Learn a product-id embedding (by default only for data without content vectors).
+    pub id_embedding: Option<bool>,
+    /// Seed of initialisation, sampling and order.
+    pub seed: u64,
+}
+
+/// Builder of [`GraphSageConfig`].
+#[derive(Debug, Clone)]
+pub struct GraphSageConfigBuilder(GraphSageConfig);
+
+impl GraphSageConfig {
+    /// Defaults: hidden 128, dim 64, fanouts [15, 10], mean aggregator, dropout 0.1, 4
+    /// negatives, batch 256, ≤ 20 epochs, lr 3e-3, content k 10, 2 targets per user.
+    pub fn builder() -> GraphSageConfigBuilder {
+        GraphSageConfigBuilder(GraphSageConfig {
+            hidden: 128,
+            dim: 64,
+            fanouts: vec![15, 10],
+            aggregator: Aggregator::Mean,
+            dropout: 0.1,
+            negatives: 4,
+            batch: 256,
+            epochs: 20,
+            learning_rate: 3e-3,
+            weight_decay: 1e-4,
+            content_k: 10,
+            content_weight: 1.0,
+            targets_per_user: 2,
+            user_items: 20,
+            validation_share: 0.1,
+            patience: 2,
+            id_embedding: None,
+            seed: 42,
+        })
+    }
+}
+
+macro_rules! setter {
+    ($name:ident, $t:ty) => {
+        /// Sets the field of the same name.
+        pub fn $name(mut self, v: $t) -> Self {
+            self.0.$name = v;
+            self
+        }
+    };
+}
+
+impl GraphSageConfigBuilder {
+    setter!(hidden, usize);
+    setter!(dim, usize);
+    setter!(fanouts, Vec<usize>);
+    setter!(aggregator, Aggregator);
+    setter!(dropout, f32);
+    setter!(negatives, usize);
+    setter!(batch, usize);
+    setter!(epochs, usize);
+    setter!(learning_rate, f64);
+    setter!(weight_decay, f64);
+    setter!(content_k, usize);
+    setter!(content_weight, f32);
+    setter!(targets_per_user, usize);
+    setter!(user_items, usize);
+    setter!(validation_share, f64);
+    setter!(patience, usize);
+    setter!(id_embedding, Option<bool>);
+    setter!(seed, u64);
+
+    /// Sets one parameter from text (`graphsage:fanouts=10/5:agg=max`); the error names the key.
+    pub fn set(self, key: &str, value: &str) -> Result<Self> {
+        let bad = |what: &str| Error::ModelParameter(format!("graphsage parameter `{key}`: `{value}` {what}"));
+        let num = |_: ()| -> Result<f64> { value.parse::<f64>().map_err(|_| bad("is not a number")) };
+        let int = |_: ()| -> Result<usize> { value.parse::<usize>().map_err(|_| bad("is not a whole number")) };
+        Ok(match key {
+            "hidden" => self.hidden(int(())?),
+            "dim" => self.dim(int(())?),
+            "fanouts" => self.fanouts(
+                value
+                    .split(['/', ','])
+                    .map(|f| f.parse::<usize>().map_err(|_| bad("is not a list like 15/10")))
+                    .collect::<Result<_>>()?,
+            ),
+            "agg" | "aggregator" => self.aggregator(match value {
+                "mean" => Aggregator::Mean,
+                "max" | "maxpool" | "pool" => Aggregator::MaxPool,
+                _ => return Err(bad("(mean or max)")),
+            }),
+            "dropout" => self.dropout(num(())? as f32),
+            "neg" => self.negatives(int(())?),
+            "batch" => self.batch(int(())?),
+            "epochs" => self.epochs(int(())?),
+            "lr" => self.learning_rate(num(())?),
+            "wd" => self.weight_decay(num(())?),
+            "content_k" => self.content_k(int(())?),
+            "content_weight" => self.content_weight(num(())? as f32),
+            "targets" => self.targets_per_user(int(())?),
+            "user_items" => self.user_items(int(())?),
+            "validation" => self.validation_share(num(())?),
+            "patience" => self.patience(int(())?),
+            "seed" => self.seed(int(())? as u64),
+            "ids" => self.id_embedding(Some(match value {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(bad("is not on/off")),
+            })),
+            _ => {
+                return Err(Error::ModelParameter(format!(
+                    "unknown graphsage parameter `{key}` (hidden, dim, fanouts, agg, dropout, neg, batch, epochs, lr, \
+                     wd, content_k, content_weight, targets, user_items, validation, patience, seed, ids)"
+                )))
+            }
+        })
+    }
+
+    /// Validates into a config.
+    pub fn build(self) -> Result<GraphSageConfig> {
+        let c = self.0;
+        crate::check("hidden/dim", c.hidden > 0 && c.dim > 0, format!("{}/{}", c.hidden, c.dim), "must be positive")?;
+        crate::check(
+            "fanouts",
+            !c.fanouts.is_empty() && c.fanouts.len() <= 3 && c.fanouts.iter().all(|f| *f > 0),
+            format!("{:?}", c.fanouts),
+            "one to three positive fanouts",
+        )?;
+        crate::check("dropout", (0.0..0.9).contains(&c.dropout), c.dropout, "must be in [0, 0.9)")?;
+        crate::check("negatives", c.negatives > 0, c.negatives, "BCE needs at least one negative")?;
+        crate::check("batch", c.batch >= 2, c.batch, "must be at least 2")?;
+        crate::check(
+            "epochs/targets/user_items",
+            c.epochs > 0 && c.targets_per_user > 0 && c.user_items > 0,
+            format!("{}/{}/{}", c.epochs, c.targets_per_user, c.user_items),
+            "must be positive",
+        )?;
+        crate::check(
+            "learning_rate",
+            c.learning_rate > 0.0 && c.learning_rate.is_finite() && c.weight_decay >= 0.0,
+            c.learning_rate,
+            "must be positive (weight decay ≥ 0)",
+        )?;
+        crate::check(
+            "content_weight",
+            c.content_weight >= 0.0 && c.content_weight.is_finite(),
+            c.content_weight,
+            "must be ≥ 0",
+        )?;
+        crate::check(
+            "validation_share",
+            (0.0..0.5).contains(&c.validation_share),
+            c.validation_share,
+            "must be in [0, 0.5)",
+        )?;
+        Ok(c)
+    }
+}
+
+/// What training did, epoch by epoch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphSageEpoch {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Validation NDCG@10 (when validation users exist).
+    pub validation_ndcg: Option<f64>,
+    /// Seconds spent on the training steps (sampling included, validation excluded).
+    pub train_seconds: f64,
+    /// Positive links seen.
+    pub examples: usize,
+}
+
+const POPULARITY_BUCKETS: usize = 16;
+/// Initial logit scale: cosine × 10.
+const INITIAL_SCALE: f32 = std::f32::consts::LN_10;
+
+/// Everything needed besides the weights to rebuild a trained model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Shape {
+    config: GraphSageConfig,
+    n_items: usize,
+    n_sites: usize,
+    content_dim: usize,
+    id_embedding: bool,
+    site: Vec<u32>,
+    popularity: Vec<u32>,
+}
+
+struct Layer {
+    own: (Tensor, Tensor),
+    neigh: Tensor,
+    pool: Option<(Tensor, Tensor)>,
+}
+
+struct Net {
+    content: Option<Tensor>,
+    ids: Option<Tensor>,
+    site: Tensor,
+    popularity: Tensor,
+    user_bias: Tensor,
+    layers: Vec<Layer>,
+    scale: Tensor,
+}
+
+impl Shape {
+    fn dims(&self) -> Vec<(usize, usize)> {
+        let c = &self.config;
+        let l = c.fanouts.len();
+        (0..l).map(|i| (c.hidden, if i + 1 == l { c.dim } else { c.hidden })).collect()
+    }
+
+    fn specs(&self) -> Vec<(String, Vec<usize>, f32)> {
+        let c = &self.config;
+        let h = c.hidden;
+        let mut out = Vec::new();
+        if self.content_dim > 0 {
+            out.push(("input.content".into(), vec![self.content_dim, h], 1.0 / (self.content_dim as f32).sqrt()));
+        }
+        if self.id_embedding {
+            out.push(("input.id".into(), vec![self.n_items, h], 0.1));
+        }
+        out.push(("input.site".into(), vec![self.n_sites.max(1), h], 0.1));
+        out.push(("input.popularity".into(), vec![POPULARITY_BUCKETS, h], 0.1));
+        out.push(("input.user".into(), vec![h], 0.0));
+        for (l, (i, o)) in self.dims().into_iter().enumerate() {
+            let gain = if l + 1 == c.fanouts.len() { 1.0 } else { 2f32.sqrt() };
+            out.push((format!("layer{l}.self.weight"), vec![i, o], gain / (2.0 * i as f32).sqrt()));
+            out.push((format!("layer{l}.self.bias"), vec![o], 0.0));
+            out.push((format!("layer{l}.neigh.weight"), vec![i, o], gain / (2.0 * i as f32).sqrt()));
+            if c.aggregator == Aggregator::MaxPool {
+                out.push((format!("layer{l}.pool.weight"), vec![i, i], 2f32.sqrt() / (i as f32).sqrt()));
+                out.push((format!("layer{l}.pool.bias"), vec![i], 0.0));
+            }
+        }
+        out.push(("scale".into(), vec![], 0.0));
+        out
+    }
+
+    fn build(&self, vb: &VarBuilder) -> candle_core::Result<Net> {
+        let c = &self.config;
+        let h = c.hidden;
+        let mut layers = Vec::new();
+        for (l, (i, o)) in self.dims().into_iter().enumerate() {
+            layers.push(Layer {
+                own: (vb.get((i, o), &format!("layer{l}.self.weight"))?, vb.get(o, &format!("layer{l}.self.bias"))?),
+                neigh: vb.get((i, o), &format!("layer{l}.neigh.weight"))?,
+                pool: if c.aggregator == Aggregator::MaxPool {
+                    Some((
+                        vb.get((i, i), &format!("layer{l}.pool.weight"))?,
+                        vb.get(i, &format!("layer{l}.pool.bias"))?,
+                    ))
+                } else {
+                    None
+                },
+            });
+        }
+        Ok(Net {
+            content: if self.content_dim > 0 { Some(vb.get((self.content_dim, h), "input.content")?) } else { None },
+            ids: if self.id_embedding { Some(vb.get((self.n_items, h), "input.id")?) } else { None },
+            site: vb.get((self.n_sites.max(1), h), "input.site")?,
+            popularity: vb.get((POPULARITY_BUCKETS, h), "input.popularity")?,
+            user_bias: vb.get(h, "input.user")?,
+            layers,
+            scale: vb.get((), "scale")?,
+        })
+    }
+}
+
+/// Cached outputs of the trained model for inference.
+struct Cache {
+    /// Per layer input `l` (0 = inputs): every product's representation (`n_items × width`).
+    item_layers: Vec<Vec<f32>>,
+    /// Final, L2-normalised product embeddings (`n_items × dim`).
+    item_out: Vec<f32>,
+}
+
+struct Trained {
+    shape: Shape,
+    net: Net,
+    varmap: VarMap,
+    content: Tensor,
+    cache: Cache,
+    history: Vec<GraphSageEpoch>,
+}
+
+/// The GraphSAGE recommender.
+pub struct GraphSage {
+    config: GraphSageConfig,
+    trained: Option<Trained>,
+}
+
+impl GraphSage {
+    /// An untrained model.
+    pub fn new(config: GraphSageConfig) -> GraphSage {
+        GraphSage { config, trained: None }
+    }
+
+    /// Training loss and validation NDCG@10 per epoch of the last fit.
+    pub fn epochs(&self) -> Vec<GraphSageEpoch> {
+        self.trained.as_ref().map(|t| t.history.clone()).unwrap_or_default()
+    }
+
+    /// Final product embeddings (`n_items × dim`, row-major) of the fitted model.
+    pub fn item_vectors(&self) -> Option<(&[f32], usize)> {
+        self.trained.as_ref().map(|t| (t.cache.item_out.as_slice(), t.shape.config.dim))
+    }
+
+    /// The input representation of `items` (`len × hidden`).
+    fn item_inputs(t: &Trained, net: &Net, items: &[u32]) -> candle_core::Result<Tensor> {
+        let dev = &Device::Cpu;
+        let idx = Tensor::from_vec(items.to_vec(), items.len(), dev)?;
+        let site: Vec<u32> = items.iter().map(|&i| t.shape.site[i as usize]).collect();
+        let pop: Vec<u32> = items.iter().map(|&i| t.shape.popularity[i as usize]).collect();
+        let mut x = net.site.index_select(&Tensor::from_vec(site, items.len(), dev)?, 0)?;
+        x = (x + net.popularity.index_select(&Tensor::from_vec(pop, items.len(), dev)?, 0)?)?;
+        if let Some(w) = &net.content {
+            x = (x + t.content.index_select(&idx, 0)?.matmul(w)?)?;
+        }
+        if let Some(ids) = &net.ids {
+            x = (x + ids.index_select(&idx, 0)?)?;
+        }
+        Ok(x)
+    }
+
+    /// One layer's output from the destination nodes' own rows and their aggregated
+    /// neighbours: `W_self h + W_neigh agg + b`, then ReLU (hidden layers) or L2 (last).
+    fn combine(layer: &Layer, own: &Tensor, agg: &Tensor, last: bool) -> candle_core::Result<Tensor> {
+        let out = (dense(own, &layer.own)? + agg.matmul(&layer.neigh)?)?;
+        if last {
+            l2(&out)
+        } else {
+            out.relu()
+        }
+    }
+
+    /// Aggregates padded neighbour lists: `src` rows, `idx` (`n × f`, positions in `src`),
+    /// `weight` (`n × f`, 0 for padding).
+    fn aggregate(
+        layer: &Layer,
+        src: &Tensor,
+        idx: &[u32],
+        weight: &[f32],
+        n: usize,
+        f: usize,
+    ) -> candle_core::Result<Tensor> {
+        let dev = &Device::Cpu;
+        let width = src.dim(1)?;
+        if f == 0 {
+            return Tensor::zeros((n, width), DType::F32, dev);
+        }
+        let index = Tensor::from_vec(idx.to_vec(), n * f, dev)?;
+        let w = Tensor::from_vec(weight.to_vec(), (n, f, 1), dev)?;
+        match &layer.pool {
+            None => {
+                let gathered = src.index_select(&index, 0)?.reshape((n, f, width))?;
+                let total = w.sum(1)?.clamp(1e-12, f64::MAX)?;
+                gathered.broadcast_mul(&w)?.sum(1)?.broadcast_div(&total)
+            }
+            Some(pool) => {
+                let p = dense(src, pool)?.relu()?;
+                let gathered = p.index_select(&index, 0)?.reshape((n, f, width))?;
+                // padding gets −1e9 (never the max); rows without neighbours become 0
+                let mask: Vec<f32> = weight.iter().map(|x| if *x > 0.0 { 0.0 } else { -1e9 }).collect();
+                let mask = Tensor::from_vec(mask, (n, f, 1), dev)?;
+                let any: Vec<f32> =
+                    weight.chunks(f).map(|r| if r.iter().any(|x| *x > 0.0) { 1.0 } else { 0.0 }).collect();
+                let any = Tensor::from_vec(any, (n, 1), dev)?;
+                gathered.broadcast_add(&mask)?.max(1)?.broadcast_mul(&any)
+            }
+        }
+    }
+}
+
+/// One epoch's supervision: positive links and the pairs hidden from the graph.
+struct EpochPlan {
+    links: Vec<(usize, ItemId)>,
+    hidden: HashSet<(u32, u32)>,
+}
+
+impl GraphSage {
+    fn plan_epoch(&self, data: &TrainData, users: &[usize], rng: &mut Rng) -> EpochPlan {
+        let d = data.dataset;
+        let m = data.matrix;
+        let c = &self.config;
+        let mut links = Vec::new();
+        let mut hidden = HashSet::new();
+        for &u in users {
+            let cols = m.row_indices(u);
+            if cols.len() < 2 {
+                continue;
+            }
+            let mut sites: Vec<u32> = cols.iter().map(|i| d.site_of(*i)).collect();
+            sites.sort_unstable();
+            sites.dedup();
+            let mut positives: Vec<ItemId> = if sites.len() > 1 {
+                // the cold start: one shop's edges gone, its products are the positives
+                let target = sites[rng.below(sites.len())];
+                let on: Vec<ItemId> = cols.iter().copied().filter(|i| d.site_of(*i) == target).collect();
+                for &i in &on {
+                    hidden.insert((u as u32, i));
+                }
+                on
+            } else {
+                let mut all = cols.to_vec();
+                rng.shuffle(&mut all);
+                all.truncate(c.targets_per_user.min(cols.len() - 1));
+                for &i in &all {
+                    hidden.insert((u as u32, i));
+                }
+                all
+            };
+            rng.shuffle(&mut positives);
+            positives.truncate(c.targets_per_user);
+            links.extend(positives.into_iter().map(|i| (u, i)));
+        }
+        rng.shuffle(&mut links);
+        EpochPlan { links, hidden }
+    }
+
+    /// BCE loss of one batch of links on the epoch's graph.
+    fn batch_loss(
+        &self,
+        t: &Trained,
+        graph: &ProductGraph,
+        data: &TrainData,
+        links: &[(usize, ItemId)],
+        rng: &mut Rng,
+    ) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let d = data.dataset;
+        let n_items = graph.n_items;
+        let dev = &Device::Cpu;
+        // targets: users, positives, negatives
+        let mut targets: Vec<u32> = links.iter().map(|(u, _)| (n_items + u) as u32).collect();
+        targets.extend(links.iter().map(|(_, i)| *i));
+        for (_, i) in links {
+            let range = d.sites[d.site_of(*i) as usize].items.clone();
+            for _ in 0..c.negatives {
+                targets.push(range.start + rng.below(range.len()) as u32);
+            }
+        }
+        let blocks = sample_blocks(graph, &targets, &c.fanouts, rng);
+        let h = self.node_inputs(t, graph, &blocks.nodes, rng)?;
+        let z = self.propagate(t, &blocks, h, rng, true)?;
+        let pos_of = |node: u32| blocks.position(node);
+        let b = links.len();
+        let user_rows: Vec<u32> = targets[..b].iter().map(|&v| pos_of(v)).collect();
+        let pos_rows: Vec<u32> = targets[b..2 * b].iter().map(|&v| pos_of(v)).collect();
+        let neg_rows: Vec<u32> = targets[2 * b..].iter().map(|&v| pos_of(v)).collect();
+        let zu = z.index_select(&Tensor::from_vec(user_rows, b, dev)?, 0)?;
+        let zp = z.index_select(&Tensor::from_vec(pos_rows, b, dev)?, 0)?;
+        let zn =
+            z.index_select(&Tensor::from_vec(neg_rows, b * c.negatives, dev)?, 0)?.reshape((b, c.negatives, c.dim))?;
+        let scale = t.net.scale.exp()?;
+        let pos = (zu.clone() * zp)?.sum(1)?.broadcast_mul(&scale)?;
+        let neg = zn.broadcast_mul(&zu.unsqueeze(1)?)?.sum(D::Minus1)?.broadcast_mul(&scale)?;
+        bce(&pos, &neg)
+    }
+
+    /// Layer-0 rows of the sampled nodes: product inputs, and for users the weighted mean of
+    /// up to `user_items` of their visible products' inputs plus the user bias.
+    fn node_inputs(
+        &self,
+        t: &Trained,
+        graph: &ProductGraph,
+        nodes: &[u32],
+        rng: &mut Rng,
+    ) -> candle_core::Result<Tensor> {
+        let n_items = graph.n_items as u32;
+        let dev = &Device::Cpu;
+        let mut needed: Vec<u32> = Vec::new();
+        let mut slot: HashMap<u32, u32> = HashMap::new();
+        let mut at = |i: u32, needed: &mut Vec<u32>| -> u32 {
+            *slot.entry(i).or_insert_with(|| {
+                needed.push(i);
+                (needed.len() - 1) as u32
+            })
+        };
+        let mut item_rows: Vec<(usize, u32)> = Vec::new();
+        let mut user_lists: Vec<(usize, Vec<(u32, f32)>)> = Vec::new();
+        let mut buf = Vec::new();
+        for (p, &v) in nodes.iter().enumerate() {
+            if v < n_items {
+                item_rows.push((p, at(v, &mut needed)));
+            } else {
+                graph.sample(v, self.config.user_items, rng, &mut buf);
+                let list = buf.iter().map(|&(i, w)| (at(i, &mut needed), w)).collect();
+                user_lists.push((p, list));
+            }
+        }
+        let x_items = if needed.is_empty() {
+            Tensor::zeros((0, self.config.hidden), DType::F32, dev)?
+        } else {
+            Self::item_inputs(t, &t.net, &needed)?
+        };
+        let f = user_lists.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
+        let mut rows = x_items.clone();
+        let mut order = vec![0u32; nodes.len()];
+        for (p, s) in &item_rows {
+            order[*p] = *s;
+        }
+        if !user_lists.is_empty() {
+            let n_u = user_lists.len();
+            let mut idx = vec![0u32; n_u * f.max(1)];
+            let mut w = vec![0f32; n_u * f.max(1)];
+            for (r, (_, list)) in user_lists.iter().enumerate() {
+                for (j, (s, wt)) in list.iter().enumerate() {
+                    idx[r * f + j] = *s;
+                    w[r * f + j] = *wt;
+                }
+            }
+            let users = if f == 0 || needed.is_empty() {
+                Tensor::zeros((n_u, self.config.hidden), DType::F32, dev)?
+            } else {
+                let g = x_items.index_select(&Tensor::from_vec(idx, n_u * f, dev)?, 0)?.reshape((
+                    n_u,
+                    f,
+                    self.config.hidden,
+                ))?;
+                let w = Tensor::from_vec(w, (n_u, f, 1), dev)?;
+                g.broadcast_mul(&w)?.sum(1)?.broadcast_div(&w.sum(1)?.clamp(1e-12, f64::MAX)?)?
+            };
+            let users = users.broadcast_add(&t.net.user_bias)?;
+            let base = needed.len() as u32;
+            for (r, (p, _)) in user_lists.iter().enumerate() {
+                order[*p] = base + r as u32;
+            }
+            rows = Tensor::cat(&[&x_items, &users], 0)?;
+        }
+        rows.index_select(&Tensor::from_vec(order, nodes.len(), dev)?, 0)
+    }
+
+    /// Runs the layers over sampled blocks; returns the targets' outputs (rows in node order).
+    fn propagate(
+        &self,
+        t: &Trained,
+        blocks: &crate::graph::SampledBlocks,
+        mut h: Tensor,
+        rng: &mut Rng,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let layers = c.fanouts.len();
+        for (l, layer) in t.net.layers.iter().enumerate() {
+            let hop = layers - 1 - l;
+            let n_dst = blocks.hop_ends[hop];
+            let lists = &blocks.adjacency[hop];
+            let f = lists.iter().map(|x| x.len()).max().unwrap_or(0);
+            let mut idx = vec![0u32; n_dst * f];
+            let mut w = vec![0f32; n_dst * f];
+            for (v, list) in lists.iter().enumerate().take(n_dst) {
+                for (j, (p, wt)) in list.iter().enumerate() {
+                    idx[v * f + j] = *p;
+                    w[v * f + j] = *wt;
+                }
+            }
+            if train && c.dropout > 0.0 {
+                h = dropout(&h, c.dropout, rng)?;
+            }
+            let agg = Self::aggregate(layer, &h, &idx, &w, n_dst, f)?;
+            let own = h.narrow(0, 0, n_dst)?;
+            h = Self::combine(layer, &own, &agg, l + 1 == layers)?;
+        }
+        Ok(h)
+    }
+
+    /// Full-graph, full-neighbourhood inference: every product's representation at every
+    /// layer input and its final embedding.
+    fn infer(&self, t: &Trained, graph: &ProductGraph) -> candle_core::Result<Cache> {
+        let n = graph.n_nodes();
+        let n_items = graph.n_items;
+        let hsize = self.config.hidden;
+        // layer 0: products, then users from all their products
+        let mut x_items = Vec::with_capacity(n_items * hsize);
+        let all: Vec<u32> = (0..n_items as u32).collect();
+        for chunk in all.chunks(4096) {
+            x_items.extend(Self::item_inputs(t, &t.net, chunk)?.flatten_all()?.to_vec1::<f32>()?);
+        }
+        let bias = t.net.user_bias.to_vec1::<f32>()?;
+        let mut h = x_items.clone();
+        h.resize(n * hsize, 0.0);
+        for u in 0..graph.n_users {
+            let (nb, w) = graph.neighbours((n_items + u) as u32);
+            let row = weighted_mean(&x_items, hsize, nb, w);
+            let out = &mut h[(n_items + u) * hsize..(n_items + u + 1) * hsize];
+            for ((o, r), b) in out.iter_mut().zip(&row).zip(&bias) {
+                *o = r + b;
+            }
+        }
+        let mut item_layers = vec![h[..n_items * hsize].to_vec()];
+        let layers = t.net.layers.len();
+        let dev = &Device::Cpu;
+        for (l, layer) in t.net.layers.iter().enumerate() {
+            let width = h.len() / n;
+            let src = Tensor::from_vec(h.clone(), (n, width), dev)?;
+            // aggregate over full neighbourhoods
+            let pooled: Vec<f32> = match &layer.pool {
+                None => h.clone(),
+                Some(pool) => dense(&src, pool)?.relu()?.flatten_all()?.to_vec1::<f32>()?,
+            };
+            let mut agg = vec![0f32; n * width];
+            for v in 0..n {
+                let (nb, w) = graph.neighbours(v as u32);
+                let row = match layer.pool {
+                    None => weighted_mean(&pooled, width, nb, w),
+                    Some(_) => max_rows(&pooled, width, nb),
+                };
+                agg[v * width..(v + 1) * width].copy_from_slice(&row);
+            }
+            let agg = Tensor::from_vec(agg, (n, width), dev)?;
+            let out = Self::combine(layer, &src, &agg, l + 1 == layers)?;
+            h = out.flatten_all()?.to_vec1::<f32>()?;
+            let out_width = h.len() / n;
+            if l + 1 < layers {
+                item_layers.push(h[..n_items * out_width].to_vec());
+            }
+        }
+        let out_width = h.len() / n;
+        Ok(Cache { item_layers, item_out: h[..n_items * out_width].to_vec() })
+    }
+
+    /// The embedding of a user known by `history` (products and weights), from the cache.
+    fn embed_user(&self, t: &Trained, history: &[(ItemId, f32)]) -> candle_core::Result<Vec<f32>> {
+        let dev = &Device::Cpu;
+        let nb: Vec<u32> = history.iter().map(|x| x.0).collect();
+        let w: Vec<f32> = history.iter().map(|x| x.1).collect();
+        let hsize = self.config.hidden;
+        let bias = t.net.user_bias.to_vec1::<f32>()?;
+        let mut user: Vec<f32> =
+            weighted_mean(&t.cache.item_layers[0], hsize, &nb, &w).iter().zip(&bias).map(|(a, b)| a + b).collect();
+        let layers = t.net.layers.len();
+        for (l, layer) in t.net.layers.iter().enumerate() {
+            let items = &t.cache.item_layers[l];
+            let width = user.len();
+            let agg = match &layer.pool {
+                None => weighted_mean(items, width, &nb, &w),
+                Some(pool) => {
+                    let rows: Vec<f32> =
+                        nb.iter().flat_map(|&i| items[i as usize * width..(i as usize + 1) * width].to_vec()).collect();
+                    let p = dense(&Tensor::from_vec(rows, (nb.len(), width), dev)?, pool)?.relu()?;
+                    p.max(0)?.to_vec1::<f32>()?
+                }
+            };
+            let own = Tensor::from_vec(user, (1, width), dev)?;
+            let agg = Tensor::from_vec(agg, (1, width), dev)?;
+            user = Self::combine(layer, &own, &agg, l + 1 == layers)?.flatten_all()?.to_vec1::<f32>()?;
+        }
+        Ok(user)
+    }
+}
+
+/// Edge-weighted mean of the rows `nb` of `table` (`width` columns); zeros without rows.
+fn weighted_mean(table: &[f32], width: usize, nb: &[u32], w: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; width];
+    let total: f32 = w.iter().sum();
+    if nb.is_empty() || total <= 0.0 {
+        return out;
+    }
+    for (&i, &wt) in nb.iter().zip(w) {
+        for (o, x) in out.iter_mut().zip(&table[i as usize * width..(i as usize + 1) * width]) {
+            *o += wt * x;
+        }
+    }
+    out.iter_mut().for_each(|o| *o /= total);
+    out
+}
+
+/// Element-wise max of the rows `nb` of `table`; zeros without rows.
+fn max_rows(table: &[f32], width: usize, nb: &[u32]) -> Vec<f32> {
+    if nb.is_empty() {
+        return vec![0f32; width];
+    }
+    let mut out = vec![f32::NEG_INFINITY; width];
+    for &i in nb {
+        for (o, x) in out.iter_mut().zip(&table[i as usize * width..(i as usize + 1) * width]) {
+            *o = o.max(*x);
+        }
+    }
+    out
+}
+
+/// Inverted dropout with a seeded mask.
+fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> candle_core::Result<Tensor> {
+    let keep = 1.0 - p;
+    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.unit_f32() < keep { 1.0 / keep } else { 0.0 }).collect();
+    x * Tensor::from_vec(mask, x.shape(), x.device())?
+}
+
+impl GraphSage {
+    /// Trains like [`Recommender::fit`], calling `on_epoch` after every epoch and
+    /// `on_progress(stage, done, total)` while building the graph.
+    pub fn fit_with(
+        &mut self,
+        data: &TrainData,
+        on_epoch: &mut dyn FnMut(&GraphSageEpoch),
+        on_progress: &mut dyn FnMut(&str, usize, usize),
+    ) -> Result<()> {
+        let d = data.dataset;
+        let m = data.matrix;
+        let c = self.config.clone();
+        if m.n_cols() != d.n_items() {
+            return Err(Error::BadData(format!("matrix has {} columns for {} products", m.n_cols(), d.n_items())));
+        }
+        let mut rng = Rng::new(c.seed ^ 0x5a9e);
+        let content_dim = data.item_vectors.map(|v| v.dim).unwrap_or(0);
+        let id_embedding = c.id_embedding.unwrap_or(content_dim == 0);
+        // users: cross-shop ones can validate; the rest train
+        let mut cross: Vec<usize> = (0..m.n_rows())
+            .filter(|&u| {
+                let cols = m.row_indices(u);
+                cols.iter().any(|x| d.site_of(*x) != d.site_of(cols[0]))
+            })
+            .collect();
+        rng.shuffle(&mut cross);
+        let n_val = ((cross.len() as f64) * c.validation_share).round() as usize;
+        let validation: Vec<usize> = cross[..n_val].to_vec();
+        let mut skip = vec![false; m.n_rows()];
+        for &u in &validation {
+            skip[u] = true;
+        }
+        let train_users: Vec<usize> = (0..m.n_rows()).filter(|u| !skip[*u] && m.row_nnz(*u) >= 2).collect();
+        if train_users.is_empty() {
+            return Err(Error::BadData("no user with two or more interactions to train GraphSAGE".into()));
+        }
+        let content_edges = match data.item_vectors {
+            Some(v) if v.dim > 0 && c.content_k > 0 => {
+                content_knn(v, c.content_k, 0.0, |done, total| on_progress("content neighbours", done, total))
+            }
+            _ => Vec::new(),
+        };
+        let base = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &HashSet::new());
+        let mut counts = vec![0f32; d.n_items()];
+        for &i in m.indices() {
+            counts[i as usize] += 1.0;
+        }
+        let shape = Shape {
+            config: c.clone(),
+            n_items: d.n_items(),
+            n_sites: d.sites.len(),
+            content_dim,
+            id_embedding,
+            site: d.products.iter().map(|p| p.site).collect(),
+            popularity: counts.iter().map(|x| ((x + 1.0).log2() as u32).min(POPULARITY_BUCKETS as u32 - 1)).collect(),
+        };
+        let content = content_tensor(data.item_vectors, d.n_items())?;
+        let varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = shape.build(&vb).map_err(candle)?;
+        let empty = Cache { item_layers: Vec::new(), item_out: Vec::new() };
+        self.trained = Some(Trained { shape, net, varmap, content, cache: empty, history: Vec::new() });
+
+        let vars = self.trained.as_ref().map(|t| t.varmap.all_vars()).unwrap_or_default();
+        let mut opt = candle_nn::AdamW::new(
+            vars,
+            candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
+        )
+        .map_err(candle)?;
+        let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
+        let mut since_best = 0usize;
+        let mut history = Vec::new();
+        for epoch in 0..c.epochs {
+            let started = std::time::Instant::now();
+            let plan = self.plan_epoch(data, &train_users, &mut rng);
+            let graph = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &plan.hidden);
+            let (mut sum, mut count) = (0.0f64, 0usize);
+            for batch in plan.links.chunks(c.batch) {
+                if batch.len() < 2 {
+                    continue;
+                }
+                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+                let loss = self.batch_loss(t, &graph, data, batch, &mut rng).map_err(candle)?;
+                opt.backward_step(&loss).map_err(candle)?;
+                let l = loss.to_scalar::<f32>().map_err(candle)? as f64;
+                if !l.is_finite() {
+                    return Err(Error::BadData(format!("GraphSAGE training diverged in epoch {}", epoch + 1)));
+                }
+                sum += l;
+                count += 1;
+            }
+            let train_seconds = started.elapsed().as_secs_f64();
+            let ndcg = if validation.is_empty() {
+                None
+            } else {
+                self.refresh(&base)?;
+                Some(crate::cold_start_ndcg(self, data, &validation, c.seed)?)
+            };
+            let report = GraphSageEpoch {
+                epoch: epoch + 1,
+                loss: sum / count.max(1) as f64,
+                validation_ndcg: ndcg,
+                train_seconds,
+                examples: plan.links.len(),
+            };
+            on_epoch(&report);
+            history.push(report);
+            if let Some(v) = ndcg {
+                if best.as_ref().is_none_or(|b| v > b.0) {
+                    let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+                    best = Some((v, snapshot(&t.varmap)?));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if since_best > c.patience {
+                        break;
+                    }
+                }
+            }
+        }
+        if let (Some((_, best)), Some(t)) = (best, self.trained.as_ref()) {
+            restore(&t.varmap, &best)?;
+        }
+        if let Some(t) = self.trained.as_mut() {
+            t.history = history;
+        }
+        // inference graph: every training edge (validation users stay out)
+        self.refresh(&base)
+    }
+
+    fn refresh(&mut self, graph: &ProductGraph) -> Result<()> {
+        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+        let cache = self.infer(t, graph).map_err(candle)?;
+        if let Some(t) = self.trained.as_mut() {
+            t.cache = cache;
+        }
+        Ok(())
+    }
+
+    /// Saves the weights (`model.safetensors`), the inference cache (`cache.safetensors`) and
+    /// the shape (`graphsage.json`) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+        let io = |e: String| Error::BadData(format!("saving to {}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+        t.varmap.save(dir.join("model.safetensors")).map_err(|e| io(e.to_string()))?;
+        let n = t.shape.n_items;
+        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        for (l, rows) in t.cache.item_layers.iter().enumerate() {
+            let width = rows.len() / n.max(1);
+            tensors
+                .insert(format!("layer{l}"), Tensor::from_vec(rows.clone(), (n, width), &Device::Cpu).map_err(candle)?);
+        }
+        tensors.insert(
+            "out".into(),
+            Tensor::from_vec(t.cache.item_out.clone(), (n, t.shape.config.dim), &Device::Cpu).map_err(candle)?,
+        );
+        candle_core::safetensors::save(&tensors, dir.join("cache.safetensors")).map_err(|e| io(e.to_string()))?;
+        let shape = serde_json::to_string(&t.shape).map_err(|e| io(e.to_string()))?;
+        std::fs::write(dir.join("graphsage.json"), shape).map_err(|e| io(e.to_string()))
+    }
+
+    /// Loads a model saved by [`save`](Self::save) (its own cache; no graph needed).
+    pub fn load(dir: &Path) -> Result<GraphSage> {
+        let bad = |e: String| Error::BadData(format!("loading {}: {e}", dir.display()));
+        let text = std::fs::read_to_string(dir.join("graphsage.json")).map_err(|e| bad(e.to_string()))?;
+        let shape: Shape = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let mut varmap = VarMap::new();
+        {
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+            shape.build(&vb).map_err(candle)?;
+        }
+        varmap.load(dir.join("model.safetensors")).map_err(|e| bad(e.to_string()))?;
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = shape.build(&vb).map_err(candle)?;
+        let tensors = candle_core::safetensors::load(dir.join("cache.safetensors"), &Device::Cpu)
+            .map_err(|e| bad(e.to_string()))?;
+        let rows = |name: &str| -> Result<Vec<f32>> {
+            let t = tensors.get(name).ok_or_else(|| bad(format!("cache has no `{name}`")))?;
+            if t.dim(0).map_err(candle)? != shape.n_items {
+                return Err(bad(format!("cache `{name}` is not for {} products", shape.n_items)));
+            }
+            t.flatten_all().and_then(|x| x.to_vec1::<f32>()).map_err(candle)
+        };
+        let item_layers = (0..shape.config.fanouts.len()).map(|l| rows(&format!("layer{l}"))).collect::<Result<_>>()?;
+        let cache = Cache { item_layers, item_out: rows("out")? };
+        let content = Tensor::zeros((1, 1), DType::F32, &Device::Cpu).map_err(candle)?;
+        Ok(GraphSage {
+            config: shape.config.clone(),
+            trained: Some(Trained { shape, net, varmap, content, cache, history: Vec::new() }),
+        })
+    }
+}
+
+fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Result<Tensor> {
+    match v {
+        Some(v) if v.dim > 0 => {
+            if v.n_items() != n_items {
+                return Err(Error::BadData(format!("{} item vectors for {n_items} items", v.n_items())));
+            }
+            Tensor::from_vec(v.data.clone(), (n_items, v.dim), &Device::Cpu).map_err(candle)
+        }
+        _ => Tensor::zeros((n_items, 1), DType::F32, &Device::Cpu).map_err(candle),
+    }
+}
+
+impl Recommender for GraphSage {
+    fn name(&self) -> String {
+        let c = &self.config;
+        let mut parts = vec![
+            match c.aggregator {
+                Aggregator::Mean => "mean".to_string(),
+                Aggregator::MaxPool => "max-pool".to_string(),
+            },
+            format!("fanouts {}", c.fanouts.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/")),
+            format!("d {}", c.dim),
+        ];
+        if let Ok(d) = GraphSageConfig::builder().build() {
+            let mut differs = |name: &str, a: String, b: String| {
+                if a != b {
+                    parts.push(format!("{name} {a}"));
+                }
+            };
+            differs("hidden", c.hidden.to_string(), d.hidden.to_string());
+            differs("dropout", c.dropout.to_string(), d.dropout.to_string());
+            differs("neg", c.negatives.to_string(), d.negatives.to_string());
+            differs("batch", c.batch.to_string(), d.batch.to_string());
+            differs("lr", c.learning_rate.to_string(), d.learning_rate.to_string());
+            differs("wd", c.weight_decay.to_string(), d.weight_decay.to_string());
+            differs("content_k", c.content_k.to_string(), d.content_k.to_string());
+            differs("content_weight", c.content_weight.to_string(), d.content_weight.to_string());
+            differs("targets", c.targets_per_user.to_string(), d.targets_per_user.to_string());
+            differs("user_items", c.user_items.to_string(), d.user_items.to_string());
+            if let Some(ids) = c.id_embedding {
+                parts.push(if ids { "ids".into() } else { "no ids".into() });
+            }
+        }
+        format!("graphsage({}, ≤{} epochs)", parts.join(", "), c.epochs)
+    }
+
+    fn fit(&mut self, data: &TrainData) -> Result<()> {
+        self.fit_with(data, &mut |_| {}, &mut |_, _, _| {})
+    }
+
+    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+        let n = t.shape.n_items;
+        let hist: Vec<(ItemId, f32)> = history.iter().filter(|(i, w)| (*i as usize) < n && *w > 0.0).copied().collect();
+        if hist.is_empty() {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            return Ok(());
+        }
+        let u = self.embed_user(t, &hist).map_err(candle)?;
+        let dim = t.shape.config.dim;
+        for (o, i) in out.iter_mut().zip(items) {
+            let v = &t.cache.item_out[i as usize * dim..(i as usize + 1) * dim];
+            *o = v.iter().zip(&u).map(|(a, b)| a * b).sum();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    fn t2(v: &[f32], r: usize, c: usize) -> Tensor {
+        Tensor::from_vec(v.to_vec(), (r, c), &Device::Cpu).unwrap()
+    }
+
+    /// Identity layer weights: output = own + aggregated.
+    fn identity_layer(pool: bool) -> Layer {
+        let eye = t2(&[1.0, 0.0, 0.0, 1.0], 2, 2);
+        Layer {
+            own: (eye.clone(), Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap()),
+            neigh: eye.clone(),
+            pool: pool.then(|| (eye, Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap())),
+        }
+    }
+
+    #[test]
+    fn aggregators_on_a_hand_made_graph_agree_with_full_inference() {
+        // node 0 has neighbours 1 (weight 1) and 2 (weight 3); node 3 none
+        let src = [1.0f32, 0.0, 0.0, 2.0, 4.0, -1.0, 5.0, 5.0];
+        let h = t2(&src, 4, 2);
+        let (idx, w) = (vec![1u32, 2, 0, 0], vec![1.0f32, 3.0, 0.0, 0.0]);
+        let mean = GraphSage::aggregate(&identity_layer(false), &h, &idx, &w, 2, 2).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(mean[0], vec![3.0, -0.25], "(1·(0,2) + 3·(4,−1)) / 4");
+        assert_eq!(mean[1], vec![0.0, 0.0], "no neighbours");
+        assert_eq!(mean[0], weighted_mean(&src, 2, &[1, 2], &[1.0, 3.0]));
+        // max-pool: ReLU(h) element-wise max over the neighbours
+        let max = GraphSage::aggregate(&identity_layer(true), &h, &idx, &w, 2, 2).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(max[0], vec![4.0, 2.0]);
+        assert_eq!(max[1], vec![0.0, 0.0]);
+        let relu: Vec<f32> = src.iter().map(|x| x.max(0.0)).collect();
+        assert_eq!(max[0], max_rows(&relu, 2, &[1, 2]));
+        // the layer: own + aggregated, L2-normalised as the last layer
+        let own = h.narrow(0, 0, 1).unwrap();
+        let agg = t2(&mean[0], 1, 2);
+        let out = GraphSage::combine(&identity_layer(false), &own, &agg, true).unwrap().to_vec2::<f32>().unwrap();
+        let (a, b) = (4.0f32, -0.25f32);
+        let n = (a * a + b * b).sqrt();
+        assert!((out[0][0] - a / n).abs() < 1e-6 && (out[0][1] - b / n).abs() < 1e-6, "{out:?}");
+        let hidden = GraphSage::combine(&identity_layer(false), &t2(&[-5.0, 1.0], 1, 2), &agg, false).unwrap();
+        assert_eq!(hidden.to_vec2::<f32>().unwrap()[0], vec![0.0, 0.75], "ReLU");
+    }
+
+    /// Two shops of 6 products; 12 users each with two products on both.
+    fn tiny() -> (warmstart_core::Dataset, warmstart_core::CsrMatrix) {
+        let mut b = warmstart_core::DatasetBuilder::default();
+        for s in 0..2 {
+            let site = b.push_site(&format!("s{s}"), "s", "test");
+            for i in 0..6 {
+                b.push_product(warmstart_core::ProductMeta {
+                    site,
+                    external_id: format!("{s}-{i}"),
+                    title: format!("p{i}"),
+                    brand: None,
+                    category: Vec::new(),
+                    price_usd: None,
+                    image: None,
+                });
+            }
+        }
+        let mut t = Vec::new();
+        for u in 0..12u32 {
+            b.push_user(format!("u{u}"));
+            for k in 0..2 {
+                t.push((u, (u + k) % 6, 1.0));
+                t.push((u, 6 + (u + k) % 6, 1.0));
+            }
+        }
+        let d = b.finish().unwrap();
+        let m = warmstart_core::CsrMatrix::from_triplets(12, 12, &t);
+        (d, m)
+    }
+
+    #[test]
+    fn gradients_reach_every_parameter() {
+        let (d, m) = tiny();
+        let v = warmstart_core::ItemVectors {
+            dim: 3,
+            data: (0..36).map(|i| ((i * 7) % 5) as f32 - 2.0).collect(),
+            present: vec![true; 12],
+        };
+        for aggregator in [Aggregator::Mean, Aggregator::MaxPool] {
+            let c = GraphSageConfig::builder()
+                .hidden(8)
+                .dim(4)
+                .fanouts(vec![3, 2])
+                .aggregator(aggregator)
+                .content_k(2)
+                .validation_share(0.0)
+                .epochs(1)
+                .build()
+                .unwrap();
+            let mut model = GraphSage::new(c.clone());
+            let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+            model.fit(&data).unwrap();
+            let t = model.trained.as_ref().unwrap();
+            let mut rng = Rng::new(1);
+            let users: Vec<usize> = (0..12).collect();
+            let plan = model.plan_epoch(&data, &users, &mut rng);
+            assert!(plan.links.iter().all(|(u, i)| plan.hidden.contains(&(*u as u32, *i))), "every positive is hidden");
+            let graph = ProductGraph::build(&m, &[], 1.0, &[], &plan.hidden);
+            for (u, i) in &plan.links {
+                assert!(!graph.neighbours((12 + u) as u32).0.contains(i), "a positive link is not in the graph");
+            }
+            let loss = model.batch_loss(t, &graph, &data, &plan.links, &mut rng).unwrap();
+            let grads = loss.backward().unwrap();
+            let vars: Vec<(String, Var)> =
+                t.varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            for (name, var) in vars {
+                let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{aggregator:?}: no gradient for {name}"));
+                let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(norm > 0.0 && norm.is_finite(), "{aggregator:?}: zero gradient for {name}");
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Pieces shared by the neural models (two-tower, GraphSAGE): dense layers, L2
+//! normalisation, seeded parameter initialisation, best-epoch snapshots and the error
+//! conversion from candle.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor, Var, D};
+use candle_nn::VarMap;
+use warmstart_core::Rng;
+
+use crate::{Error, Result};
+
+/// `x · w + b`.
+pub(crate) fn dense(x: &Tensor, (w, b): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
+    x.matmul(w)?.broadcast_add(b)
+}
+
+/// Rows scaled to unit length (zero rows stay zero).
+pub(crate) fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
+}
+
+/// A candle error as this crate's error.
+pub(crate) fn candle(e: candle_core::Error) -> Error {
+    Error::BadData(format!("tensor library: {e}"))
+}
+
+/// A parameter set initialised from `seed` (candle's own random init is not seeded): each
+/// spec is a name, a shape and the standard deviation of its normal initial values; names in
+/// `constants` start at the given value instead.
+pub(crate) fn seeded_varmap(
+    specs: &[(String, Vec<usize>, f32)],
+    seed: u64,
+    constants: &[(&str, f32)],
+) -> Result<VarMap> {
+    let varmap = VarMap::new();
+    {
+        let mut vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
+        let mut init = Rng::new(seed);
+        for (name, dims, std) in specs {
+            let len: usize = dims.iter().product();
+            let values: Vec<f32> = match constants.iter().find(|c| c.0 == name) {
+                Some((_, v)) => vec![*v; len],
+                None => (0..len).map(|_| init.normal_f32() * std).collect(),
+            };
+            let t = Tensor::from_vec(values, dims.clone(), &Device::Cpu).map_err(candle)?;
+            vars.insert(name.clone(), Var::from_tensor(&t).map_err(candle)?);
+        }
+    }
+    Ok(varmap)
+}
+
+/// Copies of every parameter (the best epoch so far).
+pub(crate) fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
+    varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::BadData("poisoned variables".into()))?
+        .iter()
+        .map(|(k, v)| -> candle_core::Result<(String, Tensor)> { Ok((k.clone(), v.as_tensor().copy()?)) })
+        .collect::<candle_core::Result<HashMap<_, _>>>()
+        .map_err(candle)
+}
+
+/// Puts a snapshot's values back.
+pub(crate) fn restore(varmap: &VarMap, snapshot: &HashMap<String, Tensor>) -> Result<()> {
+    let vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
+    for (k, v) in vars.iter() {
+        if let Some(s) = snapshot.get(k) {
+            v.set(s).map_err(candle)?;
+        }
+    }
+    Ok(())
+}
