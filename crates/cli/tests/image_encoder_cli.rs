@@ -170,6 +170,30 @@ fn trains_an_image_encoder_embeds_with_it_and_runs_personas() {
     assert_eq!(html.matches("class=\"row\"").count(), 4);
     assert!(html.contains("persona:") && html.contains("data:image/jpeg;base64,"), "persona rows with photos");
     assert!(t["epochs"][0]["train_seconds"].as_f64().is_some());
+    // GraphSAGE on the same shoppers: curves, maps and gallery through the shared report
+    let g = json_of(
+        cmd()
+            .args(["--json", "train", "graphsage", "--dataset", "fashion-products", "--vectors", "tiny-dual/image"])
+            .args(["--epochs", "2", "--map-items", "40", "--clusters", "3", "--gallery-users", "4"])
+            .args(["--param", "batch=8", "--param", "fanouts=4/3", "--param", "hidden=16", "--runs-dir"])
+            .arg(&runs)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(g["model"], "graphsage");
+    assert!(g["name"].as_str().unwrap().contains("fanouts 4/3"), "{}", g["name"]);
+    assert!(g["epochs"].as_array().is_some_and(|e| !e.is_empty() && e[0]["train_seconds"].is_number()));
+    let run_dir = PathBuf::from(g["run_dir"].as_str().unwrap());
+    for f in ["loss.png", "tsne-shops.png", "cluster-sizes.svg", "gallery.html", "report.json"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    }
+    assert_eq!(g["gallery"]["users"].as_u64(), Some(4));
+    assert!(PathBuf::from(g["model_dir"].as_str().unwrap()).join("cache.safetensors").is_file());
+    let out =
+        cmd().args(["train", "graphsage", "--dataset", "fashion-products", "--param", "fanouts=4/x"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("fanouts"), "{err}");
+
     // cluster analysis of the stored image vectors: photo montage, per-cluster table, patterns
     let a = json_of(
         cmd()

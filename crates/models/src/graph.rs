@@ -154,6 +154,11 @@ impl ProductGraph {
         ProductGraph { n_items, n_users, offsets, neighbours, weights, content_edges: content.len() }
     }
 
+    /// The CSR arrays: offsets (`n_nodes + 1`), neighbours and edge weights.
+    pub fn csr(&self) -> (&[usize], &[u32], &[f32]) {
+        (&self.offsets, &self.neighbours, &self.weights)
+    }
+
     /// Nodes (items then users).
     pub fn n_nodes(&self) -> usize {
         self.n_items + self.n_users

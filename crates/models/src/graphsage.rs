@@ -43,6 +43,17 @@ pub enum Aggregator {
     MaxPool,
 }
 
+/// Training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphSageLoss {
+    /// Link-prediction binary cross-entropy against same-shop uniform negatives.
+    Bce,
+    /// In-batch sampled softmax over the batch's positive products with the logQ correction
+    /// (as the two-tower model trains).
+    Softmax,
+}
+
 /// Checked hyper-parameters of [`GraphSage`] (build with [`GraphSageConfig::builder`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GraphSageConfig {
@@ -56,7 +67,9 @@ pub struct GraphSageConfig {
     pub aggregator: Aggregator,
     /// Dropout between layers.
     pub dropout: f32,
-    /// Same-shop negatives per positive link.
+    /// Objective.
+    pub loss: GraphSageLoss,
+    /// Same-shop negatives per positive link (BCE).
     pub negatives: usize,
     /// Positive links per step.
     pub batch: usize,
@@ -98,6 +111,7 @@ impl GraphSageConfig {
             fanouts: vec![15, 10],
             aggregator: Aggregator::Mean,
             dropout: 0.1,
+            loss: GraphSageLoss::Bce,
             negatives: 4,
             batch: 256,
             epochs: 20,
@@ -131,6 +145,7 @@ impl GraphSageConfigBuilder {
     setter!(fanouts, Vec<usize>);
     setter!(aggregator, Aggregator);
     setter!(dropout, f32);
+    setter!(loss, GraphSageLoss);
     setter!(negatives, usize);
     setter!(batch, usize);
     setter!(epochs, usize);
@@ -165,6 +180,11 @@ impl GraphSageConfigBuilder {
                 _ => return Err(bad("(mean or max)")),
             }),
             "dropout" => self.dropout(num(())? as f32),
+            "loss" => self.loss(match value {
+                "bce" => GraphSageLoss::Bce,
+                "softmax" => GraphSageLoss::Softmax,
+                _ => return Err(bad("(bce or softmax)")),
+            }),
             "neg" => self.negatives(int(())?),
             "batch" => self.batch(int(())?),
             "epochs" => self.epochs(int(())?),
@@ -184,7 +204,7 @@ impl GraphSageConfigBuilder {
             })),
             _ => {
                 return Err(Error::ModelParameter(format!(
-                    "unknown graphsage parameter `{key}` (hidden, dim, fanouts, agg, dropout, neg, batch, epochs, lr, \
+                    "unknown graphsage parameter `{key}` (hidden, dim, fanouts, agg, dropout, loss, neg, batch, epochs, lr, \
                      wd, content_k, content_weight, targets, user_items, validation, patience, seed, ids)"
                 )))
             }
@@ -448,6 +468,52 @@ impl GraphSage {
     }
 }
 
+/// What [`GraphSage::prepare`] sets up before the first epoch.
+struct Prepared {
+    rng: Rng,
+    validation: Vec<usize>,
+    skip: Vec<bool>,
+    train_users: Vec<usize>,
+    content_edges: Vec<(u32, u32, f32)>,
+    shape: Shape,
+    logq: Vec<f32>,
+}
+
+/// One epoch's training data in plain arrays (see [`GraphSage::export`]).
+#[derive(Debug, Clone)]
+pub struct GraphSageExport {
+    /// The checked config.
+    pub config: GraphSageConfig,
+    /// Content vectors (`n_items × content_dim`; empty without content).
+    pub content: Vec<f32>,
+    /// Content dimension (0 without content).
+    pub content_dim: usize,
+    /// Whether product-id embeddings are learned.
+    pub id_embedding: bool,
+    /// Products.
+    pub n_items: usize,
+    /// Users.
+    pub n_users: usize,
+    /// Shops.
+    pub n_sites: usize,
+    /// Shop of every product.
+    pub site: Vec<u32>,
+    /// Popularity bucket of every product.
+    pub popularity: Vec<u32>,
+    /// The first epoch's graph (CSR over products then users).
+    pub offsets: Vec<usize>,
+    /// Neighbours of the CSR graph.
+    pub neighbours: Vec<u32>,
+    /// Edge weights of the CSR graph.
+    pub weights: Vec<f32>,
+    /// The first epoch's positive links (user, product) in training order.
+    pub links: Vec<(usize, ItemId)>,
+    /// Log sampling probability of each product as a positive.
+    pub logq: Vec<f32>,
+    /// Product-id range of each shop.
+    pub site_ranges: Vec<Range<ItemId>>,
+}
+
 /// One epoch's supervision: positive links and the pairs hidden from the graph.
 struct EpochPlan {
     links: Vec<(usize, ItemId)>,
@@ -501,6 +567,7 @@ impl GraphSage {
         graph: &ProductGraph,
         data: &TrainData,
         links: &[(usize, ItemId)],
+        logq: &[f32],
         rng: &mut Rng,
     ) -> candle_core::Result<Tensor> {
         let c = &self.config;
@@ -510,9 +577,10 @@ impl GraphSage {
         // targets: users, positives, negatives
         let mut targets: Vec<u32> = links.iter().map(|(u, _)| (n_items + u) as u32).collect();
         targets.extend(links.iter().map(|(_, i)| *i));
+        let negatives = if c.loss == GraphSageLoss::Bce { c.negatives } else { 0 };
         for (_, i) in links {
             let range = d.sites[d.site_of(*i) as usize].items.clone();
-            for _ in 0..c.negatives {
+            for _ in 0..negatives {
                 targets.push(range.start + rng.below(range.len()) as u32);
             }
         }
@@ -523,12 +591,19 @@ impl GraphSage {
         let b = links.len();
         let user_rows: Vec<u32> = targets[..b].iter().map(|&v| pos_of(v)).collect();
         let pos_rows: Vec<u32> = targets[b..2 * b].iter().map(|&v| pos_of(v)).collect();
-        let neg_rows: Vec<u32> = targets[2 * b..].iter().map(|&v| pos_of(v)).collect();
         let zu = z.index_select(&Tensor::from_vec(user_rows, b, dev)?, 0)?;
         let zp = z.index_select(&Tensor::from_vec(pos_rows, b, dev)?, 0)?;
+        let scale = t.net.scale.exp()?;
+        if c.loss == GraphSageLoss::Softmax {
+            // every user against the batch's positives; column j's expected count is B·p_j
+            let logits = zu.matmul(&zp.t()?)?.broadcast_mul(&scale)?;
+            let items: Vec<ItemId> = links.iter().map(|x| x.1).collect();
+            let columns: Vec<(ItemId, f32)> = items.iter().map(|&i| (i, logq[i as usize] + (b as f32).ln())).collect();
+            return crate::two_tower::sampled_softmax(&logits, &items, &columns);
+        }
+        let neg_rows: Vec<u32> = targets[2 * b..].iter().map(|&v| pos_of(v)).collect();
         let zn =
             z.index_select(&Tensor::from_vec(neg_rows, b * c.negatives, dev)?, 0)?.reshape((b, c.negatives, c.dim))?;
-        let scale = t.net.scale.exp()?;
         let pos = (zu.clone() * zp)?.sum(1)?.broadcast_mul(&scale)?;
         let neg = zn.broadcast_mul(&zu.unsqueeze(1)?)?.sum(D::Minus1)?.broadcast_mul(&scale)?;
         bce(&pos, &neg)
@@ -775,50 +850,9 @@ impl GraphSage {
         let d = data.dataset;
         let m = data.matrix;
         let c = self.config.clone();
-        if m.n_cols() != d.n_items() {
-            return Err(Error::BadData(format!("matrix has {} columns for {} products", m.n_cols(), d.n_items())));
-        }
-        let mut rng = Rng::new(c.seed ^ 0x5a9e);
-        let content_dim = data.item_vectors.map(|v| v.dim).unwrap_or(0);
-        let id_embedding = c.id_embedding.unwrap_or(content_dim == 0);
-        // users: cross-shop ones can validate; the rest train
-        let mut cross: Vec<usize> = (0..m.n_rows())
-            .filter(|&u| {
-                let cols = m.row_indices(u);
-                cols.iter().any(|x| d.site_of(*x) != d.site_of(cols[0]))
-            })
-            .collect();
-        rng.shuffle(&mut cross);
-        let n_val = ((cross.len() as f64) * c.validation_share).round() as usize;
-        let validation: Vec<usize> = cross[..n_val].to_vec();
-        let mut skip = vec![false; m.n_rows()];
-        for &u in &validation {
-            skip[u] = true;
-        }
-        let train_users: Vec<usize> = (0..m.n_rows()).filter(|u| !skip[*u] && m.row_nnz(*u) >= 2).collect();
-        if train_users.is_empty() {
-            return Err(Error::BadData("no user with two or more interactions to train GraphSAGE".into()));
-        }
-        let content_edges = match data.item_vectors {
-            Some(v) if v.dim > 0 && c.content_k > 0 => {
-                content_knn(v, c.content_k, 0.0, |done, total| on_progress("content neighbours", done, total))
-            }
-            _ => Vec::new(),
-        };
+        let Prepared { mut rng, validation, skip, train_users, content_edges, shape, logq } =
+            self.prepare(data, on_progress)?;
         let base = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &HashSet::new());
-        let mut counts = vec![0f32; d.n_items()];
-        for &i in m.indices() {
-            counts[i as usize] += 1.0;
-        }
-        let shape = Shape {
-            config: c.clone(),
-            n_items: d.n_items(),
-            n_sites: d.sites.len(),
-            content_dim,
-            id_embedding,
-            site: d.products.iter().map(|p| p.site).collect(),
-            popularity: counts.iter().map(|x| ((x + 1.0).log2() as u32).min(POPULARITY_BUCKETS as u32 - 1)).collect(),
-        };
         let content = content_tensor(data.item_vectors, d.n_items())?;
         let varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
@@ -845,7 +879,7 @@ impl GraphSage {
                     continue;
                 }
                 let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                let loss = self.batch_loss(t, &graph, data, batch, &mut rng).map_err(candle)?;
+                let loss = self.batch_loss(t, &graph, data, batch, &logq, &mut rng).map_err(candle)?;
                 opt.backward_step(&loss).map_err(candle)?;
                 let l = loss.to_scalar::<f32>().map_err(candle)? as f64;
                 if !l.is_finite() {
@@ -891,6 +925,88 @@ impl GraphSage {
         }
         // inference graph: every training edge (validation users stay out)
         self.refresh(&base)
+    }
+
+    /// Users, validation split, content edges, shape and logQ; the generator is left where
+    /// the first epoch starts.
+    fn prepare(&self, data: &TrainData, on_progress: &mut dyn FnMut(&str, usize, usize)) -> Result<Prepared> {
+        let d = data.dataset;
+        let m = data.matrix;
+        let c = &self.config;
+        if m.n_cols() != d.n_items() {
+            return Err(Error::BadData(format!("matrix has {} columns for {} products", m.n_cols(), d.n_items())));
+        }
+        let mut rng = Rng::new(c.seed ^ 0x5a9e);
+        let content_dim = data.item_vectors.map(|v| v.dim).unwrap_or(0);
+        let id_embedding = c.id_embedding.unwrap_or(content_dim == 0);
+        // users: cross-shop ones can validate; the rest train
+        let mut cross: Vec<usize> = (0..m.n_rows())
+            .filter(|&u| {
+                let cols = m.row_indices(u);
+                cols.iter().any(|x| d.site_of(*x) != d.site_of(cols[0]))
+            })
+            .collect();
+        rng.shuffle(&mut cross);
+        let n_val = ((cross.len() as f64) * c.validation_share).round() as usize;
+        let validation: Vec<usize> = cross[..n_val].to_vec();
+        let mut skip = vec![false; m.n_rows()];
+        for &u in &validation {
+            skip[u] = true;
+        }
+        let train_users: Vec<usize> = (0..m.n_rows()).filter(|u| !skip[*u] && m.row_nnz(*u) >= 2).collect();
+        if train_users.is_empty() {
+            return Err(Error::BadData("no user with two or more interactions to train GraphSAGE".into()));
+        }
+        let content_edges = match data.item_vectors {
+            Some(v) if v.dim > 0 && c.content_k > 0 => {
+                content_knn(v, c.content_k, 0.0, |done, total| on_progress("content neighbours", done, total))
+            }
+            _ => Vec::new(),
+        };
+        let mut counts = vec![0f32; d.n_items()];
+        for &i in m.indices() {
+            counts[i as usize] += 1.0;
+        }
+        let shape = Shape {
+            config: c.clone(),
+            n_items: d.n_items(),
+            n_sites: d.sites.len(),
+            content_dim,
+            id_embedding,
+            site: d.products.iter().map(|p| p.site).collect(),
+            popularity: counts.iter().map(|x| ((x + 1.0).log2() as u32).min(POPULARITY_BUCKETS as u32 - 1)).collect(),
+        };
+        // log sampling probability of each product as a positive (softmax's logQ)
+        let total: f32 = counts.iter().sum::<f32>().max(1.0);
+        let logq: Vec<f32> = counts.iter().map(|x| ((x + 1e-3) / total).ln()).collect();
+        Ok(Prepared { rng, validation, skip, train_users, content_edges, shape, logq })
+    }
+
+    /// The first epoch's training data as [`fit`](Recommender::fit) would see it, for
+    /// re-implementations (the PyTorch Geometric comparison in `scripts/graphsage_pyg.py`).
+    pub fn export(&self, data: &TrainData) -> Result<GraphSageExport> {
+        let Prepared { mut rng, skip, train_users, content_edges, shape, logq, .. } =
+            self.prepare(data, &mut |_, _, _| {})?;
+        let plan = self.plan_epoch(data, &train_users, &mut rng);
+        let graph = ProductGraph::build(data.matrix, &content_edges, self.config.content_weight, &skip, &plan.hidden);
+        let (offsets, neighbours, weights) = graph.csr();
+        Ok(GraphSageExport {
+            config: self.config.clone(),
+            content: data.item_vectors.filter(|v| v.dim > 0).map(|v| v.data.clone()).unwrap_or_default(),
+            content_dim: shape.content_dim,
+            id_embedding: shape.id_embedding,
+            n_items: shape.n_items,
+            n_users: data.matrix.n_rows(),
+            n_sites: shape.n_sites,
+            site: shape.site,
+            popularity: shape.popularity,
+            offsets: offsets.to_vec(),
+            neighbours: neighbours.to_vec(),
+            weights: weights.to_vec(),
+            links: plan.links,
+            logq,
+            site_ranges: data.dataset.sites.iter().map(|s| s.items.clone()).collect(),
+        })
     }
 
     fn refresh(&mut self, graph: &ProductGraph) -> Result<()> {
@@ -973,6 +1089,10 @@ impl Recommender for GraphSage {
     fn name(&self) -> String {
         let c = &self.config;
         let mut parts = vec![
+            match c.loss {
+                GraphSageLoss::Bce => "bce".to_string(),
+                GraphSageLoss::Softmax => "softmax".to_string(),
+            },
             match c.aggregator {
                 Aggregator::Mean => "mean".to_string(),
                 Aggregator::MaxPool => "max-pool".to_string(),
@@ -988,7 +1108,9 @@ impl Recommender for GraphSage {
             };
             differs("hidden", c.hidden.to_string(), d.hidden.to_string());
             differs("dropout", c.dropout.to_string(), d.dropout.to_string());
-            differs("neg", c.negatives.to_string(), d.negatives.to_string());
+            if c.loss == GraphSageLoss::Bce {
+                differs("neg", c.negatives.to_string(), d.negatives.to_string());
+            }
             differs("batch", c.batch.to_string(), d.batch.to_string());
             differs("lr", c.learning_rate.to_string(), d.learning_rate.to_string());
             differs("wd", c.weight_decay.to_string(), d.weight_decay.to_string());
@@ -1132,7 +1254,8 @@ mod tests {
             for (u, i) in &plan.links {
                 assert!(!graph.neighbours((12 + u) as u32).0.contains(i), "a positive link is not in the graph");
             }
-            let loss = model.batch_loss(t, &graph, &data, &plan.links, &mut rng).unwrap();
+            let logq = vec![0f32; 12];
+            let loss = model.batch_loss(t, &graph, &data, &plan.links, &logq, &mut rng).unwrap();
             let grads = loss.backward().unwrap();
             let vars: Vec<(String, Var)> =
                 t.varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();

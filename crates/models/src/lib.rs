@@ -17,7 +17,7 @@ pub mod two_tower;
 pub use als::{Als, AlsConfig};
 pub use bpr::{Bpr, BprConfig};
 pub use content::{ContentConfig, ContentModel};
-pub use graphsage::{Aggregator, GraphSage, GraphSageConfig, GraphSageEpoch};
+pub use graphsage::{Aggregator, GraphSage, GraphSageConfig, GraphSageEpoch, GraphSageExport, GraphSageLoss};
 pub use itemknn::{ItemKnn, ItemKnnConfig};
 pub use popularity::{Popularity, PopularityConfig};
 pub use random::RandomModel;

@@ -71,6 +71,12 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
             .map(|e| warmstart_models::GraphSageEpoch { train_seconds: a.epochs()[e.epoch - 1].train_seconds, ..e })
             .collect::<Vec<_>>()
     );
+    // the export is the first epoch as training saw it
+    let x = a.export(&data).unwrap();
+    assert_eq!(x.links.len(), a.epochs()[0].examples);
+    assert_eq!(x.offsets.len(), 80 + 160 + 1);
+    assert_eq!(x.neighbours.len(), *x.offsets.last().unwrap());
+    assert_eq!(x.content.len(), 80 * 6);
     let dir = tempfile::tempdir().unwrap();
     a.save(dir.path()).unwrap();
     let loaded = GraphSage::load(dir.path()).unwrap();

@@ -7,6 +7,10 @@
 //! Usage: warmstart-bench als --store S --dataset D --protocol P --out DIR [--factors 64]
 //!        [--iterations 15] [--threads 2]
 //!        warmstart-bench two-tower --store S --dataset D --out DIR [--iterations 3] [--vectors minilm]
+//!        warmstart-bench graphsage --store S --dataset D --out DIR [--iterations 3] [--vectors minilm]
+//!
+//! `graphsage` exports the first epoch's graph, features and links for
+//! `scripts/graphsage_pyg.py` and times our own epochs (peak RSS included).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -73,6 +77,9 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out)?;
     if a.model == "two-tower" {
         return two_tower(&a, &store, &d, &task.train);
+    }
+    if a.model == "graphsage" {
+        return graphsage(&a, &store, &d, &task.train);
     }
     // training matrix as coordinate triplets, test cases as JSON lines
     let m = &task.train;
@@ -246,6 +253,91 @@ fn two_tower(
         })
     );
     Ok(())
+}
+
+/// Exports GraphSAGE's first epoch and times our own training epochs on the same data.
+fn graphsage(
+    a: &Args,
+    store: &Store,
+    d: &warmstart_core::Dataset,
+    matrix: &warmstart_core::CsrMatrix,
+) -> anyhow::Result<()> {
+    use warmstart_cli::npy::{f32_bytes, i64_bytes, write};
+    use warmstart_models::{GraphSage, GraphSageConfig, TrainData};
+    let vectors = if a.vectors == "none" { None } else { Some(store.load_item_vectors(&a.vectors, Some(&a.dataset))?) };
+    let mut b = GraphSageConfig::builder().epochs(a.iterations).validation_share(0.0);
+    for p in &a.params {
+        let (k, v) = p.split_once('=').ok_or_else(|| anyhow::anyhow!("--param {p}: expected KEY=VALUE"))?;
+        b = b.set(k, v)?;
+    }
+    let config = b.build()?;
+    let data = TrainData { dataset: d, matrix, item_vectors: vectors.as_ref() };
+    let mut model = GraphSage::new(config);
+    let x = model.export(&data)?;
+    let dir = &a.out;
+    let n = x.n_items;
+    if x.content_dim > 0 {
+        write(&dir.join("content.npy"), "<f4", &[n, x.content_dim], &f32_bytes(&x.content))?;
+    }
+    write(&dir.join("site.npy"), "<i8", &[n], &i64_bytes(x.site.iter().map(|v| *v as i64)))?;
+    write(&dir.join("popularity.npy"), "<i8", &[n], &i64_bytes(x.popularity.iter().map(|v| *v as i64)))?;
+    write(&dir.join("offsets.npy"), "<i8", &[x.offsets.len()], &i64_bytes(x.offsets.iter().map(|v| *v as i64)))?;
+    write(
+        &dir.join("neighbours.npy"),
+        "<i8",
+        &[x.neighbours.len()],
+        &i64_bytes(x.neighbours.iter().map(|v| *v as i64)),
+    )?;
+    write(&dir.join("weights.npy"), "<f4", &[x.weights.len()], &f32_bytes(&x.weights))?;
+    write(
+        &dir.join("links.npy"),
+        "<i8",
+        &[x.links.len(), 2],
+        &i64_bytes(x.links.iter().flat_map(|l| [l.0 as i64, l.1 as i64])),
+    )?;
+    write(&dir.join("logq.npy"), "<f4", &[n], &f32_bytes(&x.logq))?;
+    let ranges = x.site_ranges.iter().flat_map(|r| [r.start as i64, r.end as i64]);
+    write(&dir.join("site_ranges.npy"), "<i8", &[x.site_ranges.len(), 2], &i64_bytes(ranges))?;
+    let c = &x.config;
+    let cfg = serde_json::json!({
+        "n_items": n, "n_users": x.n_users, "n_sites": x.n_sites, "content_dim": x.content_dim,
+        "id_embedding": x.id_embedding, "hidden": c.hidden, "dim": c.dim, "fanouts": c.fanouts,
+        "aggregator": match c.aggregator { warmstart_models::Aggregator::Mean => "mean", warmstart_models::Aggregator::MaxPool => "max" },
+        "loss": match c.loss { warmstart_models::GraphSageLoss::Bce => "bce", warmstart_models::GraphSageLoss::Softmax => "softmax" },
+        "negatives": c.negatives, "batch": c.batch, "dropout": c.dropout, "user_items": c.user_items,
+        "learning_rate": c.learning_rate, "weight_decay": c.weight_decay, "initial_scale": std::f32::consts::LN_10,
+    });
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+    let mut secs = Vec::new();
+    let mut losses = Vec::new();
+    model.fit_with(
+        &data,
+        &mut |ep| {
+            secs.push(ep.train_seconds);
+            losses.push(ep.loss);
+            eprintln!("warmstart epoch {}: {:.1}s, loss {:.4}", ep.epoch, ep.train_seconds, ep.loss);
+        },
+        &mut |_, _, _| {},
+    )?;
+    let mut sorted = secs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    println!(
+        "{}",
+        serde_json::json!({
+            "framework": "warmstart", "threads": candle_core_threads(), "links": x.links.len(), "batch": c.batch,
+            "epoch_seconds": secs, "epoch_seconds_median": median, "links_per_second": x.links.len() as f64 / median.max(1e-9),
+            "loss": losses, "peak_rss_mib": peak_rss_mib(),
+        })
+    );
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kb| kb / 1024.0)
 }
 
 /// Threads candle's CPU kernels use (`RAYON_NUM_THREADS`, else all cores).

@@ -1,0 +1,210 @@
+"""GraphSAGE in PyTorch Geometric on the data `warmstart-bench graphsage` exports: the same
+graph (first epoch's edges, cold-start links hidden), input features, fanouts, batch size,
+objective and links, trained for a few epochs on the CPU. Prints one JSON line with seconds
+per epoch and the losses, like the Rust side, so scripts/bench_graphsage.sh can compare.
+
+PyG's own neighbour loaders need `pyg-lib` or `torch-sparse`, neither of which has CPU wheels
+on PyPI; the uniform per-layer sampler is therefore written here in vectorised NumPy (the same
+algorithm as ours: every destination node draws up to `fanout` distinct neighbours per layer),
+and the message passing is PyG's `SAGEConv` on the sampled bipartite blocks. PyG's mean
+aggregator ignores edge weights (ours weighs them); the cost is the same.
+
+    python scripts/graphsage_pyg.py DIR [--epochs 3] [--threads 2]
+"""
+
+import argparse
+import json
+import math
+import os
+import resource
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import SAGEConv
+
+p = argparse.ArgumentParser()
+p.add_argument("dir")
+p.add_argument("--epochs", type=int, default=3)
+p.add_argument("--threads", type=int, default=2)
+p.add_argument("--seed", type=int, default=42)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(a.seed)
+rng = np.random.default_rng(a.seed)
+
+cfg = json.load(open(os.path.join(a.dir, "config.json")))
+load = lambda name: np.load(os.path.join(a.dir, name))
+n_items, n_users = cfg["n_items"], cfg["n_users"]
+offsets, neighbours = load("offsets.npy"), load("neighbours.npy")
+degree = np.diff(offsets)
+site, popularity = torch.from_numpy(load("site.npy")), torch.from_numpy(load("popularity.npy"))
+links = load("links.npy")
+logq = torch.from_numpy(load("logq.npy"))
+site_ranges = load("site_ranges.npy")
+content = torch.from_numpy(load("content.npy")) if cfg["content_dim"] > 0 else None
+hidden, dim, fanouts = cfg["hidden"], cfg["dim"], cfg["fanouts"]
+
+
+def sample(nodes, fanout):
+    """Up to `fanout` distinct neighbours of each node: (destination index, neighbour id)."""
+    deg = degree[nodes]
+    starts = offsets[nodes]
+    total = int(deg.sum())
+    if total == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    dst = np.repeat(np.arange(len(nodes)), deg)
+    edge = np.arange(total) - np.repeat(np.cumsum(deg) - deg, deg) + np.repeat(starts, deg)
+    # random keys; keep the `fanout` smallest per node
+    keys = rng.random(total)
+    order = np.lexsort((keys, dst))
+    dst, edge = dst[order], edge[order]
+    rank = np.arange(total) - np.repeat(np.cumsum(deg) - deg, deg)
+    keep = rank < fanout
+    return dst[keep], neighbours[edge[keep]]
+
+
+class Blocks:
+    """Nodes hop by hop (targets first) and each layer's bipartite edge index."""
+
+    def __init__(self, targets):
+        position = {}
+        nodes = []
+        for t in targets.tolist():
+            if t not in position:
+                position[t] = len(nodes)
+                nodes.append(t)
+        self.hop_ends = [len(nodes)]
+        self.edges = []
+        for fanout in fanouts:
+            end = len(nodes)
+            dst, nb = sample(np.asarray(nodes[:end]), fanout)
+            src = np.empty(len(nb), np.int64)
+            for k, v in enumerate(nb.tolist()):
+                q = position.get(v)
+                if q is None:
+                    q = position[v] = len(nodes)
+                    nodes.append(v)
+                src[k] = q
+            self.edges.append(torch.from_numpy(np.stack([src, dst])))
+            self.hop_ends.append(len(nodes))
+        self.nodes = np.asarray(nodes)
+        self.position = position
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.content = torch.nn.Linear(cfg["content_dim"], hidden, bias=False) if content is not None else None
+        self.ids = torch.nn.Embedding(n_items, hidden) if cfg["id_embedding"] else None
+        self.site = torch.nn.Embedding(max(cfg["n_sites"], 1), hidden)
+        self.popularity = torch.nn.Embedding(16, hidden)
+        self.user = torch.nn.Parameter(torch.zeros(hidden))
+        aggr = "max" if cfg["aggregator"] == "max" else "mean"
+        dims = [(hidden, dim if l + 1 == len(fanouts) else hidden) for l in range(len(fanouts))]
+        self.convs = torch.nn.ModuleList(
+            [SAGEConv((i, i), o, aggr=aggr, project=(aggr == "max")) for i, o in dims]
+        )
+        self.scale = torch.nn.Parameter(torch.tensor(cfg["initial_scale"]))
+
+    def items(self, ids):
+        x = self.site(site[ids]) + self.popularity(popularity[ids])
+        if self.content is not None:
+            x = x + self.content(content[ids])
+        if self.ids is not None:
+            x = x + self.ids(ids)
+        return x
+
+    def inputs(self, nodes):
+        is_item = nodes < n_items
+        x = torch.zeros(len(nodes), hidden)
+        item_pos = np.nonzero(is_item)[0]
+        x[torch.from_numpy(item_pos)] = self.items(torch.from_numpy(nodes[item_pos]))
+        user_pos = np.nonzero(~is_item)[0]
+        if len(user_pos):
+            dst, nb = sample(nodes[user_pos], cfg["user_items"])
+            rows = self.items(torch.from_numpy(nb))
+            agg = torch.zeros(len(user_pos), hidden).index_add_(0, torch.from_numpy(dst), rows)
+            count = torch.bincount(torch.from_numpy(dst), minlength=len(user_pos)).clamp(min=1).unsqueeze(1)
+            x[torch.from_numpy(user_pos)] = agg / count + self.user
+        return x
+
+    def forward(self, blocks):
+        h = self.inputs(blocks.nodes)
+        layers = len(fanouts)
+        for l, conv in enumerate(self.convs):
+            hop = layers - 1 - l
+            n_dst = blocks.hop_ends[hop]
+            h = F.dropout(h, cfg["dropout"], self.training)
+            h = conv((h, h[:n_dst]), blocks.edges[hop])
+            h = F.normalize(h, dim=-1) if l + 1 == layers else F.relu(h)
+        return h
+
+
+model = Model()
+opt = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"])
+batch = cfg["batch"]
+item_site = site.numpy()
+
+
+def step(chunk):
+    users = chunk[:, 0] + n_items
+    pos = chunk[:, 1]
+    b = len(chunk)
+    targets = [users, pos]
+    if cfg["loss"] == "bce":
+        ranges = site_ranges[item_site[pos]]
+        neg = (ranges[:, :1] + rng.random((b, cfg["negatives"])) * (ranges[:, 1:] - ranges[:, :1])).astype(np.int64)
+        targets.append(neg.reshape(-1))
+    blocks = Blocks(np.concatenate(targets))
+    z = model(blocks)
+    row = lambda ids: torch.tensor([blocks.position[int(v)] for v in ids])
+    zu, zp = z[row(users)], z[row(pos)]
+    scale = model.scale.exp()
+    if cfg["loss"] == "softmax":
+        logits = scale * zu @ zp.T - (logq[torch.from_numpy(pos)] + math.log(b)).unsqueeze(0)
+        same = torch.from_numpy(pos[:, None] == pos[None, :]) & ~torch.eye(b, dtype=torch.bool)
+        logits = logits.masked_fill(same, -1e9)
+        return F.cross_entropy(logits, torch.arange(b))
+    zn = z[row(targets[2])].view(b, cfg["negatives"], -1)
+    pos_logit = scale * (zu * zp).sum(-1)
+    neg_logit = scale * (zn * zu.unsqueeze(1)).sum(-1)
+    return (F.softplus(-pos_logit).sum() + F.softplus(neg_logit).sum()) / (pos_logit.numel() + neg_logit.numel())
+
+
+seconds, losses = [], []
+for epoch in range(a.epochs):
+    model.train()
+    started = time.perf_counter()
+    total, count = 0.0, 0
+    for s in range(0, len(links), batch):
+        chunk = links[s : s + batch]
+        if len(chunk) < 2:
+            continue
+        loss = step(chunk)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item()
+        count += 1
+    seconds.append(time.perf_counter() - started)
+    losses.append(total / max(count, 1))
+    print(f"pyg epoch {epoch + 1}: {seconds[-1]:.1f}s, loss {losses[-1]:.4f}", file=__import__("sys").stderr)
+
+median = sorted(seconds)[len(seconds) // 2]
+print(
+    json.dumps(
+        {
+            "framework": f"pyg {__import__('torch_geometric').__version__} / torch {torch.__version__}",
+            "threads": a.threads,
+            "links": len(links),
+            "batch": batch,
+            "epoch_seconds": seconds,
+            "epoch_seconds_median": median,
+            "links_per_second": len(links) / median,
+            "loss": losses,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+)
