@@ -46,9 +46,10 @@ const EMBEDDED: [&str; 1] = ["amazon-art-office"];
 const CONTENT_MODELS: &str = "content,content-pop,content-map,content-map-pop,content-pop-k3,content-map-pop-k2";
 
 /// The leaderboards of the main job: (protocol, dataset).
-/// The two-tower model in both losses, on a small epoch budget, in the cold-start
-/// leaderboards (`warmstart train two-tower` and `eval --models two-tower` train it fully).
-const TWO_TOWER_MODELS: &str = "two-tower:epochs=3,two-tower-bce:epochs=3";
+/// The two-tower model in both losses and GraphSAGE, on a small epoch budget, in the
+/// cold-start leaderboards (`warmstart train two-tower|graphsage` and `eval --models ...`
+/// train them fully).
+const NEURAL_MODELS: &str = "two-tower:epochs=3,two-tower-bce:epochs=3,graphsage:epochs=2";
 
 const LEADERBOARDS: [(&str, &str); 3] =
     [("cold-start", "amazon-art-office"), ("cdrib", "cdrib-game-video"), ("random", "movielens-100k")];
@@ -125,9 +126,9 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
                 dataset: Some(dataset.into()),
                 models: match protocol {
                     "cold-start" if embedded.contains(&dataset) => {
-                        format!("{},{CONTENT_MODELS},{TWO_TOWER_MODELS}", a.models)
+                        format!("{},{CONTENT_MODELS},{NEURAL_MODELS}", a.models)
                     }
-                    "cold-start" | "cdrib" => format!("{},{TWO_TOWER_MODELS}", a.models),
+                    "cold-start" | "cdrib" => format!("{},{NEURAL_MODELS}", a.models),
                     _ => a.models.clone(),
                 },
                 k: a.k.clone(),

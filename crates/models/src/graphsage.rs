@@ -9,8 +9,10 @@
 //!   mean (edge-weighted) or max-pool aggregator, ReLU and dropout between layers, outputs
 //!   L2-normalised; score = cosine × a learned scale.
 //! - **Training**: mini-batches of (user, product) links with per-layer uniform neighbour
-//!   sampling (like PyTorch Geometric's `LinkNeighborLoader`) and the binary cross-entropy of
-//!   the link against `negatives` products drawn from the same shop. The cold start is
+//!   sampling (like PyTorch Geometric's `LinkNeighborLoader`); the objective is an in-batch
+//!   sampled softmax with the logQ correction (default, as the two-tower trains) or the
+//!   link-prediction binary cross-entropy against `negatives` products drawn from the same
+//!   shop (`graphsage-bce`). The cold start is
 //!   simulated: each epoch, every cross-shop training user has one shop's edges removed from
 //!   the graph and those products become the user's positives; other users have a few
 //!   random edges held out as positives. Adam, early stopping on the NDCG@10 of held-out
@@ -102,16 +104,17 @@ pub struct GraphSageConfig {
 pub struct GraphSageConfigBuilder(GraphSageConfig);
 
 impl GraphSageConfig {
-    /// Defaults: hidden 128, dim 64, fanouts [15, 10], mean aggregator, dropout 0.1, 4
-    /// negatives, batch 256, ≤ 20 epochs, lr 3e-3, content k 10, 2 targets per user.
+    /// Defaults: hidden 128, dim 64, fanouts [10, 5], mean aggregator, dropout 0.1, in-batch
+    /// softmax (BCE: 4 negatives), batch 256, ≤ 20 epochs, lr 3e-3, content k 10, 2 targets
+    /// per user.
     pub fn builder() -> GraphSageConfigBuilder {
         GraphSageConfigBuilder(GraphSageConfig {
             hidden: 128,
             dim: 64,
-            fanouts: vec![15, 10],
+            fanouts: vec![10, 5],
             aggregator: Aggregator::Mean,
             dropout: 0.1,
-            loss: GraphSageLoss::Bce,
+            loss: GraphSageLoss::Softmax,
             negatives: 4,
             batch: 256,
             epochs: 20,

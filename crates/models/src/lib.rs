@@ -44,7 +44,7 @@ pub enum Error {
     #[error("model `{0}` is not fitted")]
     NotFitted(String),
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, also with `:key=value`)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
     UnknownModel(String),
     /// A parameter given in a model name (`two-tower:dim=128`) is unknown or malformed.
     #[error("model parameter: {0}")]
@@ -195,12 +195,13 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
             Box::new(TwoTower::new(b.build()?))
         }
         graphsage if graphsage.starts_with("graphsage") => {
-            // `graphsage[-max][:key=value...]`
+            // `graphsage[-max|-bce][:key=value...]`
             let mut parts = graphsage.split(':');
             let mut b = GraphSageConfig::builder().seed(seed);
             b = match parts.next().unwrap_or_default() {
                 "graphsage" | "graphsage-mean" => b,
                 "graphsage-max" => b.aggregator(Aggregator::MaxPool),
+                "graphsage-bce" => b.loss(GraphSageLoss::Bce),
                 _ => return Err(Error::UnknownModel(name.to_string())),
             };
             for p in parts {
