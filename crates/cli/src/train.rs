@@ -434,13 +434,9 @@ fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
     pb.finish_and_clear();
     let model_dir = setup.store.models_dir().join(format!("two-tower-{}", a.dataset));
     model.save(&model_dir)?;
-    let epochs: Vec<EpochRow> = model
-        .epochs()
-        .iter()
-        .map(|e| EpochRow { epoch: e.epoch, loss: e.loss, validation_ndcg: e.validation_ndcg })
-        .collect();
+    let epochs = model.epochs();
     let extra = serde_json::json!({
-        "model": "two-tower", "loss": a.loss, "pooling": a.pooling, "epochs": model.epochs(),
+        "model": "two-tower", "loss": a.loss, "pooling": a.pooling, "epochs": epochs,
     });
     report_trained(cli, &setup, &model, model.item_vectors(), &epochs, "two-tower", &model_dir, extra, started)
 }
@@ -473,12 +469,8 @@ fn graphsage(cli: &Cli, a: &GraphSageArgs) -> anyhow::Result<()> {
     pb.finish_and_clear();
     let model_dir = setup.store.models_dir().join(format!("graphsage-{}", a.dataset));
     model.save(&model_dir)?;
-    let epochs: Vec<EpochRow> = model
-        .epochs()
-        .iter()
-        .map(|e| EpochRow { epoch: e.epoch, loss: e.loss, validation_ndcg: e.validation_ndcg })
-        .collect();
-    let extra = serde_json::json!({ "model": "graphsage", "epochs": model.epochs() });
+    let epochs = model.epochs();
+    let extra = serde_json::json!({ "model": "graphsage", "epochs": epochs });
     report_trained(cli, &setup, &model, model.item_vectors(), &epochs, "graphsage", &model_dir, extra, started)
 }
 
@@ -542,13 +534,6 @@ fn epoch_line(
     pb.inc(1);
 }
 
-/// Loss and validation of one epoch, for the curves.
-struct EpochRow {
-    epoch: usize,
-    loss: f64,
-    validation_ndcg: Option<f64>,
-}
-
 /// Curves, item maps, gallery and `report.json` of a trained model.
 #[allow(clippy::too_many_arguments)]
 fn report_trained(
@@ -556,7 +541,7 @@ fn report_trained(
     setup: &TrainSetup,
     model: &dyn warmstart_models::Recommender,
     item_vectors: Option<(&[f32], usize)>,
-    epochs: &[EpochRow],
+    epochs: &[warmstart_models::EpochReport],
     kind: &str,
     model_dir: &Path,
     extra: serde_json::Value,

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use warmstart_core::{ItemId, Rng};
 
 use crate::graph::{content_knn, sample_blocks, ProductGraph};
-use crate::nn::{candle, dense, l2, restore, seeded_varmap, snapshot};
+use crate::nn::{candle, content_tensor, dense, l2, seeded_varmap, EarlyStopping};
 use crate::two_tower::bce;
 use crate::{Error, History, Recommender, Result, TrainData};
 
@@ -256,19 +256,7 @@ impl GraphSageConfigBuilder {
 }
 
 /// What training did, epoch by epoch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GraphSageEpoch {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub loss: f64,
-    /// Validation NDCG@10 (when validation users exist).
-    pub validation_ndcg: Option<f64>,
-    /// Seconds spent on the training steps (sampling included, validation excluded).
-    pub train_seconds: f64,
-    /// Positive links seen.
-    pub examples: usize,
-}
+pub type GraphSageEpoch = crate::nn::EpochReport;
 
 const POPULARITY_BUCKETS: usize = 16;
 /// Initial logit scale: cosine × 10.
@@ -869,8 +857,7 @@ impl GraphSage {
             candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
         )
         .map_err(candle)?;
-        let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
-        let mut since_best = 0usize;
+        let mut stopping = EarlyStopping::new(c.patience);
         let mut history = Vec::new();
         for epoch in 0..c.epochs {
             let started = std::time::Instant::now();
@@ -908,20 +895,14 @@ impl GraphSage {
             on_epoch(&report);
             history.push(report);
             if let Some(v) = ndcg {
-                if best.as_ref().is_none_or(|b| v > b.0) {
-                    let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                    best = Some((v, snapshot(&t.varmap)?));
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                    if since_best > c.patience {
-                        break;
-                    }
+                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+                if stopping.observe(v, &t.varmap)? {
+                    break;
                 }
             }
         }
-        if let (Some((_, best)), Some(t)) = (best, self.trained.as_ref()) {
-            restore(&t.varmap, &best)?;
+        if let Some(t) = self.trained.as_ref() {
+            stopping.restore_best(&t.varmap)?;
         }
         if let Some(t) = self.trained.as_mut() {
             t.history = history;
@@ -1073,18 +1054,6 @@ impl GraphSage {
             config: shape.config.clone(),
             trained: Some(Trained { shape, net, varmap, content, cache, history: Vec::new() }),
         })
-    }
-}
-
-fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Result<Tensor> {
-    match v {
-        Some(v) if v.dim > 0 => {
-            if v.n_items() != n_items {
-                return Err(Error::BadData(format!("{} item vectors for {n_items} items", v.n_items())));
-            }
-            Tensor::from_vec(v.data.clone(), (n_items, v.dim), &Device::Cpu).map_err(candle)
-        }
-        _ => Tensor::zeros((n_items, 1), DType::F32, &Device::Cpu).map_err(candle),
     }
 }
 

@@ -19,6 +19,7 @@ pub use bpr::{Bpr, BprConfig};
 pub use content::{ContentConfig, ContentModel};
 pub use graphsage::{Aggregator, GraphSage, GraphSageConfig, GraphSageEpoch, GraphSageExport, GraphSageLoss};
 pub use itemknn::{ItemKnn, ItemKnnConfig};
+pub use nn::EpochReport;
 pub use popularity::{Popularity, PopularityConfig};
 pub use random::RandomModel;
 pub use two_tower::{Pooling, TwoTower, TwoTowerConfig, TwoTowerLoss};

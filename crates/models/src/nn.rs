@@ -51,7 +51,7 @@ pub(crate) fn seeded_varmap(
 }
 
 /// Copies of every parameter (the best epoch so far).
-pub(crate) fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
+fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
     varmap
         .data()
         .lock()
@@ -63,7 +63,7 @@ pub(crate) fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
 }
 
 /// Puts a snapshot's values back.
-pub(crate) fn restore(varmap: &VarMap, snapshot: &HashMap<String, Tensor>) -> Result<()> {
+fn restore(varmap: &VarMap, snapshot: &HashMap<String, Tensor>) -> Result<()> {
     let vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
     for (k, v) in vars.iter() {
         if let Some(s) = snapshot.get(k) {
@@ -71,4 +71,66 @@ pub(crate) fn restore(varmap: &VarMap, snapshot: &HashMap<String, Tensor>) -> Re
         }
     }
     Ok(())
+}
+
+/// What one training epoch of a neural model did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EpochReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Validation NDCG@10 (when validation users exist).
+    pub validation_ndcg: Option<f64>,
+    /// Seconds spent on the training steps (validation excluded).
+    pub train_seconds: f64,
+    /// Training examples (or positive links) seen.
+    pub examples: usize,
+}
+
+/// Early stopping on validation NDCG@10: keeps a copy of the best epoch's parameters and
+/// says when `patience` epochs in a row did not beat it.
+pub(crate) struct EarlyStopping {
+    best: Option<(f64, HashMap<String, Tensor>)>,
+    since_best: usize,
+    patience: usize,
+}
+
+impl EarlyStopping {
+    pub(crate) fn new(patience: usize) -> EarlyStopping {
+        EarlyStopping { best: None, since_best: 0, patience }
+    }
+
+    /// Records an epoch's validation score; `true` when training should stop.
+    pub(crate) fn observe(&mut self, score: f64, varmap: &VarMap) -> Result<bool> {
+        if self.best.as_ref().is_none_or(|b| score > b.0) {
+            self.best = Some((score, snapshot(varmap)?));
+            self.since_best = 0;
+            Ok(false)
+        } else {
+            self.since_best += 1;
+            Ok(self.since_best > self.patience)
+        }
+    }
+
+    /// Puts the best epoch's parameters back (nothing when no epoch was validated).
+    pub(crate) fn restore_best(self, varmap: &VarMap) -> Result<()> {
+        match self.best {
+            Some((_, best)) => restore(varmap, &best),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The items' content vectors as an `n_items × dim` tensor (`n_items × 1` zeros without).
+pub(crate) fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Result<Tensor> {
+    match v {
+        Some(v) if v.dim > 0 => {
+            if v.n_items() != n_items {
+                return Err(Error::BadData(format!("{} item vectors for {n_items} items", v.n_items())));
+            }
+            Tensor::from_vec(v.data.clone(), (n_items, v.dim), &Device::Cpu).map_err(candle)
+        }
+        _ => Tensor::zeros((n_items, 1), candle_core::DType::F32, &Device::Cpu).map_err(candle),
+    }
 }

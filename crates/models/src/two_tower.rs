@@ -26,7 +26,7 @@ use candle_nn::{Optimizer, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 use warmstart_core::{Dataset, ItemId, Rng};
 
-use crate::nn::{candle, dense, l2, restore, seeded_varmap, snapshot};
+use crate::nn::{candle, content_tensor, dense, l2, seeded_varmap, EarlyStopping};
 use crate::{Error, History, Recommender, Result, TrainData};
 
 /// Training objective.
@@ -414,19 +414,7 @@ struct Trained {
 }
 
 /// What training did, epoch by epoch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TwoTowerEpoch {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub loss: f64,
-    /// Validation NDCG@10 (when validation users exist).
-    pub validation_ndcg: Option<f64>,
-    /// Seconds spent on the training steps (validation excluded).
-    pub train_seconds: f64,
-    /// Training examples seen.
-    pub examples: usize,
-}
+pub type TwoTowerEpoch = crate::nn::EpochReport;
 
 /// One epoch's training data in plain arrays, for re-implementations of the training loop
 /// (the PyTorch comparison in `scripts/two_tower_torch.py`).
@@ -851,8 +839,7 @@ impl TwoTower {
         let total_steps = steps_per_epoch * c.epochs;
         let warmup = (total_steps / 20).max(1);
         let mut step = 0usize;
-        let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
-        let mut since_best = 0usize;
+        let mut stopping = EarlyStopping::new(c.patience);
         let mut history = Vec::new();
         for epoch in 0..c.epochs {
             let mut users = train_users.clone();
@@ -899,37 +886,19 @@ impl TwoTower {
             on_epoch(&report);
             history.push(report);
             if let Some(v) = ndcg {
-                if best.as_ref().is_none_or(|b| v > b.0) {
-                    let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                    best = Some((v, snapshot(&t.varmap)?));
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                    if since_best > c.patience {
-                        break;
-                    }
+                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+                if stopping.observe(v, &t.varmap)? {
+                    break;
                 }
             }
         }
-        if let (Some((_, best)), Some(t)) = (best, self.trained.as_ref()) {
-            restore(&t.varmap, &best)?;
+        if let Some(t) = self.trained.as_ref() {
+            stopping.restore_best(&t.varmap)?;
         }
         if let Some(t) = self.trained.as_mut() {
             t.history = history;
         }
         self.refresh_item_vectors().map_err(candle)
-    }
-}
-
-fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Result<Tensor> {
-    match v {
-        Some(v) if v.dim > 0 => {
-            if v.n_items() != n_items {
-                return Err(Error::BadData(format!("{} item vectors for {n_items} items", v.n_items())));
-            }
-            Tensor::from_vec(v.data.clone(), (n_items, v.dim), &Device::Cpu).map_err(candle)
-        }
-        _ => Tensor::zeros((n_items, 1), DType::F32, &Device::Cpu).map_err(candle),
     }
 }
 
