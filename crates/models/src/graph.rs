@@ -30,11 +30,11 @@ pub fn content_knn(
     k: usize,
     min_similarity: f32,
     mut on_progress: impl FnMut(usize, usize),
-) -> Vec<(u32, u32, f32)> {
+) -> crate::Result<Vec<(u32, u32, f32)>> {
     let n = vectors.n_items();
     let dim = vectors.dim;
     if k == 0 || dim == 0 || n < 2 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     // unit rows; items without a vector stay zero and get no edges
     let mut unit = vectors.data.clone();
@@ -48,12 +48,9 @@ pub fn content_knn(
         }
     }
     // similarities a block of rows at a time, as one matrix product
-    let all = match candle_core::Tensor::from_vec(unit, (n, dim), &candle_core::Device::Cpu)
+    let all = candle_core::Tensor::from_vec(unit, (n, dim), &candle_core::Device::Cpu)
         .and_then(|t| t.t()?.contiguous())
-    {
-        Ok(t) => t,
-        Err(_) => return Vec::new(),
-    };
+        .map_err(crate::nn::candle)?;
     let block = 512;
     let mut edges: Vec<(u32, u32, f32)> = Vec::new();
     for start in (0..n).step_by(block) {
@@ -63,7 +60,7 @@ pub fn content_knn(
             .and_then(|a| a.narrow(0, start, end - start))
             .and_then(|rows| rows.matmul(&all))
             .and_then(|s| s.flatten_all()?.to_vec1::<f32>());
-        let Ok(mut sims) = sims else { return Vec::new() };
+        let mut sims = sims.map_err(crate::nn::candle)?;
         use rayon::prelude::*;
         let found: Vec<Vec<(u32, u32, f32)>> = sims
             .par_chunks_mut(n)
@@ -93,7 +90,7 @@ pub fn content_knn(
     }
     edges.sort_by_key(|x| (x.0, x.1));
     edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
-    edges
+    Ok(edges)
 }
 
 impl ProductGraph {
@@ -327,7 +324,7 @@ mod tests {
             data: vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9, 0.0, 0.0],
             present: vec![true, true, true, true, false],
         };
-        let e = content_knn(&v, 1, 0.0, |_, _| {});
+        let e = content_knn(&v, 1, 0.0, |_, _| {}).unwrap();
         assert_eq!(e.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(), vec![(0, 1), (2, 3)]);
         assert!(e.iter().all(|x| x.2 > 0.9));
     }

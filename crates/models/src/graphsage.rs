@@ -943,7 +943,7 @@ impl GraphSage {
         }
         let content_edges = match data.item_vectors {
             Some(v) if v.dim > 0 && c.content_k > 0 => {
-                content_knn(v, c.content_k, 0.0, |done, total| on_progress("content neighbours", done, total))
+                content_knn(v, c.content_k, 0.0, |done, total| on_progress("content neighbours", done, total))?
             }
             _ => Vec::new(),
         };
