@@ -187,10 +187,7 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
                 "two-tower-attn" => b.pooling(Pooling::Attention),
                 _ => return Err(Error::UnknownModel(name.to_string())),
             };
-            for p in parts {
-                let (k, v) = p
-                    .split_once('=')
-                    .ok_or_else(|| Error::ModelParameter(format!("`{p}` in `{name}` is not key=value")))?;
+            for (k, v) in name_parameters(parts, name)? {
                 b = b.set(k, v)?;
             }
             Box::new(TwoTower::new(b.build()?))
@@ -205,16 +202,20 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
                 "graphsage-bce" => b.loss(GraphSageLoss::Bce),
                 _ => return Err(Error::UnknownModel(name.to_string())),
             };
-            for p in parts {
-                let (k, v) = p
-                    .split_once('=')
-                    .ok_or_else(|| Error::ModelParameter(format!("`{p}` in `{name}` is not key=value")))?;
+            for (k, v) in name_parameters(parts, name)? {
                 b = b.set(k, v)?;
             }
             Box::new(GraphSage::new(b.build()?))
         }
         other => return Err(Error::UnknownModel(other.to_string())),
     })
+}
+
+/// The `key=value` parameters after a model name's base (`two-tower:dim=128:epochs=3`).
+fn name_parameters<'a>(parts: impl Iterator<Item = &'a str>, name: &str) -> Result<Vec<(&'a str, &'a str)>> {
+    parts
+        .map(|p| p.split_once('=').ok_or_else(|| Error::ModelParameter(format!("`{p}` in `{name}` is not key=value"))))
+        .collect()
 }
 
 /// NDCG@10 of validation users for early stopping: each user's items on one randomly drawn
