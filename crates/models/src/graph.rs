@@ -18,8 +18,6 @@ pub struct ProductGraph {
     offsets: Vec<usize>,
     neighbours: Vec<u32>,
     weights: Vec<f32>,
-    /// Content edges among the edges (each counted once per direction).
-    pub content_edges: usize,
 }
 
 /// Product–product content neighbours: for each item with a vector, its `k` most
@@ -148,7 +146,7 @@ impl ProductGraph {
             push(a as usize, b, content_weight * s);
             push(b as usize, a, content_weight * s);
         }
-        ProductGraph { n_items, n_users, offsets, neighbours, weights, content_edges: content.len() }
+        ProductGraph { n_items, n_users, offsets, neighbours, weights }
     }
 
     /// The CSR arrays: offsets (`n_nodes + 1`), neighbours and edge weights.

@@ -394,7 +394,8 @@ impl GraphSage {
     }
 
     /// The input representation of `items` (`len × hidden`).
-    fn item_inputs(t: &Trained, net: &Net, items: &[u32]) -> candle_core::Result<Tensor> {
+    fn item_inputs(t: &Trained, items: &[u32]) -> candle_core::Result<Tensor> {
+        let net = &t.net;
         let dev = &Device::Cpu;
         let idx = Tensor::from_vec(items.to_vec(), items.len(), dev)?;
         let site: Vec<u32> = items.iter().map(|&i| t.shape.site[i as usize]).collect();
@@ -634,7 +635,7 @@ impl GraphSage {
         let x_items = if needed.is_empty() {
             Tensor::zeros((0, self.config.hidden), DType::F32, dev)?
         } else {
-            Self::item_inputs(t, &t.net, &needed)?
+            Self::item_inputs(t, &needed)?
         };
         let f = user_lists.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
         let mut rows = x_items.clone();
@@ -717,7 +718,7 @@ impl GraphSage {
         let mut x_items = Vec::with_capacity(n_items * hsize);
         let all: Vec<u32> = (0..n_items as u32).collect();
         for chunk in all.chunks(4096) {
-            x_items.extend(Self::item_inputs(t, &t.net, chunk)?.flatten_all()?.to_vec1::<f32>()?);
+            x_items.extend(Self::item_inputs(t, chunk)?.flatten_all()?.to_vec1::<f32>()?);
         }
         let bias = t.net.user_bias.to_vec1::<f32>()?;
         let mut h = x_items.clone();
