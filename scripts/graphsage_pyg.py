@@ -9,6 +9,12 @@ algorithm as ours: every destination node draws up to `fanout` distinct neighbou
 and the message passing is PyG's `SAGEConv` on the sampled bipartite blocks. PyG's mean
 aggregator ignores edge weights (ours weighs them); the cost is the same.
 
+Inputs as in warmstart: every node has a raw row [content, one-hot shop, one-hot popularity
+bucket, user flag] (a user's is the edge-weighted mean of its products' rows), mapped by one
+linear layer (= content projection + shop and popularity embeddings + user bias), plus a
+learned id embedding on id-only data (a user's: the mean over up to `user_items` sampled
+products). Written the usual PyG way: the input layer runs on every sampled node.
+
     python scripts/graphsage_pyg.py DIR [--epochs 3] [--threads 2]
 """
 
@@ -37,7 +43,7 @@ rng = np.random.default_rng(a.seed)
 cfg = json.load(open(os.path.join(a.dir, "config.json")))
 load = lambda name: np.load(os.path.join(a.dir, name))
 n_items, n_users = cfg["n_items"], cfg["n_users"]
-offsets, neighbours = load("offsets.npy"), load("neighbours.npy")
+offsets, neighbours, weights = load("offsets.npy"), load("neighbours.npy"), load("weights.npy")
 degree = np.diff(offsets)
 site, popularity = torch.from_numpy(load("site.npy")), torch.from_numpy(load("popularity.npy"))
 links = load("links.npy")
@@ -45,6 +51,29 @@ logq = torch.from_numpy(load("logq.npy"))
 site_ranges = load("site_ranges.npy")
 content = torch.from_numpy(load("content.npy")) if cfg["content_dim"] > 0 else None
 hidden, dim, fanouts = cfg["hidden"], cfg["dim"], cfg["fanouts"]
+
+
+def raw_rows():
+    """Raw input rows of every node (products, then users as weighted means of theirs)."""
+    c, s = cfg["content_dim"], max(cfg["n_sites"], 1)
+    width = c + s + 16 + 1
+    items = np.zeros((n_items, width), np.float32)
+    if c:
+        items[:, :c] = content.numpy()
+    items[np.arange(n_items), c + site.numpy()] = 1
+    items[np.arange(n_items), c + s + popularity.numpy()] = 1
+    start, end = offsets[n_items], offsets[n_items + n_users]
+    deg = np.diff(offsets[n_items:])
+    rows = np.repeat(np.arange(n_users), deg)
+    total = np.bincount(rows, weights=weights[start:end], minlength=n_users)
+    w = weights[start:end] / np.maximum(total[rows], 1e-12)
+    a = torch.sparse_coo_tensor(np.stack([rows, neighbours[start:end]]), torch.from_numpy(w.astype(np.float32)), (n_users, n_items))
+    users = torch.sparse.mm(a, torch.from_numpy(items)).numpy()
+    users[:, -1] = 1
+    return torch.from_numpy(np.concatenate([items, users]))
+
+
+raw = raw_rows()
 
 
 def sample(nodes, fanout):
@@ -96,11 +125,8 @@ class Blocks:
 class Model(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.content = torch.nn.Linear(cfg["content_dim"], hidden, bias=False) if content is not None else None
+        self.input = torch.nn.Linear(raw.shape[1], hidden, bias=False)
         self.ids = torch.nn.Embedding(n_items, hidden) if cfg["id_embedding"] else None
-        self.site = torch.nn.Embedding(max(cfg["n_sites"], 1), hidden)
-        self.popularity = torch.nn.Embedding(16, hidden)
-        self.user = torch.nn.Parameter(torch.zeros(hidden))
         aggr = "max" if cfg["aggregator"] == "max" else "mean"
         dims = [(hidden, dim if l + 1 == len(fanouts) else hidden) for l in range(len(fanouts))]
         self.convs = torch.nn.ModuleList(
@@ -108,27 +134,21 @@ class Model(torch.nn.Module):
         )
         self.scale = torch.nn.Parameter(torch.tensor(cfg["initial_scale"]))
 
-    def items(self, ids):
-        x = self.site(site[ids]) + self.popularity(popularity[ids])
-        if self.content is not None:
-            x = x + self.content(content[ids])
-        if self.ids is not None:
-            x = x + self.ids(ids)
-        return x
-
     def inputs(self, nodes):
+        x = self.input(raw[torch.from_numpy(nodes)])
+        if self.ids is None:
+            return x
         is_item = nodes < n_items
-        x = torch.zeros(len(nodes), hidden)
         item_pos = np.nonzero(is_item)[0]
-        x[torch.from_numpy(item_pos)] = self.items(torch.from_numpy(nodes[item_pos]))
+        parts = torch.zeros(len(nodes), hidden)
+        parts[torch.from_numpy(item_pos)] = self.ids(torch.from_numpy(nodes[item_pos]))
         user_pos = np.nonzero(~is_item)[0]
         if len(user_pos):
             dst, nb = sample(nodes[user_pos], cfg["user_items"])
-            rows = self.items(torch.from_numpy(nb))
-            agg = torch.zeros(len(user_pos), hidden).index_add_(0, torch.from_numpy(dst), rows)
+            agg = torch.zeros(len(user_pos), hidden).index_add_(0, torch.from_numpy(dst), self.ids(torch.from_numpy(nb)))
             count = torch.bincount(torch.from_numpy(dst), minlength=len(user_pos)).clamp(min=1).unsqueeze(1)
-            x[torch.from_numpy(user_pos)] = agg / count + self.user
-        return x
+            parts[torch.from_numpy(user_pos)] = agg / count
+        return x + parts
 
     def forward(self, blocks):
         h = self.inputs(blocks.nodes)
@@ -136,7 +156,8 @@ class Model(torch.nn.Module):
         for l, conv in enumerate(self.convs):
             hop = layers - 1 - l
             n_dst = blocks.hop_ends[hop]
-            h = F.dropout(h, cfg["dropout"], self.training)
+            if l > 0:
+                h = F.dropout(h, cfg["dropout"], self.training)
             h = conv((h, h[:n_dst]), blocks.edges[hop])
             h = F.normalize(h, dim=-1) if l + 1 == layers else F.relu(h)
         return h

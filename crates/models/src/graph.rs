@@ -204,7 +204,7 @@ pub struct SampledBlocks {
     /// `adjacency[h][v]`: sampled neighbours of node position `v < hop_ends[h]` (positions
     /// below `hop_ends[h + 1]`), drawn with `fanouts[h]`.
     pub adjacency: Vec<Vec<Vec<(u32, f32)>>>,
-    index: std::collections::HashMap<u32, u32>,
+    index: rustc_hash::FxHashMap<u32, u32>,
 }
 
 impl SampledBlocks {
@@ -216,7 +216,7 @@ impl SampledBlocks {
 
 /// Samples `fanouts.len()` hops around `targets` (repeats allowed; they share a position).
 pub fn sample_blocks(graph: &ProductGraph, targets: &[u32], fanouts: &[usize], rng: &mut Rng) -> SampledBlocks {
-    let mut position: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let mut position: rustc_hash::FxHashMap<u32, u32> = rustc_hash::FxHashMap::default();
     let mut nodes: Vec<u32> = Vec::new();
     for &t in targets {
         position.entry(t).or_insert_with(|| {

@@ -3,7 +3,7 @@
 //!
 //! - **Inputs**: a product's content vector through a linear map (or, on id-only data, a
 //!   learned id embedding), plus embeddings of its shop and popularity bucket. A user starts
-//!   from the weighted mean of their products' inputs (no user ids), so any user can be
+//!   from the weighted mean of all their visible products' inputs (no user ids), so any user can be
 //!   embedded from their history.
 //! - **Layers**: `fanouts.len()` GraphSAGE layers, `W_self h_v + W_neigh AGG(h_u) + b`, with a
 //!   mean (edge-weighted) or max-pool aggregator, ReLU and dropout between layers, outputs
@@ -17,6 +17,12 @@
 //!   the graph and those products become the user's positives; other users have a few
 //!   random edges held out as positives. Adam, early stopping on the NDCG@10 of held-out
 //!   cross-shop users (whose nodes carry no edges), best epoch kept.
+//! - **Speed**: inputs are linear in raw rows `[content, one-hot shop, one-hot popularity,
+//!   user flag]`, so with the mean aggregator the first layer averages raw rows and multiplies
+//!   only its destinations, once, by `[W_in W_self ; W_in W_neigh]` (exact); the gradient of
+//!   that constant-input product skips the data's side; neighbour means are one sparse op; a
+//!   sampler thread prepares the next batches (sampling, gathering, dropout masks) while the
+//!   current one trains.
 //! - **Inference**: layer by layer over the whole training graph with full neighbourhoods;
 //!   every product's layer outputs are cached, so a new user is embedded inductively from
 //!   their history in a few small matrix products, without retraining.
@@ -31,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use warmstart_core::{ItemId, Rng};
 
 use crate::graph::{content_knn, sample_blocks, ProductGraph};
-use crate::nn::{candle, content_tensor, dense, l2, seeded_varmap, EarlyStopping};
+use crate::nn::{candle, constant_matmul, dense, l2, seeded_varmap, weighted_mean_rows, EarlyStopping};
 use crate::two_tower::bce;
 use crate::{Error, History, Recommender, Result, TrainData};
 
@@ -87,7 +93,8 @@ pub struct GraphSageConfig {
     pub content_weight: f32,
     /// Positive links drawn per training user and epoch.
     pub targets_per_user: usize,
-    /// Products sampled per user for the user's input features.
+    /// Products sampled per user and step for the id-embedding part of the user's input
+    /// (id embeddings only; content inputs average the user's whole visible history).
     pub user_items: usize,
     /// Share of cross-shop training users held out for early stopping (0 disables it).
     pub validation_share: f64,
@@ -324,6 +331,42 @@ impl Shape {
         out
     }
 
+    /// Width of a node's raw input row: content, one-hot shop, one-hot popularity bucket and
+    /// a user flag.
+    fn raw_width(&self) -> usize {
+        self.content_dim + self.n_sites.max(1) + POPULARITY_BUCKETS + 1
+    }
+
+    /// The raw input row of product `i` (`content` is `n_items × content_dim`).
+    fn item_raw(&self, content: &[f32], i: usize, out: &mut [f32]) {
+        let c = self.content_dim;
+        out.fill(0.0);
+        out[..c].copy_from_slice(&content[i * c..(i + 1) * c]);
+        out[c + self.site[i] as usize] = 1.0;
+        out[c + self.n_sites.max(1) + self.popularity[i] as usize] = 1.0;
+    }
+
+    /// Raw input rows of every node of `graph` (`n_nodes × raw_width`): products as
+    /// [`item_raw`](Self::item_raw), users the edge-weighted mean of their products' rows with
+    /// the user flag set. A node's input is its row times [`Net::input_weight`] (plus its id
+    /// embedding), so a user's input is the mean of its products' inputs plus the user bias,
+    /// and the mean of several nodes' inputs is the input of their mean row.
+    fn raw_rows(&self, content: &[f32], graph: &ProductGraph) -> Vec<f32> {
+        use rayon::prelude::*;
+        let r = self.raw_width();
+        let n_items = graph.n_items;
+        let mut rows = vec![0f32; graph.n_nodes() * r];
+        let (items, users) = rows.split_at_mut(n_items * r);
+        items.par_chunks_mut(r).enumerate().for_each(|(i, out)| self.item_raw(content, i, out));
+        let items: &[f32] = items;
+        users.par_chunks_mut(r).enumerate().for_each(|(u, out)| {
+            let (nb, w) = graph.neighbours((n_items + u) as u32);
+            weighted_mean_into(items, r, nb, w, out);
+            out[r - 1] = 1.0;
+        });
+        rows
+    }
+
     fn build(&self, vb: &VarBuilder) -> candle_core::Result<Net> {
         let c = &self.config;
         let h = c.hidden;
@@ -354,6 +397,18 @@ impl Shape {
     }
 }
 
+impl Net {
+    /// The input map of raw rows (`raw_width × hidden`): content weight, shop and popularity
+    /// embeddings and the user bias stacked, so a one-hot row picks an embedding.
+    fn input_weight(&self) -> candle_core::Result<Tensor> {
+        let mut parts: Vec<Tensor> = self.content.iter().cloned().collect();
+        parts.push(self.site.clone());
+        parts.push(self.popularity.clone());
+        parts.push(self.user_bias.unsqueeze(0)?);
+        Tensor::cat(&parts, 0)
+    }
+}
+
 /// Cached outputs of the trained model for inference.
 struct Cache {
     /// Per layer input `l` (0 = inputs): every product's representation (`n_items × width`).
@@ -366,7 +421,8 @@ struct Trained {
     shape: Shape,
     net: Net,
     varmap: VarMap,
-    content: Tensor,
+    /// Content vectors (`n_items × content_dim`; empty after loading).
+    content: Vec<f32>,
     cache: Cache,
     history: Vec<GraphSageEpoch>,
 }
@@ -395,30 +451,30 @@ impl GraphSage {
 
     /// The input representation of `items` (`len × hidden`).
     fn item_inputs(t: &Trained, items: &[u32]) -> candle_core::Result<Tensor> {
-        let net = &t.net;
-        let dev = &Device::Cpu;
-        let idx = Tensor::from_vec(items.to_vec(), items.len(), dev)?;
-        let site: Vec<u32> = items.iter().map(|&i| t.shape.site[i as usize]).collect();
-        let pop: Vec<u32> = items.iter().map(|&i| t.shape.popularity[i as usize]).collect();
-        let mut x = net.site.index_select(&Tensor::from_vec(site, items.len(), dev)?, 0)?;
-        x = (x + net.popularity.index_select(&Tensor::from_vec(pop, items.len(), dev)?, 0)?)?;
-        if let Some(w) = &net.content {
-            x = (x + t.content.index_select(&idx, 0)?.matmul(w)?)?;
+        let r = t.shape.raw_width();
+        let mut raw = vec![0f32; items.len() * r];
+        for (out, &i) in raw.chunks_mut(r).zip(items) {
+            t.shape.item_raw(&t.content, i as usize, out);
         }
-        if let Some(ids) = &net.ids {
-            x = (x + ids.index_select(&idx, 0)?)?;
+        let x = Tensor::from_vec(raw, (items.len(), r), &Device::Cpu)?.matmul(&t.net.input_weight()?)?;
+        match &t.net.ids {
+            Some(ids) => x + ids.index_select(&Tensor::from_vec(items.to_vec(), items.len(), &Device::Cpu)?, 0)?,
+            None => Ok(x),
         }
-        Ok(x)
     }
 
     /// One layer's output from the destination nodes' own rows and their aggregated
     /// neighbours: `W_self h + W_neigh agg + b`, then ReLU (hidden layers) or L2 (last).
     fn combine(layer: &Layer, own: &Tensor, agg: &Tensor, last: bool) -> candle_core::Result<Tensor> {
-        let out = (dense(own, &layer.own)? + agg.matmul(&layer.neigh)?)?;
+        Self::activate((dense(own, &layer.own)? + agg.matmul(&layer.neigh)?)?, last)
+    }
+
+    /// ReLU for hidden layers, L2 normalisation for the last.
+    fn activate(pre: Tensor, last: bool) -> candle_core::Result<Tensor> {
         if last {
-            l2(&out)
+            l2(&pre)
         } else {
-            out.relu()
+            pre.relu()
         }
     }
 
@@ -437,15 +493,10 @@ impl GraphSage {
         if f == 0 {
             return Tensor::zeros((n, width), DType::F32, dev);
         }
-        let index = Tensor::from_vec(idx.to_vec(), n * f, dev)?;
-        let w = Tensor::from_vec(weight.to_vec(), (n, f, 1), dev)?;
         match &layer.pool {
-            None => {
-                let gathered = src.index_select(&index, 0)?.reshape((n, f, width))?;
-                let total = w.sum(1)?.clamp(1e-12, f64::MAX)?;
-                gathered.broadcast_mul(&w)?.sum(1)?.broadcast_div(&total)
-            }
+            None => weighted_mean_rows(src, idx, weight, n, f),
             Some(pool) => {
+                let index = Tensor::from_vec(idx.to_vec(), n * f, dev)?;
                 let p = dense(src, pool)?.relu()?;
                 let gathered = p.index_select(&index, 0)?.reshape((n, f, width))?;
                 // padding gets −1e9 (never the max); rows without neighbours become 0
@@ -457,6 +508,73 @@ impl GraphSage {
                 gathered.broadcast_add(&mask)?.max(1)?.broadcast_mul(&any)
             }
         }
+    }
+}
+
+/// One batch prepared for training without touching the parameters
+/// ([`GraphSage::prepare_batch`]).
+struct BatchInputs {
+    links: Vec<(usize, ItemId)>,
+    /// Users, positives, then negatives (node ids).
+    targets: Vec<u32>,
+    blocks: crate::graph::SampledBlocks,
+    /// Mean aggregator: `first × 2·raw_width` rows `[raw | mean raw of the sampled
+    /// neighbours]` of the first layer's destinations; max-pool: every node's raw row.
+    inputs: Vec<f32>,
+    ids: Option<IdLists>,
+    /// Inverted-dropout masks of the inputs of layers `1..` (`rows × hidden` each).
+    dropout: Vec<Vec<f32>>,
+}
+
+/// Which id-embedding rows make the sampled nodes' id part: a product its own row, a user the
+/// weighted mean over up to `user_items` of its visible products.
+struct IdLists {
+    n_nodes: usize,
+    item_rows: Vec<u32>,
+    item_pos: Vec<u32>,
+    user_lists: Vec<Vec<(u32, f32)>>,
+    user_pos: Vec<u32>,
+}
+
+impl IdLists {
+    fn sample(graph: &ProductGraph, nodes: &[u32], user_items: usize, rng: &mut Rng) -> IdLists {
+        let n_items = graph.n_items as u32;
+        let (mut item_rows, mut item_pos, mut user_lists, mut user_pos) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut buf = Vec::new();
+        for (p, &v) in nodes.iter().enumerate() {
+            if v < n_items {
+                item_rows.push(v);
+                item_pos.push(p as u32);
+            } else {
+                graph.sample(v, user_items, rng, &mut buf);
+                user_lists.push(buf.clone());
+                user_pos.push(p as u32);
+            }
+        }
+        IdLists { n_nodes: nodes.len(), item_rows, item_pos, user_lists, user_pos }
+    }
+
+    /// The id part of every node (`n_nodes × width`, node order) from the embedding `table`.
+    fn rows(&self, table: &Tensor) -> candle_core::Result<Tensor> {
+        let dev = &Device::Cpu;
+        let width = table.dim(1)?;
+        let items = table.index_select(&Tensor::from_vec(self.item_rows.clone(), self.item_rows.len(), dev)?, 0)?;
+        let n_u = self.user_lists.len();
+        let (idx, w, f) = padded(&self.user_lists, n_u);
+        let users = if f == 0 {
+            Tensor::zeros((n_u, width), DType::F32, dev)?
+        } else {
+            weighted_mean_rows(table, &idx, &w, n_u, f)?
+        };
+        let mut order = vec![0u32; self.n_nodes];
+        for (k, p) in self.item_pos.iter().enumerate() {
+            order[*p as usize] = k as u32;
+        }
+        for (k, p) in self.user_pos.iter().enumerate() {
+            order[*p as usize] = (self.item_rows.len() + k) as u32;
+        }
+        Tensor::cat(&[&items, &users], 0)?.index_select(&Tensor::from_vec(order, self.n_nodes, dev)?, 0)
     }
 }
 
@@ -552,21 +670,21 @@ impl GraphSage {
         EpochPlan { links, hidden }
     }
 
-    /// BCE loss of one batch of links on the epoch's graph.
-    fn batch_loss(
+    /// Everything of one batch that needs no parameters: targets (users, positives, then
+    /// same-shop negatives for BCE), the sampled blocks, the first layer's raw input rows and
+    /// the id-embedding lists. Runs on the sampler thread while the previous batch trains.
+    fn prepare_batch(
         &self,
-        t: &Trained,
         graph: &ProductGraph,
+        raw: &[f32],
+        shape: &Shape,
         data: &TrainData,
         links: &[(usize, ItemId)],
-        logq: &[f32],
         rng: &mut Rng,
-    ) -> candle_core::Result<Tensor> {
+    ) -> BatchInputs {
         let c = &self.config;
         let d = data.dataset;
         let n_items = graph.n_items;
-        let dev = &Device::Cpu;
-        // targets: users, positives, negatives
         let mut targets: Vec<u32> = links.iter().map(|(u, _)| (n_items + u) as u32).collect();
         targets.extend(links.iter().map(|(_, i)| *i));
         let negatives = if c.loss == GraphSageLoss::Bce { c.negatives } else { 0 };
@@ -577,8 +695,51 @@ impl GraphSage {
             }
         }
         let blocks = sample_blocks(graph, &targets, &c.fanouts, rng);
-        let h = self.node_inputs(t, graph, &blocks.nodes, rng)?;
-        let z = self.propagate(t, &blocks, h, rng, true)?;
+        let r = shape.raw_width();
+        let nodes = &blocks.nodes;
+        let row = |v: u32| &raw[v as usize * r..(v as usize + 1) * r];
+        let inputs = if c.aggregator == Aggregator::MaxPool {
+            // max-pool needs every sampled node's input
+            nodes.iter().flat_map(|&v| row(v).iter().copied()).collect()
+        } else {
+            // the first layer's destinations: [raw row | mean raw row of their neighbours]
+            let first = blocks.hop_ends[c.fanouts.len() - 1];
+            let lists = &blocks.adjacency[c.fanouts.len() - 1];
+            let mut x = vec![0f32; first * 2 * r];
+            for ((out, &v), list) in x.chunks_mut(2 * r).zip(&nodes[..first]).zip(&lists[..first]) {
+                let (own, agg) = out.split_at_mut(r);
+                own.copy_from_slice(row(v));
+                let total: f32 = list.iter().map(|x| x.1).sum();
+                if total > 0.0 {
+                    for &(p, w) in list {
+                        let share = w / total;
+                        for (o, x) in agg.iter_mut().zip(row(nodes[p as usize])) {
+                            *o += share * x;
+                        }
+                    }
+                }
+            }
+            x
+        };
+        let ids = shape.id_embedding.then(|| IdLists::sample(graph, nodes, c.user_items, rng));
+        let layers = c.fanouts.len();
+        let keep = 1.0 - c.dropout;
+        let dropout = (1..layers)
+            .filter(|_| c.dropout > 0.0)
+            .map(|l| {
+                let len = blocks.hop_ends[layers - l] * c.hidden;
+                (0..len).map(|_| if rng.unit_f32() < keep { 1.0 / keep } else { 0.0 }).collect()
+            })
+            .collect();
+        BatchInputs { links: links.to_vec(), targets, blocks, inputs, ids, dropout }
+    }
+
+    /// The loss of one prepared batch.
+    fn batch_loss(&self, t: &Trained, batch: BatchInputs, logq: &[f32]) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let dev = &Device::Cpu;
+        let z = self.forward(t, &batch.blocks, batch.inputs, batch.ids.as_ref(), &batch.dropout)?;
+        let (links, targets, blocks) = (&batch.links, &batch.targets, &batch.blocks);
         let pos_of = |node: u32| blocks.position(node);
         let b = links.len();
         let user_rows: Vec<u32> = targets[..b].iter().map(|&v| pos_of(v)).collect();
@@ -601,105 +762,68 @@ impl GraphSage {
         bce(&pos, &neg)
     }
 
-    /// Layer-0 rows of the sampled nodes: product inputs, and for users the weighted mean of
-    /// up to `user_items` of their visible products' inputs plus the user bias.
-    fn node_inputs(
+    /// The targets' outputs (rows in node order) of a prepared batch.
+    ///
+    /// With the mean aggregator the first layer needs no per-node projection: the mean of
+    /// linear inputs is the input of the mean raw row, and `(x W_in) W_self + (x̄ W_in) W_neigh`
+    /// is one product of `[x | x̄]` with `[W_in W_self ; W_in W_neigh]`, so only the first
+    /// layer's destinations are multiplied, once (exact; dropout acts between layers).
+    /// Max-pool projects every sampled node.
+    fn forward(
         &self,
         t: &Trained,
-        graph: &ProductGraph,
-        nodes: &[u32],
-        rng: &mut Rng,
+        blocks: &crate::graph::SampledBlocks,
+        inputs: Vec<f32>,
+        id_lists: Option<&IdLists>,
+        dropout: &[Vec<f32>],
     ) -> candle_core::Result<Tensor> {
-        let n_items = graph.n_items as u32;
+        let layers = self.config.fanouts.len();
+        let r = t.shape.raw_width();
+        let w_in = t.net.input_weight()?;
+        let ids = match (&t.net.ids, id_lists) {
+            (Some(table), Some(lists)) => Some(lists.rows(table)?),
+            _ => None,
+        };
         let dev = &Device::Cpu;
-        let mut needed: Vec<u32> = Vec::new();
-        let mut slot: HashMap<u32, u32> = HashMap::new();
-        let mut at = |i: u32, needed: &mut Vec<u32>| -> u32 {
-            *slot.entry(i).or_insert_with(|| {
-                needed.push(i);
-                (needed.len() - 1) as u32
-            })
-        };
-        let mut item_rows: Vec<(usize, u32)> = Vec::new();
-        let mut user_lists: Vec<(usize, Vec<(u32, f32)>)> = Vec::new();
-        let mut buf = Vec::new();
-        for (p, &v) in nodes.iter().enumerate() {
-            if v < n_items {
-                item_rows.push((p, at(v, &mut needed)));
-            } else {
-                graph.sample(v, self.config.user_items, rng, &mut buf);
-                let list = buf.iter().map(|&(i, w)| (at(i, &mut needed), w)).collect();
-                user_lists.push((p, list));
+        if self.config.aggregator == Aggregator::MaxPool {
+            let n = blocks.nodes.len();
+            let mut h = constant_matmul(Tensor::from_vec(inputs, (n, r), dev)?, &w_in)?;
+            if let Some(ids) = &ids {
+                h = (h + ids)?;
             }
+            return self.propagate(t, blocks, h, 0, dropout);
         }
-        let x_items = if needed.is_empty() {
-            Tensor::zeros((0, self.config.hidden), DType::F32, dev)?
-        } else {
-            Self::item_inputs(t, &needed)?
-        };
-        let f = user_lists.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
-        let mut rows = x_items.clone();
-        let mut order = vec![0u32; nodes.len()];
-        for (p, s) in &item_rows {
-            order[*p] = *s;
+        let first = blocks.hop_ends[layers - 1];
+        let layer = &t.net.layers[0];
+        let stacked = Tensor::cat(&[w_in.matmul(&layer.own.0)?, w_in.matmul(&layer.neigh)?], 0)?;
+        let mut pre = constant_matmul(Tensor::from_vec(inputs, (first, 2 * r), dev)?, &stacked)?;
+        if let Some(ids) = &ids {
+            let (idx, w, f) = padded(&blocks.adjacency[layers - 1], first);
+            let agg = Self::aggregate(layer, ids, &idx, &w, first, f)?;
+            pre = (pre + ids.narrow(0, 0, first)?.matmul(&layer.own.0)? + agg.matmul(&layer.neigh)?)?;
         }
-        if !user_lists.is_empty() {
-            let n_u = user_lists.len();
-            let mut idx = vec![0u32; n_u * f.max(1)];
-            let mut w = vec![0f32; n_u * f.max(1)];
-            for (r, (_, list)) in user_lists.iter().enumerate() {
-                for (j, (s, wt)) in list.iter().enumerate() {
-                    idx[r * f + j] = *s;
-                    w[r * f + j] = *wt;
-                }
-            }
-            let users = if f == 0 || needed.is_empty() {
-                Tensor::zeros((n_u, self.config.hidden), DType::F32, dev)?
-            } else {
-                let g = x_items.index_select(&Tensor::from_vec(idx, n_u * f, dev)?, 0)?.reshape((
-                    n_u,
-                    f,
-                    self.config.hidden,
-                ))?;
-                let w = Tensor::from_vec(w, (n_u, f, 1), dev)?;
-                g.broadcast_mul(&w)?.sum(1)?.broadcast_div(&w.sum(1)?.clamp(1e-12, f64::MAX)?)?
-            };
-            let users = users.broadcast_add(&t.net.user_bias)?;
-            let base = needed.len() as u32;
-            for (r, (p, _)) in user_lists.iter().enumerate() {
-                order[*p] = base + r as u32;
-            }
-            rows = Tensor::cat(&[&x_items, &users], 0)?;
-        }
-        rows.index_select(&Tensor::from_vec(order, nodes.len(), dev)?, 0)
+        let h = Self::activate(pre.broadcast_add(&layer.own.1)?, layers == 1)?;
+        self.propagate(t, blocks, h, 1, dropout)
     }
 
-    /// Runs the layers over sampled blocks; returns the targets' outputs (rows in node order).
+    /// Runs layers `from..` over sampled blocks (dropout before every layer after the first
+    /// when training); returns the targets' outputs (rows in node order).
     fn propagate(
         &self,
         t: &Trained,
         blocks: &crate::graph::SampledBlocks,
         mut h: Tensor,
-        rng: &mut Rng,
-        train: bool,
+        from: usize,
+        dropout: &[Vec<f32>],
     ) -> candle_core::Result<Tensor> {
         let c = &self.config;
         let layers = c.fanouts.len();
-        for (l, layer) in t.net.layers.iter().enumerate() {
+        for (l, layer) in t.net.layers.iter().enumerate().skip(from) {
             let hop = layers - 1 - l;
             let n_dst = blocks.hop_ends[hop];
-            let lists = &blocks.adjacency[hop];
-            let f = lists.iter().map(|x| x.len()).max().unwrap_or(0);
-            let mut idx = vec![0u32; n_dst * f];
-            let mut w = vec![0f32; n_dst * f];
-            for (v, list) in lists.iter().enumerate().take(n_dst) {
-                for (j, (p, wt)) in list.iter().enumerate() {
-                    idx[v * f + j] = *p;
-                    w[v * f + j] = *wt;
-                }
-            }
-            if train && c.dropout > 0.0 {
-                h = dropout(&h, c.dropout, rng)?;
+            let (idx, w, f) = padded(&blocks.adjacency[hop], n_dst);
+            if l > 0 && c.dropout > 0.0 {
+                h = (h * Tensor::from_slice(&dropout[l - 1], (blocks.hop_ends[hop + 1], c.hidden), &Device::Cpu)?)?;
             }
             let agg = Self::aggregate(layer, &h, &idx, &w, n_dst, f)?;
             let own = h.narrow(0, 0, n_dst)?;
@@ -796,17 +920,36 @@ impl GraphSage {
 /// Edge-weighted mean of the rows `nb` of `table` (`width` columns); zeros without rows.
 fn weighted_mean(table: &[f32], width: usize, nb: &[u32], w: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; width];
+    weighted_mean_into(table, width, nb, w, &mut out);
+    out
+}
+
+/// [`weighted_mean`] written into `out` (which must hold zeros).
+fn weighted_mean_into(table: &[f32], width: usize, nb: &[u32], w: &[f32], out: &mut [f32]) {
     let total: f32 = w.iter().sum();
     if nb.is_empty() || total <= 0.0 {
-        return out;
+        return;
     }
     for (&i, &wt) in nb.iter().zip(w) {
         for (o, x) in out.iter_mut().zip(&table[i as usize * width..(i as usize + 1) * width]) {
-            *o += wt * x;
+            *o += wt / total * x;
         }
     }
-    out.iter_mut().for_each(|o| *o /= total);
-    out
+}
+
+/// The first `n` neighbour lists as padded `n × f` positions and weights (0 for padding),
+/// with `f` the longest list.
+fn padded(lists: &[Vec<(u32, f32)>], n: usize) -> (Vec<u32>, Vec<f32>, usize) {
+    let f = lists[..n].iter().map(|x| x.len()).max().unwrap_or(0);
+    let mut idx = vec![0u32; n * f];
+    let mut w = vec![0f32; n * f];
+    for (v, list) in lists[..n].iter().enumerate() {
+        for (j, (p, wt)) in list.iter().enumerate() {
+            idx[v * f + j] = *p;
+            w[v * f + j] = *wt;
+        }
+    }
+    (idx, w, f)
 }
 
 /// Element-wise max of the rows `nb` of `table`; zeros without rows.
@@ -821,13 +964,6 @@ fn max_rows(table: &[f32], width: usize, nb: &[u32]) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Inverted dropout with a seeded mask.
-fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> candle_core::Result<Tensor> {
-    let keep = 1.0 - p;
-    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.unit_f32() < keep { 1.0 / keep } else { 0.0 }).collect();
-    x * Tensor::from_vec(mask, x.shape(), x.device())?
 }
 
 impl GraphSage {
@@ -845,7 +981,15 @@ impl GraphSage {
         let Prepared { mut rng, validation, skip, train_users, content_edges, shape, logq } =
             self.prepare(data, on_progress)?;
         let base = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &HashSet::new());
-        let content = content_tensor(data.item_vectors, d.n_items())?;
+        let content = match data.item_vectors {
+            Some(v) if v.dim > 0 => {
+                if v.n_items() != d.n_items() {
+                    return Err(Error::BadData(format!("{} item vectors for {} items", v.n_items(), d.n_items())));
+                }
+                v.data.clone()
+            }
+            _ => Vec::new(),
+        };
         let varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let net = shape.build(&vb).map_err(candle)?;
@@ -864,21 +1008,38 @@ impl GraphSage {
             let started = std::time::Instant::now();
             let plan = self.plan_epoch(data, &train_users, &mut rng);
             let graph = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &plan.hidden);
+            let raw = match self.trained.as_ref() {
+                Some(t) => t.shape.raw_rows(&t.content, &graph),
+                None => Vec::new(),
+            };
             let (mut sum, mut count) = (0.0f64, 0usize);
-            for batch in plan.links.chunks(c.batch) {
-                if batch.len() < 2 {
-                    continue;
+            let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+            let sampler_seed = rng.next_u64();
+            // a sampler thread prepares the next batches while this one trains
+            std::thread::scope(|scope| -> Result<()> {
+                let (sender, batches) = std::sync::mpsc::sync_channel::<BatchInputs>(2);
+                let (this, graph, raw, links) = (&*self, &graph, &raw, &plan.links);
+                scope.spawn(move || {
+                    let mut sampler = Rng::new(sampler_seed);
+                    for batch in links.chunks(c.batch).filter(|b| b.len() >= 2) {
+                        let prepared = this.prepare_batch(graph, raw, &t.shape, data, batch, &mut sampler);
+                        if sender.send(prepared).is_err() {
+                            break; // training stopped
+                        }
+                    }
+                });
+                for batch in batches {
+                    let loss = self.batch_loss(t, batch, &logq).map_err(candle)?;
+                    opt.backward_step(&loss).map_err(candle)?;
+                    let l = loss.to_scalar::<f32>().map_err(candle)? as f64;
+                    if !l.is_finite() {
+                        return Err(Error::BadData(format!("GraphSAGE training diverged in epoch {}", epoch + 1)));
+                    }
+                    sum += l;
+                    count += 1;
                 }
-                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                let loss = self.batch_loss(t, &graph, data, batch, &logq, &mut rng).map_err(candle)?;
-                opt.backward_step(&loss).map_err(candle)?;
-                let l = loss.to_scalar::<f32>().map_err(candle)? as f64;
-                if !l.is_finite() {
-                    return Err(Error::BadData(format!("GraphSAGE training diverged in epoch {}", epoch + 1)));
-                }
-                sum += l;
-                count += 1;
-            }
+                Ok(())
+            })?;
             let train_seconds = started.elapsed().as_secs_f64();
             let ndcg = if validation.is_empty() {
                 None
@@ -1050,7 +1211,7 @@ impl GraphSage {
         };
         let item_layers = (0..shape.config.fanouts.len()).map(|l| rows(&format!("layer{l}"))).collect::<Result<_>>()?;
         let cache = Cache { item_layers, item_out: rows("out")? };
-        let content = Tensor::zeros((1, 1), DType::F32, &Device::Cpu).map_err(candle)?;
+        let content = Vec::new();
         Ok(GraphSage {
             config: shape.config.clone(),
             trained: Some(Trained { shape, net, varmap, content, cache, history: Vec::new() }),
@@ -1196,6 +1357,58 @@ mod tests {
         (d, m)
     }
 
+    /// The training path (sampled blocks, first layer aggregated in raw space, custom ops)
+    /// computes what full-neighbourhood inference computes when the fanouts cover every
+    /// neighbour and dropout is off.
+    #[test]
+    fn training_forward_equals_full_inference() {
+        let (d, m) = tiny();
+        let v = warmstart_core::ItemVectors {
+            dim: 3,
+            data: (0..36).map(|i| ((i * 7) % 5) as f32 - 2.0).collect(),
+            present: vec![true; 12],
+        };
+        for (aggregator, ids) in [(Aggregator::Mean, false), (Aggregator::MaxPool, false), (Aggregator::Mean, true)] {
+            let c = GraphSageConfig::builder()
+                .hidden(8)
+                .dim(4)
+                .fanouts(vec![50, 50])
+                .aggregator(aggregator)
+                .dropout(0.0)
+                .content_k(0)
+                .id_embedding(Some(ids))
+                .validation_share(0.0)
+                .epochs(1)
+                .build()
+                .unwrap();
+            let mut model = GraphSage::new(c);
+            let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+            model.fit(&data).unwrap();
+            let t = model.trained.as_ref().unwrap();
+            let graph = ProductGraph::build(&m, &[], 1.0, &[], &HashSet::new());
+            let raw = t.shape.raw_rows(&t.content, &graph);
+            let links: Vec<(usize, ItemId)> = (0..12).map(|u| (u, ((u + 3) % 12) as ItemId)).collect();
+            let batch = model.prepare_batch(&graph, &raw, &t.shape, &data, &links, &mut Rng::new(3));
+            let z = model.forward(t, &batch.blocks, batch.inputs.clone(), batch.ids.as_ref(), &batch.dropout).unwrap();
+            let z = z.to_vec2::<f32>().unwrap();
+            for &(u, i) in &links {
+                let item = &t.cache.item_out[i as usize * 4..(i as usize + 1) * 4];
+                let got = &z[batch.blocks.position(i) as usize];
+                assert!(
+                    item.iter().zip(got).all(|(a, b)| (a - b).abs() < 1e-5),
+                    "{aggregator:?} item {i}: {item:?} vs {got:?}"
+                );
+                let history: Vec<(ItemId, f32)> = m.row_indices(u).iter().map(|&i| (i, 1.0)).collect();
+                let user = model.embed_user(t, &history).unwrap();
+                let got = &z[batch.blocks.position((12 + u) as u32) as usize];
+                assert!(
+                    user.iter().zip(got).all(|(a, b)| (a - b).abs() < 1e-5),
+                    "{aggregator:?} user {u}: {user:?} vs {got:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn gradients_reach_every_parameter() {
         let (d, m) = tiny();
@@ -1224,11 +1437,13 @@ mod tests {
             let plan = model.plan_epoch(&data, &users, &mut rng);
             assert!(plan.links.iter().all(|(u, i)| plan.hidden.contains(&(*u as u32, *i))), "every positive is hidden");
             let graph = ProductGraph::build(&m, &[], 1.0, &[], &plan.hidden);
+            let raw = t.shape.raw_rows(&t.content, &graph);
             for (u, i) in &plan.links {
                 assert!(!graph.neighbours((12 + u) as u32).0.contains(i), "a positive link is not in the graph");
             }
             let logq = vec![0f32; 12];
-            let loss = model.batch_loss(t, &graph, &data, &plan.links, &logq, &mut rng).unwrap();
+            let batch = model.prepare_batch(&graph, &raw, &t.shape, &data, &plan.links, &mut rng);
+            let loss = model.batch_loss(t, batch, &logq).unwrap();
             let grads = loss.backward().unwrap();
             let vars: Vec<(String, Var)> =
                 t.varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();

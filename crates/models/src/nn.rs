@@ -15,6 +15,114 @@ pub(crate) fn dense(x: &Tensor, (w, b): &(Tensor, Tensor)) -> candle_core::Resul
     x.matmul(w)?.broadcast_add(b)
 }
 
+/// `x · w` for a constant `x` (data, not parameters): the backward pass computes only `w`'s
+/// gradient, `xᵀ · grad` (candle's matmul would also compute the unused gradient of `x`, a
+/// second product as large as the forward one).
+pub(crate) fn constant_matmul(x: Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    w.apply_op1(ConstantMatmul(x))
+}
+
+struct ConstantMatmul(Tensor);
+
+impl candle_core::CustomOp1 for ConstantMatmul {
+    fn name(&self) -> &'static str {
+        "constant-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let w = match (storage, layout.contiguous_offsets()) {
+            (candle_core::CpuStorage::F32(w), Some((start, end))) => &w[start..end],
+            _ => candle_core::bail!("constant-matmul needs a contiguous f32 weight"),
+        };
+        let out = self.0.matmul(&Tensor::from_slice(w, layout.shape(), &Device::Cpu)?)?;
+        let shape = out.shape().clone();
+        Ok((candle_core::CpuStorage::F32(out.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(&self, _w: &Tensor, _out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(self.0.t()?.matmul(grad)?))
+    }
+}
+
+/// Weighted means of rows of `src`: row `v` of the result is `Σ_j w_vj · src[idx_vj] / Σ_j w_vj`
+/// over the padded lists `idx`, `weight` (`n × f`; weight 0 for padding; zeros for rows
+/// without weight). One sparse product forward and its transpose backward, instead of
+/// gathering an `n × f × width` tensor.
+pub(crate) fn weighted_mean_rows(
+    src: &Tensor,
+    idx: &[u32],
+    weight: &[f32],
+    n: usize,
+    f: usize,
+) -> candle_core::Result<Tensor> {
+    let mut share = weight.to_vec();
+    for row in share.chunks_mut(f.max(1)) {
+        let total: f32 = row.iter().sum();
+        row.iter_mut().for_each(|w| *w = if total > 0.0 { *w / total } else { 0.0 });
+    }
+    src.contiguous()?.apply_op1(WeightedMeanRows { idx: idx.to_vec(), share, n, f, n_src: src.dim(0)? })
+}
+
+struct WeightedMeanRows {
+    idx: Vec<u32>,
+    share: Vec<f32>,
+    n: usize,
+    f: usize,
+    n_src: usize,
+}
+
+impl candle_core::CustomOp1 for WeightedMeanRows {
+    fn name(&self) -> &'static str {
+        "weighted-mean-rows"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let src = match (storage, layout.contiguous_offsets()) {
+            (candle_core::CpuStorage::F32(x), Some((start, end))) => &x[start..end],
+            _ => candle_core::bail!("weighted-mean-rows needs contiguous f32 rows"),
+        };
+        let width = layout.shape().dims().get(1).copied().unwrap_or(0);
+        let mut out = vec![0f32; self.n * width];
+        for (v, row) in out.chunks_mut(width.max(1)).enumerate().take(self.n) {
+            for j in v * self.f..(v + 1) * self.f {
+                let (p, w) = (self.idx[j] as usize, self.share[j]);
+                if w != 0.0 {
+                    for (o, x) in row.iter_mut().zip(&src[p * width..(p + 1) * width]) {
+                        *o += w * x;
+                    }
+                }
+            }
+        }
+        Ok((candle_core::CpuStorage::F32(out), (self.n, width).into()))
+    }
+
+    fn bwd(&self, _src: &Tensor, _out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let width = grad.dim(1)?;
+        let g = grad.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; self.n_src * width];
+        for v in 0..self.n {
+            let gv = &g[v * width..(v + 1) * width];
+            for j in v * self.f..(v + 1) * self.f {
+                let (p, w) = (self.idx[j] as usize, self.share[j]);
+                if w != 0.0 {
+                    for (o, x) in out[p * width..(p + 1) * width].iter_mut().zip(gv) {
+                        *o += w * x;
+                    }
+                }
+            }
+        }
+        Ok(Some(Tensor::from_vec(out, (self.n_src, width), grad.device())?))
+    }
+}
+
 /// Rows scaled to unit length (zero rows stay zero).
 pub(crate) fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
@@ -132,5 +240,54 @@ pub(crate) fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: u
             Tensor::from_vec(v.data.clone(), (n_items, v.dim), &Device::Cpu).map_err(candle)
         }
         _ => Tensor::zeros((n_items, 1), candle_core::DType::F32, &Device::Cpu).map_err(candle),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    /// The custom ops give the values and gradients of candle's own formulations.
+    #[test]
+    fn custom_ops_match_candle_gradients() {
+        let dev = &Device::Cpu;
+        let src = Var::from_vec((0..15).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), (5, 3), dev).unwrap();
+        let (idx, w) = (vec![1u32, 4, 0, 2, 2, 0, 3, 3, 3], vec![1.0f32, 3.0, 0.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]);
+        let mean = weighted_mean_rows(src.as_tensor(), &idx, &w, 3, 3).unwrap();
+        let index = Tensor::from_vec(idx.clone(), 9, dev).unwrap();
+        let wt = Tensor::from_vec(w.clone(), (3, 3, 1), dev).unwrap();
+        let reference = src
+            .as_tensor()
+            .index_select(&index, 0)
+            .unwrap()
+            .reshape((3, 3, 3))
+            .unwrap()
+            .broadcast_mul(&wt)
+            .unwrap()
+            .sum(1)
+            .unwrap()
+            .broadcast_div(&wt.sum(1).unwrap().clamp(1e-12, f64::MAX).unwrap())
+            .unwrap();
+        let probe = Tensor::from_vec((0..9).map(|i| i as f32 - 4.0).collect::<Vec<_>>(), (3, 3), dev).unwrap();
+        let close = |a: &Tensor, b: &Tensor| {
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(d < 1e-5, "{a} vs {b}");
+        };
+        close(&mean, &reference);
+        assert_eq!(mean.to_vec2::<f32>().unwrap()[2], vec![0.0; 3], "a row without weight is zero");
+        let g1 = (mean * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        close(g1.get(src.as_tensor()).unwrap(), g2.get(src.as_tensor()).unwrap());
+
+        let w = Var::from_vec((0..6).map(|i| i as f32 * 0.5 - 1.0).collect::<Vec<_>>(), (3, 2), dev).unwrap();
+        let x = Tensor::from_vec((0..12).map(|i| (i as f32).cos()).collect::<Vec<_>>(), (4, 3), dev).unwrap();
+        let ours = constant_matmul(x.clone(), w.as_tensor()).unwrap();
+        let theirs = x.matmul(w.as_tensor()).unwrap();
+        close(&ours, &theirs);
+        let probe = Tensor::from_vec((0..8).map(|i| i as f32).collect::<Vec<_>>(), (4, 2), dev).unwrap();
+        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        close(g1.get(w.as_tensor()).unwrap(), g2.get(w.as_tensor()).unwrap());
     }
 }
