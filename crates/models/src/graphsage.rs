@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use warmstart_core::{ItemId, Rng};
 
 use crate::graph::{content_knn, sample_blocks, ProductGraph};
-use crate::nn::{candle, constant_matmul, dense, l2, seeded_varmap, weighted_mean_rows, EarlyStopping};
+use crate::nn::{candle, constant_matmul, dense, l2, masked_relu, seeded_varmap, weighted_mean_rows, EarlyStopping};
 use crate::two_tower::bce;
 use crate::{Error, History, Recommender, Result, TrainData};
 
@@ -518,8 +518,8 @@ struct BatchInputs {
     /// Users, positives, then negatives (node ids).
     targets: Vec<u32>,
     blocks: crate::graph::SampledBlocks,
-    /// Mean aggregator: `first × 2·raw_width` rows `[raw | mean raw of the sampled
-    /// neighbours]` of the first layer's destinations; max-pool: every node's raw row.
+    /// Mean aggregator: `first × (2·raw_width + 1)` rows `[raw | mean raw of the sampled
+    /// neighbours | 1]` of the first layer's destinations; max-pool: every node's raw row.
     inputs: Vec<f32>,
     ids: Option<IdLists>,
     /// Inverted-dropout masks of the inputs of layers `1..` (`rows × hidden` each).
@@ -705,9 +705,10 @@ impl GraphSage {
             // the first layer's destinations: [raw row | mean raw row of their neighbours]
             let first = blocks.hop_ends[c.fanouts.len() - 1];
             let lists = &blocks.adjacency[c.fanouts.len() - 1];
-            let mut x = vec![0f32; first * 2 * r];
-            for ((out, &v), list) in x.chunks_mut(2 * r).zip(&nodes[..first]).zip(&lists[..first]) {
+            let mut x = vec![0f32; first * (2 * r + 1)];
+            for ((out, &v), list) in x.chunks_mut(2 * r + 1).zip(&nodes[..first]).zip(&lists[..first]) {
                 let (own, agg) = out.split_at_mut(r);
+                agg[r] = 1.0; // the bias column
                 own.copy_from_slice(row(v));
                 let total: f32 = list.iter().map(|x| x.1).sum();
                 if total > 0.0 {
@@ -724,11 +725,21 @@ impl GraphSage {
         let ids = shape.id_embedding.then(|| IdLists::sample(graph, nodes, c.user_items, rng));
         let layers = c.fanouts.len();
         let keep = 1.0 - c.dropout;
+        // four 16-bit draws per random word
+        let threshold = (keep as f64 * 65536.0) as u64;
         let dropout = (1..layers)
             .filter(|_| c.dropout > 0.0)
             .map(|l| {
                 let len = blocks.hop_ends[layers - l] * c.hidden;
-                (0..len).map(|_| if rng.unit_f32() < keep { 1.0 / keep } else { 0.0 }).collect()
+                let mut mask = Vec::with_capacity(len + 3);
+                while mask.len() < len {
+                    let bits = rng.next_u64();
+                    for k in 0..4 {
+                        mask.push(if (bits >> (16 * k)) & 0xffff < threshold { 1.0 / keep } else { 0.0 });
+                    }
+                }
+                mask.truncate(len);
+                mask
             })
             .collect();
         BatchInputs { links: links.to_vec(), targets, blocks, inputs, ids, dropout }
@@ -795,14 +806,16 @@ impl GraphSage {
         }
         let first = blocks.hop_ends[layers - 1];
         let layer = &t.net.layers[0];
-        let stacked = Tensor::cat(&[w_in.matmul(&layer.own.0)?, w_in.matmul(&layer.neigh)?], 0)?;
-        let mut pre = constant_matmul(Tensor::from_vec(inputs, (first, 2 * r), dev)?, &stacked)?;
+        let stacked =
+            Tensor::cat(&[w_in.matmul(&layer.own.0)?, w_in.matmul(&layer.neigh)?, layer.own.1.unsqueeze(0)?], 0)?;
+        let mut pre = constant_matmul(Tensor::from_vec(inputs, (first, 2 * r + 1), dev)?, &stacked)?;
         if let Some(ids) = &ids {
             let (idx, w, f) = padded(&blocks.adjacency[layers - 1], first);
             let agg = Self::aggregate(layer, ids, &idx, &w, first, f)?;
             pre = (pre + ids.narrow(0, 0, first)?.matmul(&layer.own.0)? + agg.matmul(&layer.neigh)?)?;
         }
-        let h = Self::activate(pre.broadcast_add(&layer.own.1)?, layers == 1)?;
+        // ReLU and the next layer's dropout in one op
+        let h = if layers == 1 { l2(&pre)? } else { masked_relu(&pre, dropout.first().map(|m| m.as_slice()))? };
         self.propagate(t, blocks, h, 1, dropout)
     }
 
@@ -822,7 +835,8 @@ impl GraphSage {
             let hop = layers - 1 - l;
             let n_dst = blocks.hop_ends[hop];
             let (idx, w, f) = padded(&blocks.adjacency[hop], n_dst);
-            if l > 0 && c.dropout > 0.0 {
+            // (the first layer of the mean path applied its dropout with its ReLU)
+            if l > from && c.dropout > 0.0 {
                 h = (h * Tensor::from_slice(&dropout[l - 1], (blocks.hop_ends[hop + 1], c.hidden), &Device::Cpu)?)?;
             }
             let agg = Self::aggregate(layer, &h, &idx, &w, n_dst, f)?;

@@ -123,6 +123,51 @@ impl candle_core::CustomOp1 for WeightedMeanRows {
     }
 }
 
+/// `ReLU(x) · mask` (an inverted-dropout mask, or none) in one pass each way; candle's own
+/// ReLU and product would also build the mask's unused gradient.
+pub(crate) fn masked_relu(x: &Tensor, mask: Option<&[f32]>) -> candle_core::Result<Tensor> {
+    if let Some(m) = mask {
+        if m.len() != x.elem_count() {
+            candle_core::bail!("dropout mask of {} for {} values", m.len(), x.elem_count());
+        }
+    }
+    x.contiguous()?.apply_op1(MaskedRelu(mask.map(|m| m.to_vec())))
+}
+
+struct MaskedRelu(Option<Vec<f32>>);
+
+impl candle_core::CustomOp1 for MaskedRelu {
+    fn name(&self) -> &'static str {
+        "masked-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let x = match (storage, layout.contiguous_offsets()) {
+            (candle_core::CpuStorage::F32(x), Some((start, end))) => &x[start..end],
+            _ => candle_core::bail!("masked-relu needs contiguous f32 values"),
+        };
+        let out: Vec<f32> = match &self.0 {
+            Some(m) => x.iter().zip(m).map(|(x, m)| x.max(0.0) * m).collect(),
+            None => x.iter().map(|x| x.max(0.0)).collect(),
+        };
+        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let xs = x.flatten_all()?.to_vec1::<f32>()?;
+        let g = grad.flatten_all()?.to_vec1::<f32>()?;
+        let out: Vec<f32> = match &self.0 {
+            Some(m) => xs.iter().zip(&g).zip(m).map(|((x, g), m)| if *x > 0.0 { g * m } else { 0.0 }).collect(),
+            None => xs.iter().zip(&g).map(|(x, g)| if *x > 0.0 { *g } else { 0.0 }).collect(),
+        };
+        Tensor::from_vec(out, x.shape(), x.device()).map(Some)
+    }
+}
+
 /// Rows scaled to unit length (zero rows stay zero).
 pub(crate) fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
@@ -289,5 +334,15 @@ mod tests {
         let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         close(g1.get(w.as_tensor()).unwrap(), g2.get(w.as_tensor()).unwrap());
+
+        let x = Var::from_vec(vec![-1.0f32, 2.0, 0.5, -0.2, 3.0, 1.0], (2, 3), dev).unwrap();
+        let mask = [2.0f32, 0.0, 2.0, 2.0, 2.0, 0.0];
+        let ours = masked_relu(x.as_tensor(), Some(&mask)).unwrap();
+        let theirs = (x.as_tensor().relu().unwrap() * Tensor::from_slice(&mask, (2, 3), dev).unwrap()).unwrap();
+        close(&ours, &theirs);
+        let probe = Tensor::from_vec((0..6).map(|i| i as f32 + 1.0).collect::<Vec<_>>(), (2, 3), dev).unwrap();
+        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        close(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
     }
 }
