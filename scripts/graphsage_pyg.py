@@ -1,7 +1,9 @@
 """GraphSAGE in PyTorch Geometric on the data `warmstart-bench graphsage` exports: the same
-graph (first epoch's edges, cold-start links hidden), input features, fanouts, batch size,
-objective and links, trained for a few epochs on the CPU. Prints one JSON line with seconds
-per epoch and the losses, like the Rust side, so scripts/bench_graphsage.sh can compare.
+graphs (each epoch's edges with its simulated cold-start links hidden), input features,
+fanouts, batch size, objective and links, trained for a few epochs on the CPU. Prints one JSON
+line with seconds per epoch and the losses, like the Rust side, so scripts/bench_graphsage.sh
+can compare. `--save FILE` writes the trained weights under warmstart's parameter names
+(safetensors), so `warmstart eval --models 'graphsage:init=FILE:epochs=0'` ranks with them.
 
 PyG's own neighbour loaders need `pyg-lib` or `torch-sparse`, neither of which has CPU wheels
 on PyPI; the uniform per-layer sampler is therefore written here in vectorised NumPy (the same
@@ -15,7 +17,7 @@ linear layer (= content projection + shop and popularity embeddings + user bias)
 learned id embedding on id-only data (a user's: the mean over up to `user_items` sampled
 products). Written the usual PyG way: the input layer runs on every sampled node.
 
-    python scripts/graphsage_pyg.py DIR [--epochs 3] [--threads 2]
+    python scripts/graphsage_pyg.py DIR [--epochs 3] [--threads 2] [--save FILE]
 """
 
 import argparse
@@ -35,6 +37,7 @@ p.add_argument("dir")
 p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seed", type=int, default=42)
+p.add_argument("--save", help="write the weights here (safetensors, warmstart's names)")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -43,10 +46,7 @@ rng = np.random.default_rng(a.seed)
 cfg = json.load(open(os.path.join(a.dir, "config.json")))
 load = lambda name: np.load(os.path.join(a.dir, name))
 n_items, n_users = cfg["n_items"], cfg["n_users"]
-offsets, neighbours, weights = load("offsets.npy"), load("neighbours.npy"), load("weights.npy")
-degree = np.diff(offsets)
 site, popularity = torch.from_numpy(load("site.npy")), torch.from_numpy(load("popularity.npy"))
-links = load("links.npy")
 logq = torch.from_numpy(load("logq.npy"))
 site_ranges = load("site_ranges.npy")
 content = torch.from_numpy(load("content.npy")) if cfg["content_dim"] > 0 else None
@@ -73,7 +73,19 @@ def raw_rows():
     return torch.from_numpy(np.concatenate([items, users]))
 
 
-raw = raw_rows()
+
+
+def load_epoch(e):
+    """Epoch e's graph, links and raw rows (epoch 1 at the top, later ones in epochE/)."""
+    global offsets, neighbours, weights, degree, links, raw
+    d = "" if e == 1 or not os.path.isdir(os.path.join(a.dir, f"epoch{e}")) else f"epoch{e}"
+    offsets, neighbours = load(os.path.join(d, "offsets.npy")), load(os.path.join(d, "neighbours.npy"))
+    weights, links = load(os.path.join(d, "weights.npy")), load(os.path.join(d, "links.npy"))
+    degree = np.diff(offsets)
+    raw = raw_rows()
+
+
+load_epoch(1)
 
 
 def sample(nodes, fanout):
@@ -133,6 +145,25 @@ class Model(torch.nn.Module):
             [SAGEConv((i, i), o, aggr=aggr, project=(aggr == "max")) for i, o in dims]
         )
         self.scale = torch.nn.Parameter(torch.tensor(cfg["initial_scale"]))
+
+    def warmstart_weights(self):
+        """The parameters under warmstart's names and layouts (weights as in × out)."""
+        c, s = cfg["content_dim"], max(cfg["n_sites"], 1)
+        w = self.input.weight.detach().T.contiguous()
+        out = {"input.site": w[c : c + s], "input.popularity": w[c + s : c + s + 16], "input.user": w[-1]}
+        if c:
+            out["input.content"] = w[:c]
+        if self.ids is not None:
+            out["input.id"] = self.ids.weight.detach()
+        for l, conv in enumerate(self.convs):
+            out[f"layer{l}.self.weight"] = conv.lin_r.weight.detach().T
+            out[f"layer{l}.self.bias"] = conv.lin_l.bias.detach()
+            out[f"layer{l}.neigh.weight"] = conv.lin_l.weight.detach().T
+            if cfg["aggregator"] == "max":
+                out[f"layer{l}.pool.weight"] = conv.lin.weight.detach().T
+                out[f"layer{l}.pool.bias"] = conv.lin.bias.detach()
+        out["scale"] = self.scale.detach()
+        return {k: v.contiguous().float() for k, v in out.items()}
 
     def inputs(self, nodes):
         x = self.input(raw[torch.from_numpy(nodes)])
@@ -196,6 +227,8 @@ def step(chunk):
 
 seconds, losses = [], []
 for epoch in range(a.epochs):
+    if epoch:
+        load_epoch(epoch + 1)
     model.train()
     started = time.perf_counter()
     total, count = 0.0, 0
@@ -212,6 +245,26 @@ for epoch in range(a.epochs):
     seconds.append(time.perf_counter() - started)
     losses.append(total / max(count, 1))
     print(f"pyg epoch {epoch + 1}: {seconds[-1]:.1f}s, loss {losses[-1]:.4f}", file=__import__("sys").stderr)
+
+def save_safetensors(path, tensors):
+    """Minimal safetensors writer (8-byte header length, JSON header, little-endian data)."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        data = tensors[name].numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+if a.save:
+    save_safetensors(a.save, model.warmstart_weights())
 
 median = sorted(seconds)[len(seconds) // 2]
 print(

@@ -104,6 +104,11 @@ pub struct GraphSageConfig {
     pub id_embedding: Option<bool>,
     /// Seed of initialisation, sampling and order.
     pub seed: u64,
+    /// Weights to start from instead of the seeded initialisation: a safetensors file with
+    /// this model's parameter names and shapes (`scripts/graphsage_pyg.py --save` writes one
+    /// from PyTorch Geometric). With `epochs = 0` the model is used as loaded.
+    #[serde(default)]
+    pub init: Option<String>,
 }
 
 /// Builder of [`GraphSageConfig`].
@@ -133,6 +138,7 @@ impl GraphSageConfig {
             user_items: 20,
             validation_share: 0.1,
             patience: 2,
+            init: None,
             id_embedding: None,
             seed: 42,
         })
@@ -169,6 +175,7 @@ impl GraphSageConfigBuilder {
     setter!(patience, usize);
     setter!(id_embedding, Option<bool>);
     setter!(seed, u64);
+    setter!(init, Option<String>);
 
     /// Sets one parameter from text (`graphsage:fanouts=10/5:agg=max`); the error names the key.
     pub fn set(self, key: &str, value: &str) -> Result<Self> {
@@ -207,6 +214,7 @@ impl GraphSageConfigBuilder {
             "validation" => self.validation_share(num(())?),
             "patience" => self.patience(int(())?),
             "seed" => self.seed(int(())? as u64),
+            "init" => self.init(Some(value.to_string())),
             "ids" => self.id_embedding(Some(match value {
                 "1" | "true" | "yes" | "on" => true,
                 "0" | "false" | "no" | "off" => false,
@@ -215,7 +223,7 @@ impl GraphSageConfigBuilder {
             _ => {
                 return Err(Error::ModelParameter(format!(
                     "unknown graphsage parameter `{key}` (hidden, dim, fanouts, agg, dropout, loss, neg, batch, epochs, lr, \
-                     wd, content_k, content_weight, targets, user_items, validation, patience, seed, ids)"
+                     wd, content_k, content_weight, targets, user_items, validation, patience, seed, ids, init)"
                 )))
             }
         })
@@ -236,9 +244,9 @@ impl GraphSageConfigBuilder {
         crate::check("batch", c.batch >= 2, c.batch, "must be at least 2")?;
         crate::check(
             "epochs/targets/user_items",
-            c.epochs > 0 && c.targets_per_user > 0 && c.user_items > 0,
+            (c.epochs > 0 || c.init.is_some()) && c.targets_per_user > 0 && c.user_items > 0,
             format!("{}/{}/{}", c.epochs, c.targets_per_user, c.user_items),
-            "must be positive",
+            "must be positive (epochs may be 0 with init weights)",
         )?;
         crate::check(
             "learning_rate",
@@ -610,18 +618,26 @@ pub struct GraphSageExport {
     pub site: Vec<u32>,
     /// Popularity bucket of every product.
     pub popularity: Vec<u32>,
-    /// The first epoch's graph (CSR over products then users).
+    /// Each epoch's graph and links.
+    pub epochs: Vec<EpochGraph>,
+    /// Log sampling probability of each product as a positive.
+    pub logq: Vec<f32>,
+    /// Product-id range of each shop.
+    pub site_ranges: Vec<Range<ItemId>>,
+}
+
+/// One epoch's training graph (CSR over products then users, the cold-start edges hidden) and
+/// its positive links (user, product) in training order.
+#[derive(Debug, Clone)]
+pub struct EpochGraph {
+    /// CSR offsets (`n_nodes + 1`).
     pub offsets: Vec<usize>,
     /// Neighbours of the CSR graph.
     pub neighbours: Vec<u32>,
     /// Edge weights of the CSR graph.
     pub weights: Vec<f32>,
-    /// The first epoch's positive links (user, product) in training order.
+    /// Positive links.
     pub links: Vec<(usize, ItemId)>,
-    /// Log sampling probability of each product as a positive.
-    pub logq: Vec<f32>,
-    /// Product-id range of each shop.
-    pub site_ranges: Vec<Range<ItemId>>,
 }
 
 /// One epoch's supervision: positive links and the pairs hidden from the graph.
@@ -631,6 +647,13 @@ struct EpochPlan {
 }
 
 impl GraphSage {
+    /// The next epoch's plan and the seed of its sampler thread, drawn in the order training
+    /// and [`export`](Self::export) share.
+    fn next_epoch(&self, data: &TrainData, users: &[usize], rng: &mut Rng) -> (EpochPlan, u64) {
+        let plan = self.plan_epoch(data, users, rng);
+        (plan, rng.next_u64())
+    }
+
     fn plan_epoch(&self, data: &TrainData, users: &[usize], rng: &mut Rng) -> EpochPlan {
         let d = data.dataset;
         let m = data.matrix;
@@ -1004,7 +1027,10 @@ impl GraphSage {
             }
             _ => Vec::new(),
         };
-        let varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
+        let mut varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
+        if let Some(path) = &c.init {
+            varmap.load(path).map_err(|e| Error::BadData(format!("graphsage init weights {path}: {e}")))?;
+        }
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let net = shape.build(&vb).map_err(candle)?;
         let empty = Cache { item_layers: Vec::new(), item_out: Vec::new() };
@@ -1020,7 +1046,7 @@ impl GraphSage {
         let mut history = Vec::new();
         for epoch in 0..c.epochs {
             let started = std::time::Instant::now();
-            let plan = self.plan_epoch(data, &train_users, &mut rng);
+            let (plan, sampler_seed) = self.next_epoch(data, &train_users, &mut rng);
             let graph = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &plan.hidden);
             let raw = match self.trained.as_ref() {
                 Some(t) => t.shape.raw_rows(&t.content, &graph),
@@ -1028,7 +1054,6 @@ impl GraphSage {
             };
             let (mut sum, mut count) = (0.0f64, 0usize);
             let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-            let sampler_seed = rng.next_u64();
             // a sampler thread prepares the next batches while this one trains
             std::thread::scope(|scope| -> Result<()> {
                 let (sender, batches) = std::sync::mpsc::sync_channel::<BatchInputs>(2);
@@ -1142,14 +1167,26 @@ impl GraphSage {
         Ok(Prepared { rng, validation, skip, train_users, content_edges, shape, logq })
     }
 
-    /// The first epoch's training data as [`fit`](Recommender::fit) would see it, for
-    /// re-implementations (the PyTorch Geometric comparison in `scripts/graphsage_pyg.py`).
-    pub fn export(&self, data: &TrainData) -> Result<GraphSageExport> {
+    /// The first `epochs` epochs' training data as [`fit`](Recommender::fit) would see them
+    /// (without early stopping), for re-implementations (the PyTorch Geometric comparison in
+    /// `scripts/graphsage_pyg.py`).
+    pub fn export(&self, data: &TrainData, epochs: usize) -> Result<GraphSageExport> {
         let Prepared { mut rng, skip, train_users, content_edges, shape, logq, .. } =
             self.prepare(data, &mut |_, _, _| {})?;
-        let plan = self.plan_epoch(data, &train_users, &mut rng);
-        let graph = ProductGraph::build(data.matrix, &content_edges, self.config.content_weight, &skip, &plan.hidden);
-        let (offsets, neighbours, weights) = graph.csr();
+        let epochs = (0..epochs.max(1))
+            .map(|_| {
+                let (plan, _) = self.next_epoch(data, &train_users, &mut rng);
+                let graph =
+                    ProductGraph::build(data.matrix, &content_edges, self.config.content_weight, &skip, &plan.hidden);
+                let (offsets, neighbours, weights) = graph.csr();
+                EpochGraph {
+                    offsets: offsets.to_vec(),
+                    neighbours: neighbours.to_vec(),
+                    weights: weights.to_vec(),
+                    links: plan.links,
+                }
+            })
+            .collect();
         Ok(GraphSageExport {
             config: self.config.clone(),
             content: data.item_vectors.filter(|v| v.dim > 0).map(|v| v.data.clone()).unwrap_or_default(),
@@ -1160,10 +1197,7 @@ impl GraphSage {
             n_sites: shape.n_sites,
             site: shape.site,
             popularity: shape.popularity,
-            offsets: offsets.to_vec(),
-            neighbours: neighbours.to_vec(),
-            weights: weights.to_vec(),
-            links: plan.links,
+            epochs,
             logq,
             site_ranges: data.dataset.sites.iter().map(|s| s.items.clone()).collect(),
         })
@@ -1266,6 +1300,9 @@ impl Recommender for GraphSage {
             differs("content_weight", c.content_weight.to_string(), d.content_weight.to_string());
             differs("targets", c.targets_per_user.to_string(), d.targets_per_user.to_string());
             differs("user_items", c.user_items.to_string(), d.user_items.to_string());
+            if let Some(path) = &c.init {
+                parts.push(format!("init {path}"));
+            }
             if let Some(ids) = c.id_embedding {
                 parts.push(if ids { "ids".into() } else { "no ids".into() });
             }

@@ -17,7 +17,9 @@ pub mod two_tower;
 pub use als::{Als, AlsConfig};
 pub use bpr::{Bpr, BprConfig};
 pub use content::{ContentConfig, ContentModel};
-pub use graphsage::{Aggregator, GraphSage, GraphSageConfig, GraphSageEpoch, GraphSageExport, GraphSageLoss};
+pub use graphsage::{
+    Aggregator, EpochGraph, GraphSage, GraphSageConfig, GraphSageEpoch, GraphSageExport, GraphSageLoss,
+};
 pub use itemknn::{ItemKnn, ItemKnnConfig};
 pub use nn::EpochReport;
 pub use popularity::{Popularity, PopularityConfig};

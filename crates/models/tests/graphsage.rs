@@ -78,11 +78,15 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
             .map(|e| warmstart_models::GraphSageEpoch { train_seconds: a.epochs()[e.epoch - 1].train_seconds, ..e })
             .collect::<Vec<_>>()
     );
-    // the export is the first epoch as training saw it
-    let x = a.export(&data).unwrap();
-    assert_eq!(x.links.len(), a.epochs()[0].examples);
-    assert_eq!(x.offsets.len(), 80 + 160 + 1);
-    assert_eq!(x.neighbours.len(), *x.offsets.last().unwrap());
+    // the export is the epochs as training saw them
+    let x = a.export(&data, a.epochs().len()).unwrap();
+    assert_eq!(x.epochs.len(), a.epochs().len());
+    for (e, h) in x.epochs.iter().zip(a.epochs()) {
+        assert_eq!(e.links.len(), h.examples);
+        assert_eq!(e.offsets.len(), 80 + 160 + 1);
+        assert_eq!(e.neighbours.len(), *e.offsets.last().unwrap());
+    }
+    assert_ne!(x.epochs[0].links, x.epochs[1].links, "every epoch simulates a new cold start");
     assert_eq!(x.content.len(), 80 * 6);
     let dir = tempfile::tempdir().unwrap();
     a.save(dir.path()).unwrap();
@@ -97,6 +101,20 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     a.score(&[(9999, 1.0)], 40..80, &mut s1).unwrap();
     assert!(s1.iter().all(|x| *x == 0.0));
     assert!(GraphSage::load(&dir.path().join("missing")).is_err());
+    // init weights with no epochs: the same model, rebuilt on the training graph
+    let init = dir.path().join("model.safetensors").display().to_string();
+    let mut c = GraphSage::new(GraphSageConfig { epochs: 0, init: Some(init), ..config() });
+    c.fit(&data).unwrap();
+    let mut s3 = vec![0f32; 40];
+    c.score(&history, 40..80, &mut s3).unwrap();
+    a.score(&history, 40..80, &mut s1).unwrap();
+    assert_eq!(s1, s3);
+    assert!(c.epochs().is_empty());
+    let missing = GraphSageConfig { init: Some("no/such/weights.safetensors".into()), ..config() };
+    let err = GraphSage::new(missing).fit(&data).unwrap_err().to_string();
+    assert!(err.contains("no/such/weights.safetensors"), "{err}");
+    assert!(GraphSageConfig::builder().epochs(0).build().is_err(), "no epochs and no weights");
+    assert!(GraphSageConfig::builder().epochs(0).set("init", "w.safetensors").unwrap().build().is_ok());
 }
 
 #[test]

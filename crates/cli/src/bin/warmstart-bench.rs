@@ -255,7 +255,7 @@ fn two_tower(
     Ok(())
 }
 
-/// Exports GraphSAGE's first epoch and times our own training epochs on the same data.
+/// Exports GraphSAGE's epochs and times our own training epochs on the same data.
 fn graphsage(
     a: &Args,
     store: &Store,
@@ -273,7 +273,7 @@ fn graphsage(
     let config = b.build()?;
     let data = TrainData { dataset: d, matrix, item_vectors: vectors.as_ref() };
     let mut model = GraphSage::new(config);
-    let x = model.export(&data)?;
+    let x = model.export(&data, a.iterations)?;
     let dir = &a.out;
     let n = x.n_items;
     if x.content_dim > 0 {
@@ -281,20 +281,25 @@ fn graphsage(
     }
     write(&dir.join("site.npy"), "<i8", &[n], &i64_bytes(x.site.iter().map(|v| *v as i64)))?;
     write(&dir.join("popularity.npy"), "<i8", &[n], &i64_bytes(x.popularity.iter().map(|v| *v as i64)))?;
-    write(&dir.join("offsets.npy"), "<i8", &[x.offsets.len()], &i64_bytes(x.offsets.iter().map(|v| *v as i64)))?;
-    write(
-        &dir.join("neighbours.npy"),
-        "<i8",
-        &[x.neighbours.len()],
-        &i64_bytes(x.neighbours.iter().map(|v| *v as i64)),
-    )?;
-    write(&dir.join("weights.npy"), "<f4", &[x.weights.len()], &f32_bytes(&x.weights))?;
-    write(
-        &dir.join("links.npy"),
-        "<i8",
-        &[x.links.len(), 2],
-        &i64_bytes(x.links.iter().flat_map(|l| [l.0 as i64, l.1 as i64])),
-    )?;
+    // the first epoch's graph and links at the top, later epochs' in epoch2/, epoch3/, ...
+    for (e, g) in x.epochs.iter().enumerate() {
+        let dir = if e == 0 { dir.clone() } else { dir.join(format!("epoch{}", e + 1)) };
+        std::fs::create_dir_all(&dir)?;
+        write(&dir.join("offsets.npy"), "<i8", &[g.offsets.len()], &i64_bytes(g.offsets.iter().map(|v| *v as i64)))?;
+        write(
+            &dir.join("neighbours.npy"),
+            "<i8",
+            &[g.neighbours.len()],
+            &i64_bytes(g.neighbours.iter().map(|v| *v as i64)),
+        )?;
+        write(&dir.join("weights.npy"), "<f4", &[g.weights.len()], &f32_bytes(&g.weights))?;
+        write(
+            &dir.join("links.npy"),
+            "<i8",
+            &[g.links.len(), 2],
+            &i64_bytes(g.links.iter().flat_map(|l| [l.0 as i64, l.1 as i64])),
+        )?;
+    }
     write(&dir.join("logq.npy"), "<f4", &[n], &f32_bytes(&x.logq))?;
     let ranges = x.site_ranges.iter().flat_map(|r| [r.start as i64, r.end as i64]);
     write(&dir.join("site_ranges.npy"), "<i8", &[x.site_ranges.len(), 2], &i64_bytes(ranges))?;
@@ -325,8 +330,8 @@ fn graphsage(
     println!(
         "{}",
         serde_json::json!({
-            "framework": "warmstart", "threads": candle_core_threads(), "links": x.links.len(), "batch": c.batch,
-            "epoch_seconds": secs, "epoch_seconds_median": median, "links_per_second": x.links.len() as f64 / median.max(1e-9),
+            "framework": "warmstart", "threads": candle_core_threads(), "links": x.epochs[0].links.len(), "batch": c.batch,
+            "epoch_seconds": secs, "epoch_seconds_median": median, "links_per_second": x.epochs[0].links.len() as f64 / median.max(1e-9),
             "loss": losses, "peak_rss_mib": peak_rss_mib(),
         })
     );
