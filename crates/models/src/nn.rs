@@ -15,6 +15,18 @@ pub(crate) fn dense(x: &Tensor, (w, b): &(Tensor, Tensor)) -> candle_core::Resul
     x.matmul(w)?.broadcast_add(b)
 }
 
+/// The values of a custom op's input, which must be contiguous f32.
+fn f32_values<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::CpuStorage::F32(x), Some((start, end))) => Ok(&x[start..end]),
+        _ => candle_core::bail!("{op} needs contiguous f32 values"),
+    }
+}
+
 /// `x · w` for a constant `x` (data, not parameters): the backward pass computes only `w`'s
 /// gradient, `xᵀ · grad` (candle's matmul would also compute the unused gradient of `x`, a
 /// second product as large as the forward one).
@@ -34,10 +46,7 @@ impl candle_core::CustomOp1 for ConstantMatmul {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let w = match (storage, layout.contiguous_offsets()) {
-            (candle_core::CpuStorage::F32(w), Some((start, end))) => &w[start..end],
-            _ => candle_core::bail!("constant-matmul needs a contiguous f32 weight"),
-        };
+        let w = f32_values(storage, layout, self.name())?;
         let out = self.0.matmul(&Tensor::from_slice(w, layout.shape(), &Device::Cpu)?)?;
         let shape = out.shape().clone();
         Ok((candle_core::CpuStorage::F32(out.flatten_all()?.to_vec1::<f32>()?), shape))
@@ -85,10 +94,7 @@ impl candle_core::CustomOp1 for WeightedMeanRows {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let src = match (storage, layout.contiguous_offsets()) {
-            (candle_core::CpuStorage::F32(x), Some((start, end))) => &x[start..end],
-            _ => candle_core::bail!("weighted-mean-rows needs contiguous f32 rows"),
-        };
+        let src = f32_values(storage, layout, self.name())?;
         let width = layout.shape().dims().get(1).copied().unwrap_or(0);
         let mut out = vec![0f32; self.n * width];
         for (v, row) in out.chunks_mut(width.max(1)).enumerate().take(self.n) {
@@ -146,10 +152,7 @@ impl candle_core::CustomOp1 for MaskedRelu {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let x = match (storage, layout.contiguous_offsets()) {
-            (candle_core::CpuStorage::F32(x), Some((start, end))) => &x[start..end],
-            _ => candle_core::bail!("masked-relu needs contiguous f32 values"),
-        };
+        let x = f32_values(storage, layout, self.name())?;
         let out: Vec<f32> = match &self.0 {
             Some(m) => x.iter().zip(m).map(|(x, m)| x.max(0.0) * m).collect(),
             None => x.iter().map(|x| x.max(0.0)).collect(),
