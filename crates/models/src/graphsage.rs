@@ -37,7 +37,9 @@ use serde::{Deserialize, Serialize};
 use warmstart_core::{ItemId, Rng};
 
 use crate::graph::{content_knn, sample_blocks, ProductGraph};
-use crate::nn::{candle, constant_matmul, dense, l2, masked_relu, seeded_varmap, weighted_mean_rows, EarlyStopping};
+use crate::nn::{
+    candle, constant_matmul, dense, l2, masked_relu, seeded_varmap, sparse_rows, EarlyStopping, SparseRows,
+};
 use crate::two_tower::bce;
 use crate::{Error, History, Recommender, Result, TrainData};
 
@@ -486,36 +488,29 @@ impl GraphSage {
         }
     }
 
-    /// Aggregates padded neighbour lists: `src` rows, `idx` (`n × f`, positions in `src`),
-    /// `weight` (`n × f`, 0 for padding).
-    fn aggregate(
-        layer: &Layer,
-        src: &Tensor,
-        idx: &[u32],
-        weight: &[f32],
-        n: usize,
-        f: usize,
-    ) -> candle_core::Result<Tensor> {
+    /// Aggregates neighbour lists (positions in `src` with edge weights), one output row per
+    /// list: the edge-weighted mean, or the max of `ReLU(W_pool h + b)` (zeros without
+    /// neighbours).
+    fn aggregate(layer: &Layer, src: &Tensor, lists: &[Vec<(u32, f32)>]) -> candle_core::Result<Tensor> {
         let dev = &Device::Cpu;
+        let n = lists.len();
         let width = src.dim(1)?;
+        let Some(pool) = &layer.pool else {
+            return sparse_rows(src, SparseRows::means(lists));
+        };
+        let (idx, weight, f) = padded(lists);
         if f == 0 {
             return Tensor::zeros((n, width), DType::F32, dev);
         }
-        match &layer.pool {
-            None => weighted_mean_rows(src, idx, weight, n, f),
-            Some(pool) => {
-                let index = Tensor::from_vec(idx.to_vec(), n * f, dev)?;
-                let p = dense(src, pool)?.relu()?;
-                let gathered = p.index_select(&index, 0)?.reshape((n, f, width))?;
-                // padding gets −1e9 (never the max); rows without neighbours become 0
-                let mask: Vec<f32> = weight.iter().map(|x| if *x > 0.0 { 0.0 } else { -1e9 }).collect();
-                let mask = Tensor::from_vec(mask, (n, f, 1), dev)?;
-                let any: Vec<f32> =
-                    weight.chunks(f).map(|r| if r.iter().any(|x| *x > 0.0) { 1.0 } else { 0.0 }).collect();
-                let any = Tensor::from_vec(any, (n, 1), dev)?;
-                gathered.broadcast_add(&mask)?.max(1)?.broadcast_mul(&any)
-            }
-        }
+        let index = Tensor::from_vec(idx, n * f, dev)?;
+        let p = dense(src, pool)?.relu()?;
+        let gathered = p.index_select(&index, 0)?.reshape((n, f, width))?;
+        // padding gets −1e9 (never the max); rows without neighbours become 0
+        let mask: Vec<f32> = weight.iter().map(|x| if *x > 0.0 { 0.0 } else { -1e9 }).collect();
+        let mask = Tensor::from_vec(mask, (n, f, 1), dev)?;
+        let any: Vec<f32> = weight.chunks(f).map(|r| if r.iter().any(|x| *x > 0.0) { 1.0 } else { 0.0 }).collect();
+        let any = Tensor::from_vec(any, (n, 1), dev)?;
+        gathered.broadcast_add(&mask)?.max(1)?.broadcast_mul(&any)
     }
 }
 
@@ -529,61 +524,11 @@ struct BatchInputs {
     /// Mean aggregator: `first × (2·raw_width + 1)` rows `[raw | mean raw of the sampled
     /// neighbours | 1]` of the first layer's destinations; max-pool: every node's raw row.
     inputs: Vec<f32>,
-    ids: Option<IdLists>,
+    /// Id-embedding part (id embeddings only), as rows of the id table: mean aggregator, the
+    /// first layer's destinations' own rows then their neighbour means; max-pool, every node's.
+    ids: Option<SparseRows>,
     /// Inverted-dropout masks of the inputs of layers `1..` (`rows × hidden` each).
     dropout: Vec<Vec<f32>>,
-}
-
-/// Which id-embedding rows make the sampled nodes' id part: a product its own row, a user the
-/// weighted mean over up to `user_items` of its visible products.
-struct IdLists {
-    n_nodes: usize,
-    item_rows: Vec<u32>,
-    item_pos: Vec<u32>,
-    user_lists: Vec<Vec<(u32, f32)>>,
-    user_pos: Vec<u32>,
-}
-
-impl IdLists {
-    fn sample(graph: &ProductGraph, nodes: &[u32], user_items: usize, rng: &mut Rng) -> IdLists {
-        let n_items = graph.n_items as u32;
-        let (mut item_rows, mut item_pos, mut user_lists, mut user_pos) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut buf = Vec::new();
-        for (p, &v) in nodes.iter().enumerate() {
-            if v < n_items {
-                item_rows.push(v);
-                item_pos.push(p as u32);
-            } else {
-                graph.sample(v, user_items, rng, &mut buf);
-                user_lists.push(buf.clone());
-                user_pos.push(p as u32);
-            }
-        }
-        IdLists { n_nodes: nodes.len(), item_rows, item_pos, user_lists, user_pos }
-    }
-
-    /// The id part of every node (`n_nodes × width`, node order) from the embedding `table`.
-    fn rows(&self, table: &Tensor) -> candle_core::Result<Tensor> {
-        let dev = &Device::Cpu;
-        let width = table.dim(1)?;
-        let items = table.index_select(&Tensor::from_vec(self.item_rows.clone(), self.item_rows.len(), dev)?, 0)?;
-        let n_u = self.user_lists.len();
-        let (idx, w, f) = padded(&self.user_lists, n_u);
-        let users = if f == 0 {
-            Tensor::zeros((n_u, width), DType::F32, dev)?
-        } else {
-            weighted_mean_rows(table, &idx, &w, n_u, f)?
-        };
-        let mut order = vec![0u32; self.n_nodes];
-        for (k, p) in self.item_pos.iter().enumerate() {
-            order[*p as usize] = k as u32;
-        }
-        for (k, p) in self.user_pos.iter().enumerate() {
-            order[*p as usize] = (self.item_rows.len() + k) as u32;
-        }
-        Tensor::cat(&[&items, &users], 0)?.index_select(&Tensor::from_vec(order, self.n_nodes, dev)?, 0)
-    }
 }
 
 /// What [`GraphSage::prepare`] sets up before the first epoch.
@@ -745,7 +690,37 @@ impl GraphSage {
             }
             x
         };
-        let ids = shape.id_embedding.then(|| IdLists::sample(graph, nodes, c.user_items, rng));
+        let ids = shape.id_embedding.then(|| {
+            // a product's own id row; a user's weighted mean over up to `user_items` products
+            let mut buf = Vec::new();
+            let own: Vec<Vec<(u32, f32)>> = nodes
+                .iter()
+                .map(|&v| {
+                    if (v as usize) < n_items {
+                        vec![(v, 1.0)]
+                    } else {
+                        graph.sample(v, c.user_items, rng, &mut buf);
+                        buf.clone()
+                    }
+                })
+                .collect();
+            let own = SparseRows::means(&own);
+            if c.aggregator == Aggregator::MaxPool {
+                return own;
+            }
+            // the neighbour means of the first layer's destinations, expanded to id rows
+            let first = blocks.hop_ends[c.fanouts.len() - 1];
+            let mut rows = SparseRows::default();
+            for v in 0..first {
+                rows.push(own.row(v));
+            }
+            for list in &blocks.adjacency[c.fanouts.len() - 1][..first] {
+                let total: f32 = list.iter().map(|x| x.1).sum();
+                let scale = if total > 0.0 { 1.0 / total } else { 0.0 };
+                rows.push(list.iter().flat_map(|&(p, w)| own.row(p as usize).map(move |(i, s)| (i, w * scale * s))));
+            }
+            rows
+        });
         let layers = c.fanouts.len();
         let keep = 1.0 - c.dropout;
         // four 16-bit draws per random word
@@ -808,14 +783,14 @@ impl GraphSage {
         t: &Trained,
         blocks: &crate::graph::SampledBlocks,
         inputs: Vec<f32>,
-        id_lists: Option<&IdLists>,
+        id_rows: Option<&SparseRows>,
         dropout: &[Vec<f32>],
     ) -> candle_core::Result<Tensor> {
         let layers = self.config.fanouts.len();
         let r = t.shape.raw_width();
         let w_in = t.net.input_weight()?;
-        let ids = match (&t.net.ids, id_lists) {
-            (Some(table), Some(lists)) => Some(lists.rows(table)?),
+        let ids = match (&t.net.ids, id_rows) {
+            (Some(table), Some(rows)) => Some(sparse_rows(table, rows.clone())?),
             _ => None,
         };
         let dev = &Device::Cpu;
@@ -833,9 +808,9 @@ impl GraphSage {
             Tensor::cat(&[w_in.matmul(&layer.own.0)?, w_in.matmul(&layer.neigh)?, layer.own.1.unsqueeze(0)?], 0)?;
         let mut pre = constant_matmul(Tensor::from_vec(inputs, (first, 2 * r + 1), dev)?, &stacked)?;
         if let Some(ids) = &ids {
-            let (idx, w, f) = padded(&blocks.adjacency[layers - 1], first);
-            let agg = Self::aggregate(layer, ids, &idx, &w, first, f)?;
-            pre = (pre + ids.narrow(0, 0, first)?.matmul(&layer.own.0)? + agg.matmul(&layer.neigh)?)?;
+            // own id rows, then the neighbour means
+            let (own, agg) = (ids.narrow(0, 0, first)?, ids.narrow(0, first, first)?);
+            pre = (pre + own.matmul(&layer.own.0)? + agg.matmul(&layer.neigh)?)?;
         }
         // ReLU and the next layer's dropout in one op
         let h = if layers == 1 { l2(&pre)? } else { masked_relu(&pre, dropout.first().map(|m| m.as_slice()))? };
@@ -857,12 +832,11 @@ impl GraphSage {
         for (l, layer) in t.net.layers.iter().enumerate().skip(from) {
             let hop = layers - 1 - l;
             let n_dst = blocks.hop_ends[hop];
-            let (idx, w, f) = padded(&blocks.adjacency[hop], n_dst);
             // (the first layer of the mean path applied its dropout with its ReLU)
             if l > from && c.dropout > 0.0 {
                 h = (h * Tensor::from_slice(&dropout[l - 1], (blocks.hop_ends[hop + 1], c.hidden), &Device::Cpu)?)?;
             }
-            let agg = Self::aggregate(layer, &h, &idx, &w, n_dst, f)?;
+            let agg = Self::aggregate(layer, &h, &blocks.adjacency[hop][..n_dst])?;
             let own = h.narrow(0, 0, n_dst)?;
             h = Self::combine(layer, &own, &agg, l + 1 == layers)?;
         }
@@ -974,13 +948,14 @@ fn weighted_mean_into(table: &[f32], width: usize, nb: &[u32], w: &[f32], out: &
     }
 }
 
-/// The first `n` neighbour lists as padded `n × f` positions and weights (0 for padding),
-/// with `f` the longest list.
-fn padded(lists: &[Vec<(u32, f32)>], n: usize) -> (Vec<u32>, Vec<f32>, usize) {
-    let f = lists[..n].iter().map(|x| x.len()).max().unwrap_or(0);
+/// Neighbour lists as padded `n × f` positions and weights (0 for padding), with `f` the
+/// longest list.
+fn padded(lists: &[Vec<(u32, f32)>]) -> (Vec<u32>, Vec<f32>, usize) {
+    let n = lists.len();
+    let f = lists.iter().map(|x| x.len()).max().unwrap_or(0);
     let mut idx = vec![0u32; n * f];
     let mut w = vec![0f32; n * f];
-    for (v, list) in lists[..n].iter().enumerate() {
+    for (v, list) in lists.iter().enumerate() {
         for (j, (p, wt)) in list.iter().enumerate() {
             idx[v * f + j] = *p;
             w[v * f + j] = *wt;
@@ -1356,13 +1331,13 @@ mod tests {
         // node 0 has neighbours 1 (weight 1) and 2 (weight 3); node 3 none
         let src = [1.0f32, 0.0, 0.0, 2.0, 4.0, -1.0, 5.0, 5.0];
         let h = t2(&src, 4, 2);
-        let (idx, w) = (vec![1u32, 2, 0, 0], vec![1.0f32, 3.0, 0.0, 0.0]);
-        let mean = GraphSage::aggregate(&identity_layer(false), &h, &idx, &w, 2, 2).unwrap().to_vec2::<f32>().unwrap();
+        let lists = vec![vec![(1u32, 1.0f32), (2, 3.0)], vec![]];
+        let mean = GraphSage::aggregate(&identity_layer(false), &h, &lists).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(mean[0], vec![3.0, -0.25], "(1·(0,2) + 3·(4,−1)) / 4");
         assert_eq!(mean[1], vec![0.0, 0.0], "no neighbours");
         assert_eq!(mean[0], weighted_mean(&src, 2, &[1, 2], &[1.0, 3.0]));
         // max-pool: ReLU(h) element-wise max over the neighbours
-        let max = GraphSage::aggregate(&identity_layer(true), &h, &idx, &w, 2, 2).unwrap().to_vec2::<f32>().unwrap();
+        let max = GraphSage::aggregate(&identity_layer(true), &h, &lists).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(max[0], vec![4.0, 2.0]);
         assert_eq!(max[1], vec![0.0, 0.0]);
         let relu: Vec<f32> = src.iter().map(|x| x.max(0.0)).collect();
@@ -1419,7 +1394,12 @@ mod tests {
             data: (0..36).map(|i| ((i * 7) % 5) as f32 - 2.0).collect(),
             present: vec![true; 12],
         };
-        for (aggregator, ids) in [(Aggregator::Mean, false), (Aggregator::MaxPool, false), (Aggregator::Mean, true)] {
+        for (aggregator, ids) in [
+            (Aggregator::Mean, false),
+            (Aggregator::MaxPool, false),
+            (Aggregator::Mean, true),
+            (Aggregator::MaxPool, true),
+        ] {
             let c = GraphSageConfig::builder()
                 .hidden(8)
                 .dim(4)

@@ -57,36 +57,70 @@ impl candle_core::CustomOp1 for ConstantMatmul {
     }
 }
 
-/// Weighted means of rows of `src`: row `v` of the result is `Σ_j w_vj · src[idx_vj] / Σ_j w_vj`
-/// over the padded lists `idx`, `weight` (`n × f`; weight 0 for padding; zeros for rows
-/// without weight). One sparse product forward and its transpose backward, instead of
-/// gathering an `n × f × width` tensor.
-pub(crate) fn weighted_mean_rows(
-    src: &Tensor,
-    idx: &[u32],
-    weight: &[f32],
-    n: usize,
-    f: usize,
-) -> candle_core::Result<Tensor> {
-    let mut share = weight.to_vec();
-    for row in share.chunks_mut(f.max(1)) {
-        let total: f32 = row.iter().sum();
-        row.iter_mut().for_each(|w| *w = if total > 0.0 { *w / total } else { 0.0 });
-    }
-    src.contiguous()?.apply_op1(WeightedMeanRows { idx: idx.to_vec(), share, n, f, n_src: src.dim(0)? })
+/// A sparse matrix in CSR form whose rows weigh rows of another tensor: row `r` stands for
+/// `Σ vals[k] · src[cols[k]]` over `k` in `offsets[r]..offsets[r + 1]`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SparseRows {
+    offsets: Vec<usize>,
+    cols: Vec<u32>,
+    vals: Vec<f32>,
 }
 
-struct WeightedMeanRows {
-    idx: Vec<u32>,
-    share: Vec<f32>,
-    n: usize,
-    f: usize,
+impl SparseRows {
+    /// Appends a row.
+    pub(crate) fn push(&mut self, entries: impl IntoIterator<Item = (u32, f32)>) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        for (c, v) in entries {
+            self.cols.push(c);
+            self.vals.push(v);
+        }
+        self.offsets.push(self.cols.len());
+    }
+
+    /// Rows of edge-weighted means: `Σ w·src[p] / Σ w` over each list (zero rows for lists
+    /// without weight).
+    pub(crate) fn means(lists: &[Vec<(u32, f32)>]) -> SparseRows {
+        let mut rows = SparseRows::default();
+        for list in lists {
+            let total: f32 = list.iter().map(|x| x.1).sum();
+            let scale = if total > 0.0 { 1.0 / total } else { 0.0 };
+            rows.push(list.iter().map(|&(p, w)| (p, w * scale)));
+        }
+        rows
+    }
+
+    /// Row `r`'s entries.
+    pub(crate) fn row(&self, r: usize) -> impl Iterator<Item = (u32, f32)> + '_ {
+        let (s, e) = (self.offsets[r], self.offsets[r + 1]);
+        self.cols[s..e].iter().copied().zip(self.vals[s..e].iter().copied())
+    }
+
+    /// Number of rows.
+    pub(crate) fn n_rows(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+}
+
+/// The rows `rows` describes, of `src` (`rows.n_rows() × width`): a sparse product forward
+/// and its transpose backward, instead of gathering a `rows × neighbours × width` tensor.
+pub(crate) fn sparse_rows(src: &Tensor, rows: SparseRows) -> candle_core::Result<Tensor> {
+    let n_src = src.dim(0)?;
+    if let Some(bad) = rows.cols.iter().find(|c| **c as usize >= n_src) {
+        candle_core::bail!("sparse row refers to row {bad} of {n_src}");
+    }
+    src.contiguous()?.apply_op1(SparseRowsOp { rows, n_src })
+}
+
+struct SparseRowsOp {
+    rows: SparseRows,
     n_src: usize,
 }
 
-impl candle_core::CustomOp1 for WeightedMeanRows {
+impl candle_core::CustomOp1 for SparseRowsOp {
     fn name(&self) -> &'static str {
-        "weighted-mean-rows"
+        "sparse-rows"
     }
 
     fn cpu_fwd(
@@ -96,32 +130,27 @@ impl candle_core::CustomOp1 for WeightedMeanRows {
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
         let src = f32_values(storage, layout, self.name())?;
         let width = layout.shape().dims().get(1).copied().unwrap_or(0);
-        let mut out = vec![0f32; self.n * width];
-        for (v, row) in out.chunks_mut(width.max(1)).enumerate().take(self.n) {
-            for j in v * self.f..(v + 1) * self.f {
-                let (p, w) = (self.idx[j] as usize, self.share[j]);
-                if w != 0.0 {
-                    for (o, x) in row.iter_mut().zip(&src[p * width..(p + 1) * width]) {
-                        *o += w * x;
-                    }
+        let n = self.rows.n_rows();
+        let mut out = vec![0f32; n * width];
+        for (r, row) in out.chunks_mut(width.max(1)).enumerate().take(n) {
+            for (p, w) in self.rows.row(r) {
+                for (o, x) in row.iter_mut().zip(&src[p as usize * width..(p as usize + 1) * width]) {
+                    *o += w * x;
                 }
             }
         }
-        Ok((candle_core::CpuStorage::F32(out), (self.n, width).into()))
+        Ok((candle_core::CpuStorage::F32(out), (n, width).into()))
     }
 
     fn bwd(&self, _src: &Tensor, _out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let width = grad.dim(1)?;
         let g = grad.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; self.n_src * width];
-        for v in 0..self.n {
-            let gv = &g[v * width..(v + 1) * width];
-            for j in v * self.f..(v + 1) * self.f {
-                let (p, w) = (self.idx[j] as usize, self.share[j]);
-                if w != 0.0 {
-                    for (o, x) in out[p * width..(p + 1) * width].iter_mut().zip(gv) {
-                        *o += w * x;
-                    }
+        for r in 0..self.rows.n_rows() {
+            let gr = &g[r * width..(r + 1) * width];
+            for (p, w) in self.rows.row(r) {
+                for (o, x) in out[p as usize * width..(p as usize + 1) * width].iter_mut().zip(gr) {
+                    *o += w * x;
                 }
             }
         }
@@ -302,7 +331,9 @@ mod tests {
         let dev = &Device::Cpu;
         let src = Var::from_vec((0..15).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), (5, 3), dev).unwrap();
         let (idx, w) = (vec![1u32, 4, 0, 2, 2, 0, 3, 3, 3], vec![1.0f32, 3.0, 0.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]);
-        let mean = weighted_mean_rows(src.as_tensor(), &idx, &w, 3, 3).unwrap();
+        let lists: Vec<Vec<(u32, f32)>> =
+            (0..3).map(|r| (0..3).map(|j| (idx[r * 3 + j], w[r * 3 + j])).filter(|x| x.1 > 0.0).collect()).collect();
+        let mean = sparse_rows(src.as_tensor(), SparseRows::means(&lists)).unwrap();
         let index = Tensor::from_vec(idx.clone(), 9, dev).unwrap();
         let wt = Tensor::from_vec(w.clone(), (3, 3, 1), dev).unwrap();
         let reference = src
@@ -324,6 +355,9 @@ mod tests {
         };
         close(&mean, &reference);
         assert_eq!(mean.to_vec2::<f32>().unwrap()[2], vec![0.0; 3], "a row without weight is zero");
+        let mut bad = SparseRows::default();
+        bad.push([(9, 1.0)]);
+        assert!(sparse_rows(src.as_tensor(), bad).is_err(), "a row of a missing source row");
         let g1 = (mean * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         close(g1.get(src.as_tensor()).unwrap(), g2.get(src.as_tensor()).unwrap());
