@@ -17,6 +17,7 @@ EPOCHS="${EPOCHS:-10}"
 THREADS="${THREADS:-2}"
 WORK="${BENCH_DIR:-target/bench}/graphsage-ndcg-$DATASET"
 mkdir -p "$WORK"
+rm -rf "$WORK"/epoch[0-9]*  # later epochs of an earlier export
 scripts/install_torch_cpu.sh
 .venv-torch/bin/python -c "import torch_geometric" 2>/dev/null || .venv-torch/bin/pip install -q torch_geometric
 cargo build --release -q --bin warmstart-bench --bin warmstart

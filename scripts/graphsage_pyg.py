@@ -67,12 +67,11 @@ def raw_rows():
     rows = np.repeat(np.arange(n_users), deg)
     total = np.bincount(rows, weights=weights[start:end], minlength=n_users)
     w = weights[start:end] / np.maximum(total[rows], 1e-12)
-    a = torch.sparse_coo_tensor(np.stack([rows, neighbours[start:end]]), torch.from_numpy(w.astype(np.float32)), (n_users, n_items))
+    index = torch.from_numpy(np.stack([rows, neighbours[start:end]]))
+    a = torch.sparse_coo_tensor(index, torch.from_numpy(w.astype(np.float32)), (n_users, n_items), check_invariants=False)
     users = torch.sparse.mm(a, torch.from_numpy(items)).numpy()
     users[:, -1] = 1
     return torch.from_numpy(np.concatenate([items, users]))
-
-
 
 
 def load_epoch(e):

@@ -19,7 +19,7 @@
 //!   cross-shop users (whose nodes carry no edges), best epoch kept.
 //! - **Speed**: inputs are linear in raw rows `[content, one-hot shop, one-hot popularity,
 //!   user flag]`, so with the mean aggregator the first layer averages raw rows and multiplies
-//!   only its destinations, once, by `[W_in W_self ; W_in W_neigh]` (exact); the gradient of
+//!   only its destinations, once, by `[W_in W_self ; W_in W_neigh ; b]` (exact); the gradient of
 //!   that constant-input product skips the data's side; neighbour means are one sparse op; a
 //!   sampler thread prepares the next batches (sampling, gathering, dropout masks) while the
 //!   current one trains.
@@ -775,7 +775,7 @@ impl GraphSage {
     ///
     /// With the mean aggregator the first layer needs no per-node projection: the mean of
     /// linear inputs is the input of the mean raw row, and `(x W_in) W_self + (x̄ W_in) W_neigh`
-    /// is one product of `[x | x̄]` with `[W_in W_self ; W_in W_neigh]`, so only the first
+    /// is one product of `[x | x̄ | 1]` with `[W_in W_self ; W_in W_neigh ; b]`, so only the first
     /// layer's destinations are multiplied, once (exact; dropout acts between layers).
     /// Max-pool projects every sampled node.
     fn forward(
