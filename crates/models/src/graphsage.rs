@@ -747,7 +747,7 @@ impl GraphSage {
     fn batch_loss(&self, t: &Trained, batch: BatchInputs, logq: &[f32]) -> candle_core::Result<Tensor> {
         let c = &self.config;
         let dev = &Device::Cpu;
-        let z = self.forward(t, &batch.blocks, batch.inputs, batch.ids.as_ref(), &batch.dropout)?;
+        let z = self.forward(t, &batch.blocks, batch.inputs, batch.ids, &batch.dropout)?;
         let (links, targets, blocks) = (&batch.links, &batch.targets, &batch.blocks);
         let pos_of = |node: u32| blocks.position(node);
         let b = links.len();
@@ -783,14 +783,14 @@ impl GraphSage {
         t: &Trained,
         blocks: &crate::graph::SampledBlocks,
         inputs: Vec<f32>,
-        id_rows: Option<&SparseRows>,
+        id_rows: Option<SparseRows>,
         dropout: &[Vec<f32>],
     ) -> candle_core::Result<Tensor> {
         let layers = self.config.fanouts.len();
         let r = t.shape.raw_width();
         let w_in = t.net.input_weight()?;
         let ids = match (&t.net.ids, id_rows) {
-            (Some(table), Some(rows)) => Some(sparse_rows(table, rows.clone())?),
+            (Some(table), Some(rows)) => Some(sparse_rows(table, rows)?),
             _ => None,
         };
         let dev = &Device::Cpu;
@@ -1420,7 +1420,7 @@ mod tests {
             let raw = t.shape.raw_rows(&t.content, &graph);
             let links: Vec<(usize, ItemId)> = (0..12).map(|u| (u, ((u + 3) % 12) as ItemId)).collect();
             let batch = model.prepare_batch(&graph, &raw, &t.shape, &data, &links, &mut Rng::new(3));
-            let z = model.forward(t, &batch.blocks, batch.inputs.clone(), batch.ids.as_ref(), &batch.dropout).unwrap();
+            let z = model.forward(t, &batch.blocks, batch.inputs.clone(), batch.ids.clone(), &batch.dropout).unwrap();
             let z = z.to_vec2::<f32>().unwrap();
             for &(u, i) in &links {
                 let item = &t.cache.item_out[i as usize * 4..(i as usize + 1) * 4];
