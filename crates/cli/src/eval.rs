@@ -9,7 +9,7 @@ use clap::Args;
 use warmstart_core::{Dataset, HistoryWeights};
 use warmstart_eval::protocol::{self, Candidates};
 use warmstart_eval::report::{Comparison, CvResult, RunReport};
-use warmstart_eval::runner::{fit_and_evaluate, ranked_cases, TaskResult};
+use warmstart_eval::runner::{fit_and_evaluate, fit_evaluate_keep, ranked_cases, TaskResult};
 use warmstart_eval::stats::{mean_ci, paired_t_test};
 use warmstart_eval::{grid, EvalConfig, Protocol, ProtocolOptions, Task};
 use warmstart_store::Store;
@@ -224,8 +224,8 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
             for m in &models {
                 let mut per_fold: Vec<TaskResult> = Vec::new();
                 for task in &folds {
-                    let mut model = warmstart_models::by_name(m, a.threads, a.seed)?;
-                    per_fold.push(fit_and_evaluate(model.as_mut(), &d, task, &cfg, false)?);
+                    let params = warmstart_models::by_name(m, a.threads, a.seed)?;
+                    per_fold.push(fit_and_evaluate(params.as_ref(), &d, task, &cfg, false)?);
                     pb.inc(1);
                 }
                 let names: Vec<String> = per_fold[0].metrics.keys().cloned().collect();
@@ -256,8 +256,8 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
         for task in &tasks {
             for m in &models {
                 pb.set_message(format!("{m} on {}", task.name));
-                let mut model = warmstart_models::by_name(m, a.threads, a.seed)?;
-                let r = fit_and_evaluate(model.as_mut(), &d, task, &cfg, false)?;
+                let params = warmstart_models::by_name(m, a.threads, a.seed)?;
+                let (r, model) = fit_evaluate_keep(params.as_ref(), &d, task, &cfg, false)?;
                 if let Some(dir) = &a.trec_dir {
                     write_trec(dir, model.as_ref(), &d, task, &cfg, a.trec_cases)?;
                 }

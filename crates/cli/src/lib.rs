@@ -11,6 +11,7 @@ pub mod npy;
 mod personas;
 mod pipeline;
 mod recommend;
+mod serve;
 mod stats;
 mod train;
 mod vectors;
@@ -54,8 +55,10 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Grid-search hyper-parameters on the validation cases.
     Tune(eval::TuneArgs),
-    /// Rank a site's catalog for one user from their history on other sites.
+    /// Rank a site's catalog for one user from their history on other sites (trained artifacts).
     Recommend(recommend::RecommendArgs),
+    /// Serve recommendations over HTTP from the store's trained artifacts.
+    Serve(serve::ServeArgs),
     /// Train a model (image-encoder: a dual encoder on a catalog's image–title pairs).
     #[command(subcommand)]
     Train(train::TrainCommand),
@@ -112,6 +115,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(cli, args),
         Command::Tune(args) => eval::tune(cli, args),
         Command::Recommend(args) => recommend::run(cli, args),
+        Command::Serve(args) => serve::run(cli, args),
         Command::Pipeline(args) => pipeline::run(cli, args),
         Command::Train(c) => train::run(cli, c),
         Command::Personas(args) => personas::run(cli, args),

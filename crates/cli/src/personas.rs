@@ -153,7 +153,7 @@ pub fn run(cli: &Cli, a: &PersonasArgs) -> anyhow::Result<()> {
     let ks = parse_ks(&a.k)?;
     let bench =
         PersonaBenchOptions { folds: a.folds, ks: ks.clone(), relevant_at: a.relevant_at, ..Default::default() };
-    let make = || -> warmstart_eval::Result<Box<dyn warmstart_models::Recommender>> {
+    let make = || -> warmstart_eval::Result<Box<dyn warmstart_models::Fit>> {
         Ok(warmstart_models::by_name("content", 0, a.seed)?)
     };
     let started = std::time::Instant::now();

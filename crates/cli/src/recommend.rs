@@ -1,13 +1,15 @@
-//! `warmstart recommend`: fit a model on a dataset and rank a site's catalog for one user
-//! from their history on the other sites (with explanations where the model has them), or
-//! rank it zero-shot for a free-text query through the text tower of the vectors' model.
+//! `warmstart recommend`: rank a site's catalog for one stored user from their history on the
+//! other sites with a trained artifact (through the same application layer as `warmstart
+//! serve`; nothing is refitted), or rank it zero-shot for a free-text query through the text tower of the vectors' model.
 //! Price band and category filters apply to both.
 
 use anyhow::Context;
 use clap::Args;
+use warmstart_app::request::{Filters, HistoryEntry, Kind, RecommendRequest};
+use warmstart_app::{Service, ServiceOptions};
+use warmstart_core::InteractionKind;
 use warmstart_core::{Dataset, ItemId};
 use warmstart_embed::LoadedModel;
-use warmstart_models::TrainData;
 use warmstart_store::Store;
 
 use crate::vectors::{load_vectors, VectorSpec};
@@ -29,9 +31,12 @@ pub struct RecommendArgs {
     /// tower of the `--vectors` model encodes it (clip/image vectors: CLIP's text tower).
     #[arg(long, conflicts_with = "user")]
     pub query: Option<String>,
-    /// Model: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop.
-    #[arg(long, default_value = "itemknn")]
-    pub model: String,
+    /// A trained model (`warmstart train MODEL`); default: the dataset's default artifact.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Diversity 0–1 (maximal marginal relevance).
+    #[arg(long)]
+    pub diversity: Option<f32>,
     /// Content vectors (a stored model or TEXT+IMAGE[:w]).
     #[arg(long, default_value = "minilm")]
     pub vectors: VectorSpec,
@@ -55,21 +60,14 @@ pub struct RecommendArgs {
     pub half_life: Option<f64>,
 }
 
-/// Items of `range` the filters remove.
-fn filtered_out(d: &Dataset, range: std::ops::Range<ItemId>, a: &RecommendArgs) -> Vec<ItemId> {
-    let want_cat = a.category.as_deref().map(str::to_lowercase);
-    range
-        .filter(|&i| {
-            let p = &d.products[i as usize];
-            let price_ok = match (a.min_price, a.max_price, p.price_usd) {
-                (None, None, _) => true,
-                (_, _, None) => false,
-                (lo, hi, Some(x)) => lo.is_none_or(|l| x >= l) && hi.is_none_or(|h| x <= h),
-            };
-            let cat_ok = want_cat.as_ref().is_none_or(|c| p.category.iter().any(|l| l.to_lowercase() == *c));
-            !(price_ok && cat_ok)
-        })
-        .collect()
+/// Items of `range` the filters remove (the scoring core's filter, as the service applies it).
+fn filtered_out(d: &Dataset, range: std::ops::Range<ItemId>, a: &RecommendArgs) -> anyhow::Result<Vec<ItemId>> {
+    let f = warmstart_scoring::ItemFilter::builder()
+        .min_price(a.min_price)
+        .max_price(a.max_price)
+        .category(a.category.as_deref())
+        .build()?;
+    Ok(range.filter(|&i| !f.allows(d.products[i as usize].price_usd, &d.products[i as usize].category)).collect())
 }
 
 /// `warmstart recommend`.
@@ -79,7 +77,7 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
     let d = store.load_dataset(Some(&a.dataset))?;
     let site = d.site_by_key(&a.site)?;
     let range = d.sites[site as usize].items.clone();
-    let mut exclude = filtered_out(&d, range.clone(), a);
+    let exclude = filtered_out(&d, range.clone(), a)?;
     anyhow::ensure!(exclude.len() < range.len(), "no item of {} passes the price and category filters", a.site);
     let title = |i: u32| {
         let p = &d.products[i as usize];
@@ -114,52 +112,70 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
     let user =
         d.users.iter().position(|u| u == user_key).with_context(|| format!("no user `{user_key}` in {}", a.dataset))?
             as u32;
-    let weights = warmstart_core::HistoryWeights::builder().half_life(a.half_life).build()?;
-    let history = weights.weigh(
-        d.interactions.iter().filter(|r| r.user == user && (a.include_target_history || !range.contains(&r.item))),
-    );
-    // Train without this user's target-site interactions, as if they were new there.
-    let train = d
-        .matrix(|r| a.include_target_history || !(r.user == user && range.contains(&r.item)), |_| 1.0)
-        .map_values(|_| 1.0);
-    let mut model = warmstart_models::by_name(&a.model, 0, 42)?;
-    let vectors = if warmstart_models::needs_vectors(&a.model) {
-        Some(load_vectors(&store, &a.dataset, &d, &a.vectors)?)
-    } else {
-        None
+    // the user's history as a client would send it: known products by site and id
+    let history: Vec<HistoryEntry> = d
+        .interactions
+        .iter()
+        .filter(|r| r.user == user && (a.include_target_history || !range.contains(&r.item)))
+        .map(|r| {
+            let p = &d.products[r.item as usize];
+            HistoryEntry {
+                site: Some(d.sites[p.site as usize].key.clone()),
+                id: Some(p.external_id.clone()),
+                kind: kind_of(r.kind),
+                rating: r.value.filter(|_| matches!(r.kind, InteractionKind::Rating | InteractionKind::Review)),
+                time: match r.time {
+                    Some(warmstart_core::EventTime::Timestamp(t)) => Some(t),
+                    _ => None,
+                },
+                ..Default::default()
+            }
+        })
+        .collect();
+    anyhow::ensure!(!history.is_empty(), "{user_key} has no history outside {}", a.site);
+    let opts = ServiceOptions { datasets: vec![a.dataset.clone()], ..Default::default() };
+    let (service, _) = Service::open(&cli.store_path(), opts)?;
+    let req = RecommendRequest {
+        site: a.site.clone(),
+        history,
+        k: Some(a.k),
+        model: a.model.clone(),
+        filters: Filters { min_price: a.min_price, max_price: a.max_price, category: a.category.clone() },
+        diversity: a.diversity,
+        exact: true,
+        ..Default::default()
     };
-    model.fit(&TrainData { dataset: &d, matrix: &train, item_vectors: vectors.as_ref() })?;
-    exclude.extend(history.iter().map(|h| h.0).filter(|i| range.contains(i)));
-    let top = model.recommend(&history, range, a.k, &exclude)?;
-    let items: Vec<u32> = top.iter().map(|t| t.0).collect();
-    let why = model.explain(&history, &items).unwrap_or_default();
+    let r = service.recommend(&req)?;
     if cli.json {
-        let recs: Vec<serde_json::Value> = top
-            .iter()
-            .map(|&(i, s)| {
-                let because = why.iter().find(|w| w.item == i);
-                serde_json::json!({
-                    "product": d.products[i as usize].external_id, "title": title(i), "score": s,
-                    "because_of": because.map(|w| d.products[w.because_of as usize].external_id.clone()),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "user": user_key, "site": a.site, "model": model.name(), "history": history.len(), "recommendations": recs })
-            )?
-        );
+        println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!("{} on {} from {} history items ({}):", user_key, a.site, history.len(), model.name());
-        for (n, &(i, s)) in top.iter().enumerate() {
-            println!("{:>3}. {} (score {:.4})", n + 1, title(i), s);
-            if let Some(w) = why.iter().find(|w| w.item == i) {
-                println!("       because you engaged with: {}", title(w.because_of));
+        println!(
+            "{} on {} from {} history items ({} v{}):",
+            user_key,
+            a.site,
+            r.history.known + r.history.embedded,
+            r.model,
+            r.model_version
+        );
+        for (n, it) in r.items.iter().enumerate() {
+            println!("{:>3}. {} (score {:.4})", n + 1, it.title, it.score);
+            if let Some(e) = &it.explanation {
+                println!("       {}", e.text);
             }
         }
     }
     Ok(())
+}
+
+fn kind_of(k: InteractionKind) -> Kind {
+    match k {
+        InteractionKind::View => Kind::View,
+        InteractionKind::Wishlist => Kind::Wishlist,
+        InteractionKind::Cart => Kind::Cart,
+        InteractionKind::Purchase => Kind::Purchase,
+        InteractionKind::Rating => Kind::Rating,
+        InteractionKind::Review => Kind::Review,
+    }
 }
 
 /// Ranks `range` by cosine between the encoded query and the stored vectors.

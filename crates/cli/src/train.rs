@@ -27,6 +27,13 @@ pub enum TrainCommand {
     /// held-out cross-site users) and save it beside the store; `warmstart eval --models
     /// graphsage` trains its own copy per protocol.
     Graphsage(GraphSageArgs),
+    /// Train any model by name (`warmstart train itemknn`, `warmstart train model two-tower`),
+    /// measure the fit on held-out cross-site users and publish a versioned artifact that
+    /// `warmstart serve` loads.
+    Model(TrainModelArgs),
+    /// `warmstart train NAME …` for any other model name: as `train model NAME …`.
+    #[command(external_subcommand)]
+    Other(Vec<String>),
 }
 
 /// Arguments of `warmstart train graphsage`.
@@ -157,6 +164,14 @@ pub fn run(cli: &Cli, c: &TrainCommand) -> anyhow::Result<()> {
         TrainCommand::ImageEncoder(a) => image_encoder(cli, a),
         TrainCommand::TwoTower(a) => two_tower(cli, a),
         TrainCommand::Graphsage(a) => graphsage(cli, a),
+        TrainCommand::Model(a) => model(cli, a),
+        TrainCommand::Other(args) => {
+            use clap::Parser;
+            let a = TrainModelArgs::try_parse_from(
+                std::iter::once("warmstart train".to_string()).chain(args.iter().cloned()),
+            )?;
+            model(cli, &a)
+        }
     }
 }
 
@@ -406,7 +421,7 @@ fn write_curves(dir: &Path, r: &warmstart_embed::TrainReport) -> anyhow::Result<
 }
 
 fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
-    use warmstart_models::{Pooling, TwoTower, TwoTowerConfig, TwoTowerLoss};
+    use warmstart_models::{Pooling, Recommender, TwoTowerConfig, TwoTowerLoss};
     let started = Instant::now();
     let loss = match a.loss.as_str() {
         "softmax" => TwoTowerLoss::Softmax,
@@ -426,14 +441,13 @@ fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
     }
     let config = builder.build()?;
     let setup = TrainSetup::load(cli, &a.dataset, &a.vectors, &a.pictures)?;
-    let mut model = TwoTower::new(config);
     let pb = progress(a.epochs as u64, cli.json, "training two-tower");
-    model.fit_with(&setup.data(), &mut |e| {
+    let model = config.fit_with(&setup.data(), &mut |e| {
         epoch_line(cli, &pb, e.epoch, e.loss, e.validation_ndcg, e.examples, e.train_seconds);
     })?;
     pb.finish_and_clear();
     let model_dir = setup.store.models_dir().join(format!("two-tower-{}", a.dataset));
-    model.save(&model_dir)?;
+    model.save(&model_dir)?; // unversioned, for the pictures; serve loads `warmstart train model`
     let epochs = model.epochs();
     let extra = serde_json::json!({
         "model": "two-tower", "loss": a.loss, "pooling": a.pooling, "epochs": epochs,
@@ -442,7 +456,7 @@ fn two_tower(cli: &Cli, a: &TwoTowerArgs) -> anyhow::Result<()> {
 }
 
 fn graphsage(cli: &Cli, a: &GraphSageArgs) -> anyhow::Result<()> {
-    use warmstart_models::{GraphSage, GraphSageConfig};
+    use warmstart_models::{GraphSageConfig, Recommender};
     let started = Instant::now();
     let mut builder = GraphSageConfig::builder().epochs(a.epochs).seed(a.pictures.seed);
     for p in &a.params {
@@ -451,10 +465,9 @@ fn graphsage(cli: &Cli, a: &GraphSageArgs) -> anyhow::Result<()> {
     }
     let config = builder.build()?;
     let setup = TrainSetup::load(cli, &a.dataset, &a.vectors, &a.pictures)?;
-    let mut model = GraphSage::new(config);
     let pb = progress(a.epochs as u64, cli.json, "training GraphSAGE");
     let graph_pb = progress(0, cli.json, "content neighbours");
-    model.fit_with(
+    let model = config.fit_with(
         &setup.data(),
         &mut |e| {
             graph_pb.finish_and_clear();
@@ -468,7 +481,7 @@ fn graphsage(cli: &Cli, a: &GraphSageArgs) -> anyhow::Result<()> {
     graph_pb.finish_and_clear();
     pb.finish_and_clear();
     let model_dir = setup.store.models_dir().join(format!("graphsage-{}", a.dataset));
-    model.save(&model_dir)?;
+    model.save(&model_dir)?; // unversioned, for the pictures; serve loads `warmstart train model`
     let epochs = model.epochs();
     let extra = serde_json::json!({ "model": "graphsage", "epochs": epochs });
     report_trained(cli, &setup, &model, model.item_vectors(), &epochs, "graphsage", &model_dir, extra, started)
@@ -500,9 +513,9 @@ impl<'a> TrainSetup<'a> {
         } else {
             Some(crate::vectors::load_vectors(&store, dataset, &d, &vectors.parse()?)?)
         };
-        let weights = warmstart_core::HistoryWeights::default();
         let held = crate::gallery::pick_users(&d, pictures.gallery_users, pictures.seed);
-        let matrix = d.matrix(|r| held.get(&r.user) != Some(&d.site_of(r.item)), |r| weights.weight(r, 0.0));
+        // binary, as the leaderboards measure
+        let matrix = d.matrix(|r| held.get(&r.user) != Some(&d.site_of(r.item)), |_| 1.0).map_values(|_| 1.0);
         Ok(TrainSetup { store, d, vectors: loaded, held, matrix, dataset, vectors_name: vectors, pictures })
     }
 
@@ -615,5 +628,74 @@ fn report_trained(
         println!("{kind} on {dataset}: {} epochs in {:.0}s", epochs.len(), started.elapsed().as_secs_f64());
         println!("model: {}\nrun: {}", model_dir.display(), run_dir.display());
     }
+    Ok(())
+}
+
+/// Arguments of `warmstart train MODEL`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "warmstart train")]
+pub struct TrainModelArgs {
+    /// Model name: pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop
+    /// (`-kN` for N interests), two-tower[-bce|-attn|-ids][:key=value…], graphsage[-max|-bce][:key=value…].
+    pub model: String,
+    /// Dataset group.
+    #[arg(long, default_value = "amazon-art-office")]
+    pub dataset: String,
+    /// Content vectors of models that read content (`none`: id-only two-tower / GraphSAGE).
+    #[arg(long, default_value = "minilm")]
+    pub vectors: String,
+    /// Share of cross-site users held out to measure the fitted model (0: train on everything,
+    /// no evaluation).
+    #[arg(long, default_value_t = 0.1)]
+    pub holdout: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `warmstart train MODEL`: fit once, measure on the hold-out, publish a versioned artifact.
+pub fn model(cli: &Cli, a: &TrainModelArgs) -> anyhow::Result<()> {
+    use warmstart_app::train::{train, TrainOptions};
+    let started = Instant::now();
+    let store = Store::open(&cli.store_path())?;
+    let vectors = if a.vectors == "none" { None } else { Some(a.vectors.parse()?) };
+    let opts =
+        TrainOptions { holdout_share: a.holdout, seed: a.seed, threads: a.threads, vectors, ..Default::default() };
+    let pb = progress(0, cli.json, &format!("train {}", a.model));
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    let t = train(&store, &a.dataset, &a.model, &opts, &mut |stage| pb.set_message(stage.to_string()))?;
+    pb.finish_and_clear();
+    let m = &t.artifact.manifest;
+    if cli.json {
+        println!("{}", serde_json::json!({"dir": t.artifact.dir, "manifest": m}));
+        return Ok(());
+    }
+    println!(
+        "{} v{} on {} ({} items): fitted in {:.1}s, published in {:.1}s",
+        m.model,
+        m.version,
+        m.dataset,
+        m.items,
+        m.training.seconds,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(e) = &m.evaluation {
+        for task in &e.tasks {
+            println!(
+                "  {}: NDCG@10 {:.4}, recall@10 {:.4} ({} held-out users)",
+                task.task,
+                task.metrics.get("ndcg@10").copied().unwrap_or(f64::NAN),
+                task.metrics.get("recall@10").copied().unwrap_or(f64::NAN),
+                task.cases
+            );
+        }
+    }
+    for ix in &m.index {
+        println!("  ANN index {}: {} vectors in {:.1}s", ix.site, ix.items, ix.build_seconds);
+    }
+    println!("artifact: {}", t.artifact.dir.display());
     Ok(())
 }

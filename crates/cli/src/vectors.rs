@@ -1,97 +1,22 @@
-//! Which content vectors content models read: one stored model (`minilm`, `clip/image`, …)
-//! or a fusion of a text and an image model, `TEXT+IMAGE[:w]` with text weight `w`
-//! (default 0.5: plain concatenation), e.g. `minilm+clip/image:0.7`.
+//! Which content vectors content models read: the application layer's [`VectorSpec`]
+//! (`minilm`, `TEXT+IMAGE[:w]`), loaded with fusion counts printed to stderr.
 
 use warmstart_core::{Dataset, ItemVectors};
 use warmstart_store::Store;
 
-/// The text encoder whose vectors content models use by default.
-pub(crate) const CONTENT_ENCODER: &str = "minilm";
+pub use warmstart_app::vectors::{VectorSpec, CONTENT_ENCODER};
 
-/// A parsed `--vectors` value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VectorSpec {
-    /// One stored model.
-    Single(String),
-    /// Text and image vectors fused with a text weight.
-    Fused { text: String, image: String, text_weight: f32 },
-}
-
-impl std::str::FromStr for VectorSpec {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<VectorSpec> {
-        let s = s.trim();
-        anyhow::ensure!(!s.is_empty(), "--vectors: empty");
-        let Some((text, rest)) = s.split_once('+') else { return Ok(VectorSpec::Single(s.to_string())) };
-        let (image, w) = match rest.rsplit_once(':') {
-            Some((img, w)) => {
-                let w: f32 = w.parse().map_err(|_| anyhow::anyhow!("--vectors {s}: weight `{w}` is not a number"))?;
-                (img, w)
-            }
-            None => (rest, 0.5),
-        };
-        anyhow::ensure!((0.0..=1.0).contains(&w), "--vectors {s}: the text weight must be in [0, 1]");
-        anyhow::ensure!(!text.is_empty() && !image.is_empty(), "--vectors {s}: expected TEXT+IMAGE[:w]");
-        Ok(VectorSpec::Fused { text: text.to_string(), image: image.to_string(), text_weight: w })
-    }
-}
-
+/// One stored vector set, failing clearly when it was never computed.
 pub(crate) fn load_one(store: &Store, model: &str, dataset: &str, d: &Dataset) -> anyhow::Result<ItemVectors> {
-    let v = store.load_item_vectors(model, Some(dataset))?;
-    anyhow::ensure!(
-        v.count_present() > 0,
-        "no `{model}` vectors for {dataset}: run `warmstart embed --dataset {dataset} --model {}` first",
-        model.split('/').next().unwrap_or(model)
-    );
-    anyhow::ensure!(v.n_items() == d.n_items(), "vectors cover {} items, dataset has {}", v.n_items(), d.n_items());
-    Ok(v)
+    Ok(warmstart_app::vectors::load_one(store, model, dataset, d)?)
 }
 
-/// Loads (and fuses) the dataset's item vectors, failing clearly when they were never
-/// computed.
+/// Loads (and fuses) the dataset's item vectors.
 pub(crate) fn load_vectors(
     store: &Store,
     dataset: &str,
     d: &Dataset,
     spec: &VectorSpec,
 ) -> anyhow::Result<ItemVectors> {
-    match spec {
-        VectorSpec::Single(m) => load_one(store, m, dataset, d),
-        VectorSpec::Fused { text, image, text_weight } => {
-            let t = store.load_item_vectors(text, Some(dataset))?;
-            let i = store.load_item_vectors(image, Some(dataset))?;
-            anyhow::ensure!(
-                t.count_present() + i.count_present() > 0,
-                "no `{text}` or `{image}` vectors for {dataset}: run `warmstart embed` first"
-            );
-            // a model without any stored vector has dimension 0 and adds no columns
-            let fused = warmstart_embed::fuse(&t, &i, *text_weight)?;
-            eprintln!(
-                "fused {text}+{image} (text weight {text_weight}): {} both, {} text only, {} image only, {} neither",
-                fused.report.both, fused.report.text_only, fused.report.image_only, fused.report.neither
-            );
-            Ok(fused.vectors)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_single_and_fused_specs() {
-        assert_eq!("minilm".parse::<VectorSpec>().unwrap(), VectorSpec::Single("minilm".into()));
-        assert_eq!(
-            "minilm+clip/image:0.7".parse::<VectorSpec>().unwrap(),
-            VectorSpec::Fused { text: "minilm".into(), image: "clip/image".into(), text_weight: 0.7 }
-        );
-        assert_eq!(
-            "clip/text+clip/image".parse::<VectorSpec>().unwrap(),
-            VectorSpec::Fused { text: "clip/text".into(), image: "clip/image".into(), text_weight: 0.5 }
-        );
-        assert!("minilm+clip/image:2".parse::<VectorSpec>().is_err());
-        assert!("minilm+clip/image:x".parse::<VectorSpec>().is_err());
-        assert!("+clip/image".parse::<VectorSpec>().is_err());
-    }
+    Ok(warmstart_app::vectors::load_vectors(store, dataset, d, spec, &mut |line| eprintln!("{line}"))?)
 }

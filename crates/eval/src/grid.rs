@@ -2,10 +2,7 @@
 
 use serde::Serialize;
 use warmstart_core::Dataset;
-use warmstart_models::{
-    Als, AlsConfig, Bpr, BprConfig, ContentConfig, ContentModel, ItemKnn, ItemKnnConfig, Popularity, PopularityConfig,
-    Recommender,
-};
+use warmstart_models::{AlsConfig, BprConfig, ContentConfig, Fit, ItemKnnConfig, PopularityConfig};
 
 use crate::runner::{fit_and_evaluate, EvalConfig};
 use crate::{Error, Result, Task};
@@ -14,8 +11,8 @@ use crate::{Error, Result, Task};
 pub struct GridPoint {
     /// `name=value` settings.
     pub params: String,
-    /// The model.
-    pub model: Box<dyn Recommender>,
+    /// The model's validated hyper-parameters.
+    pub model: Box<dyn Fit>,
 }
 
 /// The grid of a model name.
@@ -23,19 +20,13 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
     let mut out: Vec<GridPoint> = Vec::new();
     match name {
         "pop" => {
-            out.push(GridPoint {
-                params: "window=all".into(),
-                model: Box::new(Popularity::new(PopularityConfig::builder().build()?)),
-            });
+            out.push(GridPoint { params: "window=all".into(), model: Box::new(PopularityConfig::builder().build()?) });
         }
         "itemknn" => {
             for n in [20, 100, 400] {
                 for s in [10.0f32, 50.0, 200.0] {
                     let c = ItemKnnConfig::builder().neighbours(n).shrink(s).build()?;
-                    out.push(GridPoint {
-                        params: format!("neighbours={n} shrink={s}"),
-                        model: Box::new(ItemKnn::new(c)),
-                    });
+                    out.push(GridPoint { params: format!("neighbours={n} shrink={s}"), model: Box::new(c) });
                 }
             }
         }
@@ -52,7 +43,7 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
                             .build()?;
                         out.push(GridPoint {
                             params: format!("factors={f} regularization={reg} alpha={alpha}"),
-                            model: Box::new(Als::new(c)),
+                            model: Box::new(c),
                         });
                     }
                 }
@@ -64,7 +55,7 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
                     let c = BprConfig::builder().learning_rate(lr).regularization(reg).seed(seed).build()?;
                     out.push(GridPoint {
                         params: format!("learning_rate={lr} regularization={reg}"),
-                        model: Box::new(Bpr::new(c)),
+                        model: Box::new(c),
                     });
                 }
             }
@@ -76,10 +67,7 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
             for &w in weights {
                 for &r in ridges {
                     let c = ContentConfig::builder().mapped(mapped).pop_weight(w).ridge(r).build()?;
-                    out.push(GridPoint {
-                        params: format!("pop_weight={w} ridge={r}"),
-                        model: Box::new(ContentModel::new(c)),
-                    });
+                    out.push(GridPoint { params: format!("pop_weight={w} ridge={r}"), model: Box::new(c) });
                 }
             }
         }
@@ -114,8 +102,8 @@ pub fn search(
         return Err(Error::Config(format!("task {} has no validation cases to tune on", task.name)));
     }
     let mut out = Vec::new();
-    for mut p in grid(name, threads, cfg.seed)? {
-        let r = fit_and_evaluate(p.model.as_mut(), d, task, cfg, true)?;
+    for p in grid(name, threads, cfg.seed)? {
+        let r = fit_and_evaluate(p.model.as_ref(), d, task, cfg, true)?;
         let score = *r.metrics.get(metric).ok_or_else(|| Error::Config(format!("unknown metric `{metric}`")))?;
         let g = GridResult { params: p.params, score, fit_seconds: r.fit_seconds };
         on_point(&g);

@@ -20,7 +20,7 @@ use warmstart_core::{
     CsrMatrix, Dataset, EventTime, HistoryWeights, InteractionKind, InteractionRow, ItemId, ItemVectors, Rng, SiteId,
     Split,
 };
-use warmstart_models::{Recommender, TrainData};
+use warmstart_models::{Fit, Recommender, TrainData};
 
 use crate::metrics::{case_metrics, relevant_ranks};
 use crate::{Error, Result};
@@ -418,7 +418,7 @@ pub fn persona_benchmark(
     facets: &[ItemFacets],
     shoppers: &[Shopper],
     sets: &[VectorSet],
-    make_model: &dyn Fn() -> Result<Box<dyn Recommender>>,
+    make_model: &dyn Fn() -> Result<Box<dyn Fit>>,
     opts: &PersonaBenchOptions,
 ) -> Result<PersonaReport> {
     if opts.folds < 2 || shoppers.len() < opts.folds {
@@ -477,8 +477,7 @@ pub fn persona_benchmark(
         for (si, set) in sets.iter().enumerate() {
             let mut best: Option<(f64, Box<dyn Recommender>, String)> = None;
             for (label, vectors) in &set.variants {
-                let mut model = make_model()?;
-                model
+                let model = make_model()?
                     .fit(&TrainData { dataset: d, matrix: &matrix, item_vectors: Some(vectors) })
                     .map_err(Error::Model)?;
                 let score = if set.variants.len() == 1 {
@@ -727,7 +726,7 @@ facets.category = { "Apparel > Shoes" = 1.0 }
             VectorSet { name: "informative".into(), variants: vec![("x".into(), informative.clone())] },
             VectorSet { name: "random".into(), variants: vec![("a".into(), random), ("b".into(), informative)] },
         ];
-        let make = || -> Result<Box<dyn Recommender>> { Ok(warmstart_models::by_name("content", 1, 1)?) };
+        let make = || -> Result<Box<dyn Fit>> { Ok(warmstart_models::by_name("content", 1, 1)?) };
         let report =
             persona_benchmark(&d, &ps, &facets, &shoppers, &sets, &make, &PersonaBenchOptions::default()).unwrap();
         let get = |set: &str| {

@@ -428,3 +428,63 @@ pub fn cold_start_folds(
         })
         .collect())
 }
+
+/// The hold-out of a served model: one fit for every site. A seeded share
+/// (`opts.holdout_share`) of the users active on two or more sites is held out; each of them
+/// gets one target site drawn at random, and their target-site interactions leave the
+/// training matrix. One task per target site (named `*→site`), all with the same training
+/// matrix; a case's history is the user's interactions on every other site.
+pub fn serving_holdout(d: &Dataset, opts: &ProtocolOptions) -> Vec<Task> {
+    let by = per_user(d);
+    let mut rng = Rng::new(opts.seed ^ 0x5e7e);
+    let mut eligible: Vec<(UserId, Vec<SiteId>)> = by
+        .iter()
+        .enumerate()
+        .filter_map(|(u, rows)| {
+            let sites: Vec<SiteId> = distinct(rows.iter().map(|r| d.site_of(r.item)));
+            (sites.len() >= 2).then_some((u as UserId, sites))
+        })
+        .collect();
+    rng.shuffle(&mut eligible);
+    let n = ((eligible.len() as f64) * opts.holdout_share).round() as usize;
+    let held: HashMap<UserId, SiteId> =
+        eligible[..n].iter().map(|(u, sites)| (*u, sites[rng.below(sites.len())])).collect();
+    let train = binary_matrix(d, |r| held.get(&r.user) != Some(&d.site_of(r.item)));
+    let note = format!(
+        "served-model hold-out: {n} of the {} users active on two or more sites (seed {}), each with one random target site hidden from training; one fit serves every site",
+        eligible.len(),
+        opts.seed
+    );
+    let mut users: Vec<(&UserId, &SiteId)> = held.iter().collect();
+    users.sort_unstable();
+    (0..d.sites.len() as SiteId)
+        .map(|target| {
+            let trange = d.sites[target as usize].items.clone();
+            let test = users
+                .iter()
+                .filter(|(_, t)| **t == target)
+                .filter_map(|(&u, _)| {
+                    let rows = &by[u as usize];
+                    let history = opts.history.weigh(rows.iter().filter(|r| !trange.contains(&r.item)).copied());
+                    let relevant = distinct(rows.iter().filter(|r| trange.contains(&r.item)).map(|r| r.item));
+                    (!relevant.is_empty() && !history.is_empty()).then(|| Case {
+                        user: u,
+                        other_site_history: history.len(),
+                        history,
+                        relevant,
+                        candidates: Candidates::Site,
+                        exclude: Vec::new(),
+                    })
+                })
+                .collect();
+            Task {
+                name: format!("*→{}", d.sites[target as usize].key),
+                target,
+                train: train.clone(),
+                test,
+                valid: Vec::new(),
+                notes: vec![note.clone()],
+            }
+        })
+        .collect()
+}

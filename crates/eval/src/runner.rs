@@ -6,7 +6,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 use warmstart_core::{top_k, Dataset, ItemId, Rng};
-use warmstart_models::{Recommender, TrainData};
+use warmstart_models::{Fit, Recommender, TrainData};
 
 use crate::metrics::{candidate_count, case_metrics, relevant_ranks};
 use crate::protocol::{Candidates, Case, Task};
@@ -253,19 +253,32 @@ pub fn segments(results: &[CaseResult]) -> BTreeMap<String, BTreeMap<String, f64
         .collect()
 }
 
-/// Fits `model` on the task's training matrix and evaluates it on the test cases (or the
-/// validation cases when `validation` is set).
+/// Fits `params` on the task's training matrix and evaluates the fitted model on the test
+/// cases (or the validation cases when `validation` is set).
 pub fn fit_and_evaluate(
-    model: &mut dyn Recommender,
+    params: &dyn Fit,
     d: &Dataset,
     task: &Task,
     cfg: &EvalConfig,
     validation: bool,
 ) -> Result<TaskResult> {
+    Ok(fit_evaluate_keep(params, d, task, cfg, validation)?.0)
+}
+
+/// Like [`fit_and_evaluate`], also handing back the fitted model (the artifact that was
+/// measured).
+pub fn fit_evaluate_keep(
+    params: &dyn Fit,
+    d: &Dataset,
+    task: &Task,
+    cfg: &EvalConfig,
+    validation: bool,
+) -> Result<(TaskResult, Box<dyn Recommender>)> {
     let t = Instant::now();
-    model.fit(&TrainData { dataset: d, matrix: &task.train, item_vectors: cfg.item_vectors.as_deref() })?;
+    let model =
+        params.fit(&TrainData { dataset: d, matrix: &task.train, item_vectors: cfg.item_vectors.as_deref() })?;
     let fit_seconds = t.elapsed().as_secs_f64();
-    evaluate_fitted(&*model, d, task, cfg, validation, fit_seconds)
+    Ok((evaluate_fitted(model.as_ref(), d, task, cfg, validation, fit_seconds)?, model))
 }
 
 /// Evaluates an already fitted model.

@@ -4,7 +4,7 @@
 use warmstart_core::{Dataset, DatasetBuilder, EventTime, Interaction, InteractionKind, Product, Site, Split};
 use warmstart_eval::protocol::{self, Candidates, ProtocolOptions};
 use warmstart_eval::runner::{fit_and_evaluate, EvalConfig};
-use warmstart_models::{by_name, Popularity, PopularityConfig};
+use warmstart_models::{by_name, PopularityConfig};
 
 /// 40 users on two sites (a: items 0..10, b: items 10..20); users 0..30 train, 30..35 test,
 /// 35..40 validation, with sequence positions.
@@ -114,14 +114,14 @@ fn folds_partition_the_users_and_models_beat_random() {
     let task = protocol::cold_start(&d, 0, 1, None, &ProtocolOptions::default());
     let cfg = EvalConfig { ks: vec![5], seed: 1, item_vectors: None };
     for name in ["itemknn", "als"] {
-        let mut m = by_name(name, 1, 7).unwrap();
-        let r = fit_and_evaluate(m.as_mut(), &d, &task, &cfg, false).unwrap();
+        let m = by_name(name, 1, 7).unwrap();
+        let r = fit_and_evaluate(m.as_ref(), &d, &task, &cfg, false).unwrap();
         // 10 candidates, 2 relevant, taste fully predictable from the other site
         assert!(r.metrics["recall@5"] > 0.9, "{name}: {:?}", r.metrics);
         assert!(r.segments.contains_key("history=1-2"));
     }
-    let mut pop = Popularity::new(PopularityConfig::builder().build().unwrap());
-    let r = fit_and_evaluate(&mut pop, &d, &task, &cfg, false).unwrap();
+    let pop = PopularityConfig::builder().build().unwrap();
+    let r = fit_and_evaluate(&pop, &d, &task, &cfg, false).unwrap();
     assert!(r.metrics["recall@5"] < 0.9);
 }
 

@@ -9,12 +9,16 @@ use std::time::Instant;
 use rayon::prelude::*;
 use warmstart_core::{CsrMatrix, ItemId, Rng};
 
+use crate::artifact::{expect_len, ArtifactReader, ArtifactWriter};
 use crate::linalg::{axpy, axpy_k, cholesky_solve, dot, dot_k, gram, has_fma, symv_k};
 use crate::simd;
-use crate::{check, History, Recommender, Result, TrainData};
+use crate::{check, Fit, History, Recommender, Result, TrainData, VectorSpace};
+
+/// Kind of a saved ALS model.
+pub(crate) const KIND: &str = "als";
 
 /// Hyper-parameters of [`Als`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlsConfig {
     /// Latent dimensions.
     pub factors: usize,
@@ -109,7 +113,6 @@ impl AlsBuilder {
 #[derive(Debug, Clone)]
 pub struct Als {
     config: AlsConfig,
-    user_factors: Vec<f32>,
     item_factors: Vec<f32>,
     /// `YᵀY + λI` of the final item factors (for fold-in).
     yty: Vec<f32>,
@@ -118,80 +121,29 @@ pub struct Als {
 }
 
 impl Als {
-    /// An unfitted model.
-    pub fn new(config: AlsConfig) -> Self {
-        Als {
-            config,
-            user_factors: Vec::new(),
-            item_factors: Vec::new(),
-            yty: Vec::new(),
-            iteration_seconds: Vec::new(),
-        }
-    }
-
-    /// Item factor row.
+    /// The item's factor vector.
     pub fn item_vector(&self, i: ItemId) -> &[f32] {
         let f = self.config.factors;
         &self.item_factors[i as usize * f..(i as usize + 1) * f]
     }
 
-    /// Trains on a user × item confidence-source matrix directly (values are `r`).
-    pub fn fit_matrix(&mut self, m: &CsrMatrix) -> Result<()> {
-        let f = self.config.factors;
-        let mut rng = Rng::new(self.config.seed);
-        let mut init = |n: usize| -> Vec<f32> { (0..n * f).map(|_| rng.normal_f32() * 0.01).collect() };
-        let mut x = init(m.n_rows());
-        let mut y = init(m.n_cols());
-        let mt = m.transpose();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.config.threads)
-            .build()
-            .map_err(|e| crate::Error::BadData(format!("thread pool: {e}")))?;
-        self.iteration_seconds.clear();
-        pool.install(|| {
-            for _ in 0..self.config.iterations {
-                let t = Instant::now();
-                self.half_step(m, &mut x, &y);
-                self.half_step(&mt, &mut y, &x);
-                self.iteration_seconds.push(t.elapsed().as_secs_f64());
-            }
-        });
-        self.yty = self.regularized_gram(&y);
-        self.user_factors = x;
-        self.item_factors = y;
-        Ok(())
-    }
-
-    fn regularized_gram(&self, y: &[f32]) -> Vec<f32> {
-        let f = self.config.factors;
-        let mut g = gram(y, f);
-        for i in 0..f {
-            g[i * f + i] += self.config.regularization;
+    pub(crate) fn load(r: &ArtifactReader) -> Result<Als> {
+        let config: AlsConfig = r.config()?;
+        let (shape, item_factors) = r.f32("item_factors")?;
+        let (_, yty) = r.f32("yty")?;
+        let f = config.factors;
+        if shape.len() != 2 || shape[1] != f {
+            return Err(r.error(format!("item factors of shape {shape:?} for {f} factors")));
         }
-        g
+        expect_len(r, "item_factors", item_factors.len(), shape[0] * f)?;
+        expect_len(r, "yty", yty.len(), f * f)?;
+        Ok(Als { config, item_factors, yty, iteration_seconds: Vec::new() })
     }
 
-    /// Updates every row of `x` given the fixed other side `y`.
-    fn half_step(&self, m: &CsrMatrix, x: &mut [f32], y: &[f32]) {
-        let f = self.config.factors;
-        let yty = self.regularized_gram(y);
-        let (alpha, steps) = (self.config.alpha, self.config.cg_steps);
-        let fma = has_fma();
-        x.par_chunks_mut(f).enumerate().for_each_init(
-            || vec![0f32; 3 * f],
-            |scratch, (u, xu)| {
-                let row = CgRow { yty: &yty, y, idx: m.row_indices(u), val: m.row_values(u), alpha, steps };
-                simd!(fma, row.solve::<true>(xu, scratch), row.solve::<false>(xu, scratch))
-            },
-        );
-    }
-
-    /// The user vector that best explains `history` given the item factors (exact solve).
+    /// Solves the new user's least-squares problem exactly (Cholesky) with the items fixed;
+    /// history items beyond the fitted ones are ignored.
     pub fn fold_in(&self, history: &History) -> Result<Vec<f32>> {
         let f = self.config.factors;
-        if self.item_factors.is_empty() {
-            return Err(crate::Error::NotFitted(self.name()));
-        }
         let mut a = self.yty.clone();
         let mut b = vec![0f32; f];
         for &(i, w) in history {
@@ -209,7 +161,68 @@ impl Als {
     }
 }
 
-/// One row's conjugate-gradient update (Takács et al.'s implicit CG).
+impl AlsConfig {
+    /// Trains on a user × item confidence matrix.
+    pub fn fit_matrix(&self, m: &CsrMatrix) -> Result<Als> {
+        let f = self.factors;
+        let mut rng = Rng::new(self.seed);
+        let mut init = |n: usize| -> Vec<f32> { (0..n * f).map(|_| rng.normal_f32() * 0.01).collect() };
+        let mut x = init(m.n_rows());
+        let mut y = init(m.n_cols());
+        let mt = m.transpose();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+            .map_err(|e| crate::Error::BadData(format!("thread pool: {e}")))?;
+        let mut iteration_seconds = Vec::new();
+        pool.install(|| {
+            for _ in 0..self.iterations {
+                let t = Instant::now();
+                self.half_step(m, &mut x, &y);
+                self.half_step(&mt, &mut y, &x);
+                iteration_seconds.push(t.elapsed().as_secs_f64());
+            }
+        });
+        let yty = self.regularized_gram(&y);
+        drop(x);
+        Ok(Als { config: self.clone(), item_factors: y, yty, iteration_seconds })
+    }
+
+    /// `YᵀY + λI`.
+    fn regularized_gram(&self, y: &[f32]) -> Vec<f32> {
+        let f = self.factors;
+        let mut g = gram(y, f);
+        for i in 0..f {
+            g[i * f + i] += self.regularization;
+        }
+        g
+    }
+
+    /// Solves every row of `x` given `y` (users given items, or items given users).
+    fn half_step(&self, m: &CsrMatrix, x: &mut [f32], y: &[f32]) {
+        let f = self.factors;
+        let yty = self.regularized_gram(y);
+        let (alpha, steps) = (self.alpha, self.cg_steps);
+        let fma = has_fma();
+        x.par_chunks_mut(f).enumerate().for_each_init(
+            || vec![0f32; 3 * f],
+            |scratch, (u, xu)| {
+                let row = CgRow { yty: &yty, y, idx: m.row_indices(u), val: m.row_values(u), alpha, steps };
+                simd!(fma, row.solve::<true>(xu, scratch), row.solve::<false>(xu, scratch))
+            },
+        );
+    }
+}
+
+impl Fit for AlsConfig {
+    fn name(&self) -> String {
+        "als".into()
+    }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_matrix(data.matrix)?))
+    }
+}
+
 struct CgRow<'a> {
     yty: &'a [f32],
     y: &'a [f32],
@@ -268,16 +281,52 @@ impl Recommender for Als {
         "als".into()
     }
 
-    fn fit(&mut self, data: &TrainData) -> Result<()> {
-        self.fit_matrix(data.matrix)
+    fn n_items(&self) -> usize {
+        self.item_factors.len() / self.config.factors
     }
 
-    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
         let xu = self.fold_in(history)?;
         for (o, i) in out.iter_mut().zip(items) {
             *o = dot(&xu, self.item_vector(i));
         }
         Ok(())
+    }
+
+    fn score_ids(&self, history: &History, ids: &[ItemId], out: &mut [f32]) -> Result<()> {
+        crate::check_ids(self, history, ids, out)?;
+        let xu = self.fold_in(history)?;
+        for (o, &i) in out.iter_mut().zip(ids) {
+            *o = dot(&xu, self.item_vector(i));
+        }
+        Ok(())
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let f = self.config.factors;
+        ArtifactWriter::new(KIND, &self.config)?
+            .f32("item_factors", &[self.item_factors.len() / f, f], &self.item_factors)
+            .f32("yty", &[f, f], &self.yty)
+            .write(dir)
+    }
+
+    fn space(&self) -> Option<&dyn VectorSpace> {
+        Some(self)
+    }
+}
+
+impl VectorSpace for Als {
+    fn dim(&self) -> usize {
+        self.config.factors
+    }
+    fn cosine(&self) -> bool {
+        false
+    }
+    fn item_vector(&self, item: ItemId) -> Option<Vec<f32>> {
+        ((item as usize) < self.n_items()).then(|| Als::item_vector(self, item).to_vec())
+    }
+    fn queries(&self, history: &History, _target: warmstart_core::SiteId) -> Result<Vec<Vec<f32>>> {
+        Ok(vec![self.fold_in(history)?])
     }
 }
 
@@ -290,9 +339,8 @@ mod tests {
     #[test]
     fn recovers_block_structure_and_folds_in() {
         let m = crate::two_block_matrix(40);
-        let mut als =
-            Als::new(AlsConfig::builder().factors(4).iterations(10).regularization(0.1).threads(1).build().unwrap());
-        als.fit_matrix(&m).unwrap();
+        let als = AlsConfig::builder().factors(4).iterations(10).regularization(0.1).threads(1).build().unwrap();
+        let als = als.fit_matrix(&m).unwrap();
         assert_eq!(als.iteration_seconds.len(), 10);
         let hist: Vec<(ItemId, f32)> = vec![(1, 1.0), (2, 1.0), (4, 1.0)];
         let mut s = vec![0f32; 20];

@@ -6,12 +6,16 @@ use std::ops::Range;
 
 use warmstart_core::{CsrMatrix, ItemId, Rng};
 
+use crate::artifact::{expect_len, ArtifactReader, ArtifactWriter};
 use crate::linalg::{dot, dot_k, has_fma};
 use crate::simd;
-use crate::{check, History, Recommender, Result, TrainData};
+use crate::{check, Fit, History, Recommender, Result, TrainData, VectorSpace};
+
+/// Kind of a saved BPR model.
+pub(crate) const KIND: &str = "bpr";
 
 /// Hyper-parameters of [`Bpr`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BprConfig {
     /// Latent dimensions.
     pub factors: usize,
@@ -104,32 +108,51 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 impl Bpr {
-    /// An unfitted model.
-    pub fn new(config: BprConfig) -> Self {
-        Bpr { config, item_factors: Vec::new(), item_bias: Vec::new(), epoch_loss: Vec::new() }
-    }
-
     fn item(&self, i: usize) -> &[f32] {
         let f = self.config.factors;
         &self.item_factors[i * f..(i + 1) * f]
     }
 
+    pub(crate) fn load(r: &ArtifactReader) -> Result<Bpr> {
+        let config: BprConfig = r.config()?;
+        let (shape, item_factors) = r.f32("item_factors")?;
+        let (_, item_bias) = r.f32("item_bias")?;
+        let f = config.factors;
+        if shape.len() != 2 || shape[1] != f {
+            return Err(r.error(format!("item factors of shape {shape:?} for {f} factors")));
+        }
+        expect_len(r, "item_factors", item_factors.len(), shape[0] * f)?;
+        expect_len(r, "item_bias", item_bias.len(), shape[0])?;
+        Ok(Bpr { config, item_factors, item_bias, epoch_loss: Vec::new() })
+    }
+}
+
+impl Fit for BprConfig {
+    fn name(&self) -> String {
+        "bpr".into()
+    }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_matrix(data.matrix)?))
+    }
+}
+
+impl BprConfig {
     /// Trains on a user × item matrix (any positive value is an observed pair).
-    pub fn fit_matrix(&mut self, m: &CsrMatrix) -> Result<()> {
-        let (f, lr, reg) = (self.config.factors, self.config.learning_rate, self.config.regularization);
+    pub fn fit_matrix(&self, m: &CsrMatrix) -> Result<Bpr> {
+        let (f, lr, reg) = (self.factors, self.learning_rate, self.regularization);
         let n_items = m.n_cols();
         if m.nnz() == 0 || n_items < 2 {
             return Err(crate::Error::BadData("BPR needs at least one interaction and two items".into()));
         }
-        let mut rng = Rng::new(self.config.seed);
+        let mut rng = Rng::new(self.seed);
         let mut x: Vec<f32> = (0..m.n_rows() * f).map(|_| rng.normal_f32() * 0.1).collect();
         let mut y: Vec<f32> = (0..n_items * f).map(|_| rng.normal_f32() * 0.1).collect();
         let mut b = vec![0f32; n_items];
         let row_of: Vec<u32> = (0..m.n_rows()).flat_map(|u| std::iter::repeat_n(u as u32, m.row_nnz(u))).collect();
         let (mut xu, mut yi, mut yj) = (vec![0f32; f], vec![0f32; f], vec![0f32; f]);
         let fma = has_fma();
-        self.epoch_loss.clear();
-        for _ in 0..self.config.epochs {
+        let mut epoch_loss = Vec::new();
+        for _ in 0..self.epochs {
             let mut loss = 0f64;
             let mut loss_n = 0usize;
             for s in 0..m.nnz() {
@@ -165,20 +188,17 @@ impl Bpr {
                 b[i] += lr * (z - reg * b[i]);
                 b[j] += lr * (-z - reg * b[j]);
             }
-            self.epoch_loss.push((loss / loss_n.max(1) as f64) as f32);
+            epoch_loss.push((loss / loss_n.max(1) as f64) as f32);
         }
-        self.item_factors = y;
-        self.item_bias = b;
-        Ok(())
+        Ok(Bpr { config: self.clone(), item_factors: y, item_bias: b, epoch_loss })
     }
+}
 
+impl Bpr {
     /// SGD on the user vector alone, items fixed; deterministic for a given history.
     pub fn fold_in(&self, history: &History) -> Result<Vec<f32>> {
         let (f, lr, reg) = (self.config.factors, self.config.learning_rate, self.config.regularization);
         let n_items = self.item_bias.len();
-        if n_items == 0 {
-            return Err(crate::Error::NotFitted(self.name()));
-        }
         let pos: Vec<usize> = history.iter().map(|h| h.0 as usize).filter(|&i| i < n_items).collect();
         let mut xu = vec![0f32; f];
         if pos.is_empty() {
@@ -232,16 +252,60 @@ impl Recommender for Bpr {
         "bpr".into()
     }
 
-    fn fit(&mut self, data: &TrainData) -> Result<()> {
-        self.fit_matrix(data.matrix)
+    fn n_items(&self) -> usize {
+        self.item_bias.len()
     }
 
-    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
         let xu = self.fold_in(history)?;
         for (o, i) in out.iter_mut().zip(items) {
             *o = self.item_bias[i as usize] + dot(&xu, self.item(i as usize));
         }
         Ok(())
+    }
+
+    fn score_ids(&self, history: &History, ids: &[ItemId], out: &mut [f32]) -> Result<()> {
+        crate::check_ids(self, history, ids, out)?;
+        let xu = self.fold_in(history)?;
+        for (o, &i) in out.iter_mut().zip(ids) {
+            *o = self.item_bias[i as usize] + dot(&xu, self.item(i as usize));
+        }
+        Ok(())
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let f = self.config.factors;
+        ArtifactWriter::new(KIND, &self.config)?
+            .f32("item_factors", &[self.item_bias.len(), f], &self.item_factors)
+            .f32("item_bias", &[self.item_bias.len()], &self.item_bias)
+            .write(dir)
+    }
+
+    fn space(&self) -> Option<&dyn VectorSpace> {
+        Some(self)
+    }
+}
+
+/// Inner-product space of BPR with the bias folded in: items `[y_i, b_i]`, users `[x_u, 1]`.
+impl VectorSpace for Bpr {
+    fn dim(&self) -> usize {
+        self.config.factors + 1
+    }
+    fn cosine(&self) -> bool {
+        false
+    }
+    fn item_vector(&self, item: ItemId) -> Option<Vec<f32>> {
+        let i = item as usize;
+        (i < self.item_bias.len()).then(|| {
+            let mut v = self.item(i).to_vec();
+            v.push(self.item_bias[i]);
+            v
+        })
+    }
+    fn queries(&self, history: &History, _target: warmstart_core::SiteId) -> Result<Vec<Vec<f32>>> {
+        let mut q = self.fold_in(history)?;
+        q.push(1.0);
+        Ok(vec![q])
     }
 }
 
@@ -252,8 +316,7 @@ mod tests {
     #[test]
     fn loss_decreases_and_blocks_are_separated() {
         let m = crate::two_block_matrix(60);
-        let mut bpr = Bpr::new(BprConfig::builder().factors(8).epochs(40).build().unwrap());
-        bpr.fit_matrix(&m).unwrap();
+        let bpr = BprConfig::builder().factors(8).epochs(40).build().unwrap().fit_matrix(&m).unwrap();
         assert!(bpr.epoch_loss.last().unwrap() < &(bpr.epoch_loss[0] * 0.8), "{:?}", bpr.epoch_loss);
         let mut s = vec![0f32; 20];
         bpr.score(&[(11, 1.0), (12, 1.0), (14, 1.0)], 0..20, &mut s).unwrap();

@@ -10,12 +10,17 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use warmstart_core::{top_k, ItemId, ItemVectors, SiteId};
+use warmstart_scoring::{normalize, site_groups, SliceSpace};
 
+use crate::artifact::{expect_len, ArtifactReader, ArtifactWriter};
 use crate::linalg::{axpy, cholesky, cholesky_apply, dot};
-use crate::{check, Error, Explanation, History, Recommender, Result, TrainData};
+use crate::{check, Error, Explanation, Fit, History, Recommender, Result, TrainData, VectorSpace};
+
+/// Kind of a saved content model.
+pub(crate) const KIND: &str = "content";
 
 /// Hyper-parameters of [`ContentModel`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContentConfig {
     /// Learn a source → target profile mapping.
     pub mapped: bool,
@@ -89,16 +94,6 @@ pub struct ContentModel {
     maps: HashMap<(SiteId, SiteId), Mapping>,
 }
 
-fn normalize(v: &mut [f32]) -> bool {
-    let n = dot(v, v).sqrt();
-    if n > 1e-12 {
-        v.iter_mut().for_each(|x| *x /= n);
-        true
-    } else {
-        false
-    }
-}
-
 /// `(XᵀX, XᵀY, Σx, Σy, n)` of one ordered site pair's ridge regression.
 type NormalEquations = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, usize);
 
@@ -110,103 +105,46 @@ struct Mapping {
 }
 
 impl ContentModel {
-    /// An unfitted model.
-    pub fn new(config: ContentConfig) -> Self {
-        ContentModel {
-            config,
-            vectors: ItemVectors::default(),
-            site_of: Vec::new(),
-            pop: Vec::new(),
-            maps: HashMap::new(),
+    fn slice_space(&self) -> SliceSpace<'_> {
+        SliceSpace {
+            dim: self.vectors.dim,
+            data: &self.vectors.data,
+            present: &self.vectors.present,
+            site_of: &self.site_of,
         }
     }
 
-    /// Per-site mean vectors of a history (normalised), sites in id order.
+    /// Per site of the history, the normalised weighted mean of its items' vectors.
     fn site_means(&self, history: &History) -> Vec<(SiteId, Vec<f32>)> {
-        self.site_groups(history, 1).into_iter().map(|(s, v, _)| (s, v)).collect()
+        site_groups(&self.slice_space(), history, 1).into_iter().map(|(s, v, _)| (s, v)).collect()
     }
 
-    /// Per source site, up to `k` interest centroids of the history's vectors (normalised,
-    /// with their total weight), sites in id order.
-    fn site_groups(&self, history: &History, k: usize) -> Vec<(SiteId, Vec<f32>, f32)> {
-        let mut by_site: HashMap<SiteId, Vec<(ItemId, f32)>> = HashMap::new();
-        for &(i, w) in history {
-            if (i as usize) < self.vectors.n_items() && self.vectors.present[i as usize] && w > 0.0 {
-                by_site.entry(self.site_of[i as usize]).or_default().push((i, w));
-            }
+    /// The blended score of one item for the user's target-site profiles.
+    fn item_score(&self, profiles: &[Vec<f32>], i: ItemId) -> f32 {
+        let beta = self.config.pop_weight;
+        let prior = self.pop[i as usize];
+        if profiles.is_empty() {
+            return prior;
         }
-        let mut sites: Vec<SiteId> = by_site.keys().copied().collect();
-        sites.sort_unstable();
-        let mut out = Vec::new();
-        for s in sites {
-            let items = &by_site[&s];
-            for (mut c, w) in self.interest_centroids(items, k) {
-                if normalize(&mut c) {
-                    out.push((s, c, w));
-                }
-            }
-        }
-        out
-    }
-
-    /// Spherical k-means over `items`' vectors (weighted), seeded deterministically with the
-    /// heaviest item and then the item least similar to the seeds so far; returns the
-    /// (unnormalised) weighted sums of each cluster and their weights.
-    fn interest_centroids(&self, items: &[(ItemId, f32)], k: usize) -> Vec<(Vec<f32>, f32)> {
-        let d = self.vectors.dim;
-        let k = k.min(items.len()).max(1);
-        let sum_of = |members: &mut dyn Iterator<Item = &(ItemId, f32)>| -> (Vec<f32>, f32) {
-            let mut v = vec![0f32; d];
-            let mut w = 0.0;
-            for &(i, x) in members {
-                axpy(x, self.vectors.row(i), &mut v);
-                w += x;
-            }
-            (v, w)
+        let sim = if self.vectors.present[i as usize] {
+            let v = self.vectors.row(i);
+            profiles.iter().map(|p| dot(p, v)).fold(f32::NEG_INFINITY, f32::max)
+        } else {
+            -1.0
         };
-        if k == 1 {
-            return vec![sum_of(&mut items.iter())];
-        }
-        let row = |i: ItemId| self.vectors.row(i);
-        let mut centres: Vec<Vec<f32>> = Vec::with_capacity(k);
-        let first = items.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).map(|e| e.0).unwrap_or(0);
-        centres.push(row(first).to_vec());
-        while centres.len() < k {
-            let far = items
-                .iter()
-                .map(|&(i, _)| (i, centres.iter().map(|c| dot(c, row(i))).fold(f32::NEG_INFINITY, f32::max)))
-                .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
-                .map(|e| e.0)
-                .unwrap_or(first);
-            centres.push(row(far).to_vec());
-        }
-        let mut assign = vec![0usize; items.len()];
-        for _ in 0..10 {
-            let mut changed = false;
-            for (n, &(i, _)) in items.iter().enumerate() {
-                let best = (0..centres.len())
-                    .max_by(|&a, &b| dot(&centres[a], row(i)).total_cmp(&dot(&centres[b], row(i))).then(b.cmp(&a)))
-                    .unwrap_or(0);
-                changed |= best != assign[n];
-                assign[n] = best;
-            }
-            for (c, centre) in centres.iter_mut().enumerate() {
-                let (mut v, _) = sum_of(&mut items.iter().zip(&assign).filter(|(_, &a)| a == c).map(|(e, _)| e));
-                if normalize(&mut v) {
-                    *centre = v;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        (0..centres.len())
-            .map(|c| sum_of(&mut items.iter().zip(&assign).filter(|(_, &a)| a == c).map(|(e, _)| e)))
-            .filter(|(_, w)| *w > 0.0)
-            .collect()
+        (1.0 - beta) * sim + beta * prior
     }
 
-    /// `m` carried into the target site's space by the learned mapping, when there is one.
+    /// Cosine of two items' vectors (0 when either has none).
+    pub fn similarity(&self, a: ItemId, b: ItemId) -> f32 {
+        let present = |i: ItemId| self.vectors.present.get(i as usize).copied().unwrap_or(false);
+        if present(a) && present(b) {
+            dot(self.vectors.row(a), self.vectors.row(b))
+        } else {
+            0.0
+        }
+    }
+
     fn to_target(&self, m: &[f32], source: SiteId, target: SiteId, out: &mut [f32]) {
         let d = self.vectors.dim;
         match self.maps.get(&(source, target)) {
@@ -240,7 +178,7 @@ impl ContentModel {
         if self.config.interests <= 1 {
             return self.profile(history, target).into_iter().collect();
         }
-        self.site_groups(history, self.config.interests)
+        site_groups(&self.slice_space(), history, self.config.interests)
             .into_iter()
             .filter_map(|(s, m, _)| {
                 let mut p = vec![0f32; self.vectors.dim];
@@ -251,6 +189,7 @@ impl ContentModel {
     }
 
     fn learn_maps(&mut self, data: &TrainData) -> Result<()> {
+        self.maps.clear();
         let d = self.vectors.dim;
         let m = data.matrix;
         let n_sites = data.dataset.sites.len() as SiteId;
@@ -314,63 +253,135 @@ impl ContentModel {
     }
 }
 
-impl Recommender for ContentModel {
+impl ContentConfig {
     fn name(&self) -> String {
-        let base = match (self.config.mapped, self.config.pop_weight > 0.0) {
+        let base = match (self.mapped, self.pop_weight > 0.0) {
             (false, false) => "content",
             (false, true) => "content-pop",
             (true, false) => "content-map",
             (true, true) => "content-map-pop",
         };
-        if self.config.interests > 1 {
-            format!("{base}-k{}", self.config.interests)
+        if self.interests > 1 {
+            format!("{base}-k{}", self.interests)
         } else {
             base.into()
         }
     }
 
-    fn fit(&mut self, data: &TrainData) -> Result<()> {
+    /// Fits on the item vectors of `data` (and, for mapped variants, its cross-site users).
+    pub fn fit_content(&self, data: &TrainData) -> Result<ContentModel> {
         let v = data
             .item_vectors
             .ok_or_else(|| Error::BadData("the content model needs item vectors (run `warmstart embed`)".into()))?;
         if v.n_items() != data.dataset.n_items() {
             return Err(Error::BadData(format!("{} item vectors for {} items", v.n_items(), data.dataset.n_items())));
         }
-        self.vectors = v.clone();
-        self.site_of = data.dataset.products.iter().map(|p| p.site).collect();
         let mut counts = vec![0f32; data.matrix.n_cols()];
         for &c in data.matrix.indices() {
             counts[c as usize] += 1.0;
         }
-        let max = counts.iter().copied().fold(0.0f32, f32::max);
-        self.pop = counts.iter().map(|c| (1.0 + c).ln() / (1.0 + max).ln().max(1e-6)).collect();
-        self.maps.clear();
-        if self.config.mapped {
-            self.learn_maps(data)?;
+        let mut model = ContentModel {
+            config: self.clone(),
+            vectors: v.clone(),
+            site_of: data.dataset.products.iter().map(|p| p.site).collect(),
+            pop: warmstart_scoring::log_popularity(&counts),
+            maps: HashMap::new(),
+        };
+        if self.mapped {
+            model.learn_maps(data)?;
+        }
+        Ok(model)
+    }
+}
+
+impl Fit for ContentConfig {
+    fn name(&self) -> String {
+        ContentConfig::name(self)
+    }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_content(data)?))
+    }
+}
+
+impl ContentModel {
+    pub(crate) fn load(r: &ArtifactReader) -> Result<ContentModel> {
+        let config: ContentConfig = r.config()?;
+        let (shape, data) = r.f32("vectors")?;
+        if shape.len() != 2 {
+            return Err(r.error(format!("vectors of shape {shape:?}")));
+        }
+        let (n, dim) = (shape[0], shape[1]);
+        expect_len(r, "vectors", data.len(), n * dim)?;
+        let (_, present) = r.u32("present")?;
+        let (_, site_of) = r.u32("site_of")?;
+        let (_, pop) = r.f32("pop")?;
+        expect_len(r, "present", present.len(), n)?;
+        expect_len(r, "site_of", site_of.len(), n)?;
+        expect_len(r, "pop", pop.len(), n)?;
+        let keys: Vec<(SiteId, SiteId)> = r.extra()?;
+        let mut maps = HashMap::new();
+        for (s, t) in keys {
+            let (_, w) = r.f32(&format!("map.{s}.{t}.w"))?;
+            let (_, mean_x) = r.f32(&format!("map.{s}.{t}.mean_x"))?;
+            expect_len(r, "map.w", w.len(), dim * dim)?;
+            expect_len(r, "map.mean_x", mean_x.len(), dim)?;
+            maps.insert((s, t), Mapping { w, mean_x });
+        }
+        let vectors = ItemVectors { dim, data, present: present.iter().map(|&p| p != 0).collect() };
+        Ok(ContentModel { config, vectors, site_of, pop, maps })
+    }
+}
+
+impl Recommender for ContentModel {
+    fn name(&self) -> String {
+        self.config.name()
+    }
+
+    fn n_items(&self) -> usize {
+        self.pop.len()
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let n = self.pop.len();
+        let present: Vec<u32> = self.vectors.present.iter().map(|&p| p as u32).collect();
+        let mut keys: Vec<(SiteId, SiteId)> = self.maps.keys().copied().collect();
+        keys.sort_unstable();
+        let mut w = ArtifactWriter::new(KIND, &self.config)?
+            .extra(&keys)?
+            .f32("vectors", &[n, self.vectors.dim], &self.vectors.data)
+            .u32("present", &[n], &present)
+            .u32("site_of", &[n], &self.site_of)
+            .f32("pop", &[n], &self.pop);
+        for (s, t) in keys {
+            let m = &self.maps[&(s, t)];
+            w = w.f32(&format!("map.{s}.{t}.w"), &[self.vectors.dim, self.vectors.dim], &m.w).f32(
+                &format!("map.{s}.{t}.mean_x"),
+                &[self.vectors.dim],
+                &m.mean_x,
+            );
+        }
+        w.write(dir)
+    }
+
+    fn space(&self) -> Option<&dyn VectorSpace> {
+        Some(self)
+    }
+
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+        let target = self.site_of.get(items.start as usize).copied().unwrap_or(0);
+        let profiles = self.profiles(history, target);
+        for (o, i) in out.iter_mut().zip(items) {
+            *o = self.item_score(&profiles, i);
         }
         Ok(())
     }
 
-    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
-        if self.pop.is_empty() {
-            return Err(Error::NotFitted(self.name()));
-        }
-        let target = self.site_of.get(items.start as usize).copied().unwrap_or(0);
-        let beta = self.config.pop_weight;
-        let profiles = self.profiles(history, target);
-        for (o, i) in out.iter_mut().zip(items) {
-            let prior = self.pop[i as usize];
-            if profiles.is_empty() {
-                *o = prior;
-                continue;
-            }
-            let sim = if self.vectors.present[i as usize] {
-                let v = self.vectors.row(i);
-                profiles.iter().map(|p| dot(p, v)).fold(f32::NEG_INFINITY, f32::max)
-            } else {
-                -1.0
-            };
-            *o = (1.0 - beta) * sim + beta * prior;
+    fn score_ids(&self, history: &History, ids: &[ItemId], out: &mut [f32]) -> Result<()> {
+        crate::check_ids(self, history, ids, out)?;
+        let Some(&first) = ids.first() else { return Ok(()) };
+        let profiles = self.profiles(history, self.site_of[first as usize]);
+        for (o, &i) in out.iter_mut().zip(ids) {
+            *o = self.item_score(&profiles, i);
         }
         Ok(())
     }
@@ -387,37 +398,10 @@ impl Recommender for ContentModel {
         if lambda >= 1.0 {
             return Ok(crate::best_of(&scores, items.start, k));
         }
-        // Maximal marginal relevance over a pool of the best 20k candidates.
-        let pool: Vec<usize> = top_k(&scores, (k * 20).max(100));
-        let mut chosen: Vec<usize> = Vec::with_capacity(k);
-        let mut max_sim = vec![f32::NEG_INFINITY; pool.len()];
-        while chosen.len() < k.min(pool.len()) {
-            let mut best: Option<(usize, f32)> = None;
-            for (p, &c) in pool.iter().enumerate() {
-                if chosen.contains(&c) {
-                    continue;
-                }
-                let redundancy = if chosen.is_empty() { 0.0 } else { max_sim[p] };
-                let v = lambda * scores[c] - (1.0 - lambda) * redundancy;
-                if best.is_none_or(|b| v > b.1) {
-                    best = Some((p, v));
-                }
-            }
-            let Some((bp, _)) = best else { break };
-            let c = pool[bp];
-            chosen.push(c);
-            let vc = items.start + c as ItemId;
-            for (p, &o) in pool.iter().enumerate() {
-                let vo = items.start + o as ItemId;
-                let s = if self.vectors.present[vc as usize] && self.vectors.present[vo as usize] {
-                    dot(self.vectors.row(vc), self.vectors.row(vo))
-                } else {
-                    0.0
-                };
-                max_sim[p] = max_sim[p].max(s);
-            }
-        }
-        Ok(chosen.into_iter().map(|i| (items.start + i as ItemId, scores[i])).collect())
+        // maximal marginal relevance over a pool of the best candidates
+        let pool: Vec<(ItemId, f32)> =
+            top_k(&scores, (k * 20).max(100)).into_iter().map(|c| (items.start + c as ItemId, scores[c])).collect();
+        Ok(warmstart_scoring::mmr(&pool, k, lambda, |a, b| self.similarity(a, b)))
     }
 
     fn explain(&self, history: &History, items: &[ItemId]) -> Option<Vec<Explanation>> {
@@ -435,6 +419,69 @@ impl Recommender for ContentModel {
                 })
                 .collect(),
         )
+    }
+}
+
+impl VectorSpace for ContentModel {
+    fn dim(&self) -> usize {
+        self.vectors.dim
+    }
+    fn cosine(&self) -> bool {
+        true
+    }
+    fn item_vector(&self, item: ItemId) -> Option<Vec<f32>> {
+        self.vectors.present.get(item as usize).copied().unwrap_or(false).then(|| self.vectors.row(item).to_vec())
+    }
+    fn queries(&self, history: &History, target: SiteId) -> Result<Vec<Vec<f32>>> {
+        Ok(self.profiles(history, target))
+    }
+
+    fn queries_with(&self, history: &History, external: &[(Vec<f32>, f32)], target: SiteId) -> Result<Vec<Vec<f32>>> {
+        if external.is_empty() {
+            return Ok(self.profiles(history, target));
+        }
+        let d = self.vectors.dim;
+        if let Some((v, _)) = external.iter().find(|(v, _)| v.len() != d) {
+            return Err(Error::BadData(format!("an external vector has dimension {}, the model {d}", v.len())));
+        }
+        // known items grouped by site as usual; external ones form one more group (an
+        // unknown shop: no learned mapping applies)
+        let mut groups = site_groups(&self.slice_space(), history, self.config.interests);
+        let data: Vec<f32> = external.iter().flat_map(|(v, _)| v.iter().copied()).collect();
+        let present = vec![true; external.len()];
+        let unknown_site = vec![SiteId::MAX; external.len()];
+        let space = SliceSpace { dim: d, data: &data, present: &present, site_of: &unknown_site };
+        let items: Vec<(ItemId, f32)> = external.iter().enumerate().map(|(i, (_, w))| (i as ItemId, *w)).collect();
+        groups.extend(site_groups(&space, &items, self.config.interests));
+        if self.config.interests <= 1 {
+            // one profile: the weighted mean of every site's (mapped) mean
+            let mut p = vec![0f32; d];
+            for (s, m, _) in &groups {
+                self.to_target(m, *s, target, &mut p);
+            }
+            return Ok(if normalize(&mut p) { vec![p] } else { Vec::new() });
+        }
+        Ok(groups
+            .into_iter()
+            .filter_map(|(s, m, _)| {
+                let mut p = vec![0f32; d];
+                self.to_target(&m, s, target, &mut p);
+                normalize(&mut p).then_some(p)
+            })
+            .collect())
+    }
+
+    fn score_item(&self, queries: &[Vec<f32>], item: ItemId) -> f32 {
+        self.item_score(queries, item)
+    }
+
+    fn score_vector(&self, queries: &[Vec<f32>], vector: &[f32]) -> f32 {
+        let sim = queries.iter().map(|q| dot(q, vector)).fold(f32::NEG_INFINITY, f32::max);
+        if queries.is_empty() {
+            0.0
+        } else {
+            (1.0 - self.config.pop_weight) * sim
+        }
     }
 }
 
@@ -483,10 +530,8 @@ mod tests {
         vectors.data[dim + 1] = 0.1; // make a1 differ slightly from a0
         let m: CsrMatrix = d.interaction_matrix();
         let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&vectors) };
-        let mut plain = ContentModel::new(ContentConfig::builder().build().unwrap());
-        plain.fit(&data).unwrap();
-        let mut mapped = ContentModel::new(ContentConfig::builder().mapped(true).ridge(0.01).build().unwrap());
-        mapped.fit(&data).unwrap();
+        let plain = ContentConfig::builder().build().unwrap().fit_content(&data).unwrap();
+        let mapped = ContentConfig::builder().mapped(true).ridge(0.01).build().unwrap().fit_content(&data).unwrap();
         let hist = [(0u32, 1.0f32)]; // a0: group 0
         let (mut sp, mut sm) = (vec![0f32; 4], vec![0f32; 4]);
         plain.score(&hist, 4..8, &mut sp).unwrap();
@@ -499,9 +544,8 @@ mod tests {
 
         // MMR: b0 and b1 are identical in content; with a strong diversity weight the second
         // pick comes from the other group.
-        let mut mmr =
-            ContentModel::new(ContentConfig::builder().mapped(true).ridge(0.01).mmr_lambda(0.3).build().unwrap());
-        mmr.fit(&data).unwrap();
+        let mmr = ContentConfig::builder().mapped(true).ridge(0.01).mmr_lambda(0.3).build().unwrap();
+        let mmr = mmr.fit_content(&data).unwrap();
         let plain_top = mapped.recommend(&hist, 4..8, 2, &[]).unwrap();
         let diverse_top = mmr.recommend(&hist, 4..8, 2, &[]).unwrap();
         assert!(plain_top.iter().all(|(i, _)| *i < 6), "{plain_top:?}");
@@ -547,10 +591,8 @@ mod tests {
         let m = d.interaction_matrix();
         let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&vectors) };
         let hist = [(0u32, 1.0f32), (1, 1.0), (2, 1.0), (3, 1.0)];
-        let mut one = ContentModel::new(ContentConfig::builder().build().unwrap());
-        one.fit(&data).unwrap();
-        let mut two = ContentModel::new(ContentConfig::builder().interests(2).build().unwrap());
-        two.fit(&data).unwrap();
+        let one = ContentConfig::builder().build().unwrap().fit_content(&data).unwrap();
+        let two = ContentConfig::builder().interests(2).build().unwrap().fit_content(&data).unwrap();
         assert_eq!(two.name(), "content-k2");
         assert_eq!(two.profiles(&hist, 1).len(), 2);
         let top_one = one.recommend(&hist, 4..7, 1, &[]).unwrap();

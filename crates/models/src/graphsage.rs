@@ -41,7 +41,7 @@ use crate::nn::{
     candle, constant_matmul, dense, l2, masked_relu, seeded_varmap, sparse_rows, EarlyStopping, SparseRows,
 };
 use crate::two_tower::bce;
-use crate::{Error, History, Recommender, Result, TrainData};
+use crate::{Error, Fit, History, Recommender, Result, TrainData};
 
 /// Neighbourhood aggregator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -440,23 +440,21 @@ struct Trained {
 /// The GraphSAGE recommender.
 pub struct GraphSage {
     config: GraphSageConfig,
-    trained: Option<Trained>,
+    trained: Trained,
 }
 
-impl GraphSage {
-    /// An untrained model.
-    pub fn new(config: GraphSageConfig) -> GraphSage {
-        GraphSage { config, trained: None }
-    }
+/// Kind of a saved GraphSAGE model.
+pub(crate) const KIND: &str = "graphsage";
 
-    /// Training loss and validation NDCG@10 per epoch of the last fit.
+impl GraphSage {
+    /// Training loss and validation NDCG@10 per epoch of the fit.
     pub fn epochs(&self) -> Vec<GraphSageEpoch> {
-        self.trained.as_ref().map(|t| t.history.clone()).unwrap_or_default()
+        self.trained.history.clone()
     }
 
     /// Final product embeddings (`n_items × dim`, row-major) of the fitted model.
     pub fn item_vectors(&self) -> Option<(&[f32], usize)> {
-        self.trained.as_ref().map(|t| (t.cache.item_out.as_slice(), t.shape.config.dim))
+        Some((self.trained.cache.item_out.as_slice(), self.trained.shape.config.dim))
     }
 
     /// The input representation of `items` (`len × hidden`).
@@ -591,7 +589,7 @@ struct EpochPlan {
     hidden: HashSet<(u32, u32)>,
 }
 
-impl GraphSage {
+impl GraphSageConfig {
     /// The next epoch's plan and the seed of its sampler thread, drawn in the order training
     /// and [`export`](Self::export) share.
     fn next_epoch(&self, data: &TrainData, users: &[usize], rng: &mut Rng) -> (EpochPlan, u64) {
@@ -602,7 +600,7 @@ impl GraphSage {
     fn plan_epoch(&self, data: &TrainData, users: &[usize], rng: &mut Rng) -> EpochPlan {
         let d = data.dataset;
         let m = data.matrix;
-        let c = &self.config;
+        let c = self;
         let mut links = Vec::new();
         let mut hidden = HashSet::new();
         for &u in users {
@@ -637,7 +635,9 @@ impl GraphSage {
         rng.shuffle(&mut links);
         EpochPlan { links, hidden }
     }
+}
 
+impl GraphSage {
     /// Everything of one batch that needs no parameters: targets (users, positives, then
     /// same-shop negatives for BCE), the sampled blocks, the first layer's raw input rows and
     /// the id-embedding lists. Runs on the sampler thread while the previous batch trains.
@@ -978,18 +978,18 @@ fn max_rows(table: &[f32], width: usize, nb: &[u32]) -> Vec<f32> {
     out
 }
 
-impl GraphSage {
-    /// Trains like [`Recommender::fit`], calling `on_epoch` after every epoch and
-    /// `on_progress(stage, done, total)` while building the graph.
+impl GraphSageConfig {
+    /// Trains (early stopping on held-out cross-site users), calling `on_epoch` after every
+    /// epoch and `on_progress(stage, done, total)` while building the graph.
     pub fn fit_with(
-        &mut self,
+        &self,
         data: &TrainData,
         on_epoch: &mut dyn FnMut(&GraphSageEpoch),
         on_progress: &mut dyn FnMut(&str, usize, usize),
-    ) -> Result<()> {
+    ) -> Result<GraphSage> {
         let d = data.dataset;
         let m = data.matrix;
-        let c = self.config.clone();
+        let c = self.clone();
         let Prepared { mut rng, validation, skip, train_users, content_edges, shape, logq } =
             self.prepare(data, on_progress)?;
         let base = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &HashSet::new());
@@ -1009,11 +1009,12 @@ impl GraphSage {
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let net = shape.build(&vb).map_err(candle)?;
         let empty = Cache { item_layers: Vec::new(), item_out: Vec::new() };
-        self.trained = Some(Trained { shape, net, varmap, content, cache: empty, history: Vec::new() });
-
-        let vars = self.trained.as_ref().map(|t| t.varmap.all_vars()).unwrap_or_default();
+        let mut model = GraphSage {
+            config: c.clone(),
+            trained: Trained { shape, net, varmap, content, cache: empty, history: Vec::new() },
+        };
         let mut opt = candle_nn::AdamW::new(
-            vars,
+            model.trained.varmap.all_vars(),
             candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
         )
         .map_err(candle)?;
@@ -1023,16 +1024,13 @@ impl GraphSage {
             let started = std::time::Instant::now();
             let (plan, sampler_seed) = self.next_epoch(data, &train_users, &mut rng);
             let graph = ProductGraph::build(m, &content_edges, c.content_weight, &skip, &plan.hidden);
-            let raw = match self.trained.as_ref() {
-                Some(t) => t.shape.raw_rows(&t.content, &graph),
-                None => Vec::new(),
-            };
+            let t = &model.trained;
+            let raw = t.shape.raw_rows(&t.content, &graph);
             let (mut sum, mut count) = (0.0f64, 0usize);
-            let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
             // a sampler thread prepares the next batches while this one trains
             std::thread::scope(|scope| -> Result<()> {
                 let (sender, batches) = std::sync::mpsc::sync_channel::<BatchInputs>(2);
-                let (this, graph, raw, links) = (&*self, &graph, &raw, &plan.links);
+                let (this, graph, raw, links) = (&model, &graph, &raw, &plan.links);
                 scope.spawn(move || {
                     let mut sampler = Rng::new(sampler_seed);
                     for batch in links.chunks(c.batch).filter(|b| b.len() >= 2) {
@@ -1043,7 +1041,7 @@ impl GraphSage {
                     }
                 });
                 for batch in batches {
-                    let loss = self.batch_loss(t, batch, &logq).map_err(candle)?;
+                    let loss = model.batch_loss(t, batch, &logq).map_err(candle)?;
                     opt.backward_step(&loss).map_err(candle)?;
                     let l = loss.to_scalar::<f32>().map_err(candle)? as f64;
                     if !l.is_finite() {
@@ -1058,8 +1056,8 @@ impl GraphSage {
             let ndcg = if validation.is_empty() {
                 None
             } else {
-                self.refresh(&base)?;
-                Some(crate::cold_start_ndcg(self, data, &validation, c.seed)?)
+                model.refresh(&base)?;
+                Some(crate::cold_start_ndcg(&model, data, &validation, c.seed)?)
             };
             let report = GraphSageEpoch {
                 epoch: epoch + 1,
@@ -1071,20 +1069,16 @@ impl GraphSage {
             on_epoch(&report);
             history.push(report);
             if let Some(v) = ndcg {
-                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                if stopping.observe(v, &t.varmap)? {
+                if stopping.observe(v, &model.trained.varmap)? {
                     break;
                 }
             }
         }
-        if let Some(t) = self.trained.as_ref() {
-            stopping.restore_best(&t.varmap)?;
-        }
-        if let Some(t) = self.trained.as_mut() {
-            t.history = history;
-        }
+        stopping.restore_best(&model.trained.varmap)?;
+        model.trained.history = history;
         // inference graph: every training edge (validation users stay out)
-        self.refresh(&base)
+        model.refresh(&base)?;
+        Ok(model)
     }
 
     /// Users, validation split, content edges, shape and logQ; the generator is left where
@@ -1092,7 +1086,7 @@ impl GraphSage {
     fn prepare(&self, data: &TrainData, on_progress: &mut dyn FnMut(&str, usize, usize)) -> Result<Prepared> {
         let d = data.dataset;
         let m = data.matrix;
-        let c = &self.config;
+        let c = self;
         if m.n_cols() != d.n_items() {
             return Err(Error::BadData(format!("matrix has {} columns for {} products", m.n_cols(), d.n_items())));
         }
@@ -1151,8 +1145,7 @@ impl GraphSage {
         let epochs = (0..epochs.max(1))
             .map(|_| {
                 let (plan, _) = self.next_epoch(data, &train_users, &mut rng);
-                let graph =
-                    ProductGraph::build(data.matrix, &content_edges, self.config.content_weight, &skip, &plan.hidden);
+                let graph = ProductGraph::build(data.matrix, &content_edges, self.content_weight, &skip, &plan.hidden);
                 let (offsets, neighbours, weights) = graph.csr();
                 EpochGraph {
                     offsets: offsets.to_vec(),
@@ -1163,7 +1156,7 @@ impl GraphSage {
             })
             .collect();
         Ok(GraphSageExport {
-            config: self.config.clone(),
+            config: self.clone(),
             content: data.item_vectors.filter(|v| v.dim > 0).map(|v| v.data.clone()).unwrap_or_default(),
             content_dim: shape.content_dim,
             id_embedding: shape.id_embedding,
@@ -1177,20 +1170,18 @@ impl GraphSage {
             site_ranges: data.dataset.sites.iter().map(|s| s.items.clone()).collect(),
         })
     }
+}
 
+impl GraphSage {
     fn refresh(&mut self, graph: &ProductGraph) -> Result<()> {
-        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-        let cache = self.infer(t, graph).map_err(candle)?;
-        if let Some(t) = self.trained.as_mut() {
-            t.cache = cache;
-        }
+        self.trained.cache = self.infer(&self.trained, graph).map_err(candle)?;
         Ok(())
     }
 
     /// Saves the weights (`model.safetensors`), the inference cache (`cache.safetensors`) and
     /// the shape (`graphsage.json`) into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+    fn save_files(&self, dir: &Path) -> Result<()> {
+        let t = &self.trained;
         let io = |e: String| Error::BadData(format!("saving to {}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
         t.varmap.save(dir.join("model.safetensors")).map_err(|e| io(e.to_string()))?;
@@ -1237,14 +1228,24 @@ impl GraphSage {
         let content = Vec::new();
         Ok(GraphSage {
             config: shape.config.clone(),
-            trained: Some(Trained { shape, net, varmap, content, cache, history: Vec::new() }),
+            trained: Trained { shape, net, varmap, content, cache, history: Vec::new() },
         })
     }
 }
 
-impl Recommender for GraphSage {
+impl Fit for GraphSageConfig {
     fn name(&self) -> String {
-        let c = &self.config;
+        self.model_name()
+    }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_with(data, &mut |_| {}, &mut |_, _, _| {})?))
+    }
+}
+
+impl GraphSageConfig {
+    /// The model's display name: the variant and every setting that differs from the defaults.
+    fn model_name(&self) -> String {
+        let c = self;
         let mut parts = vec![
             match c.loss {
                 GraphSageLoss::Bce => "bce".to_string(),
@@ -1284,26 +1285,82 @@ impl Recommender for GraphSage {
         }
         format!("graphsage({}, ≤{} epochs)", parts.join(", "), c.epochs)
     }
+}
 
-    fn fit(&mut self, data: &TrainData) -> Result<()> {
-        self.fit_with(data, &mut |_| {}, &mut |_, _, _| {})
+impl Recommender for GraphSage {
+    fn name(&self) -> String {
+        self.config.model_name()
     }
 
-    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
-        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+    fn n_items(&self) -> usize {
+        self.trained.shape.n_items
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        self.save_files(dir)?;
+        crate::artifact::ArtifactWriter::new(KIND, &self.config)?.write(dir)
+    }
+
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+        let dim = self.trained.shape.config.dim;
+        let vectors = &self.trained.cache.item_out;
+        match self.user_vector(history)? {
+            None => out.fill(0.0),
+            Some(u) => {
+                for (o, i) in out.iter_mut().zip(items) {
+                    *o = warmstart_scoring::dot(&vectors[i as usize * dim..(i as usize + 1) * dim], &u);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn score_ids(&self, history: &History, ids: &[ItemId], out: &mut [f32]) -> Result<()> {
+        crate::check_ids(self, history, ids, out)?;
+        let dim = self.trained.shape.config.dim;
+        let vectors = &self.trained.cache.item_out;
+        match self.user_vector(history)? {
+            None => out.fill(0.0),
+            Some(u) => {
+                for (o, &i) in out.iter_mut().zip(ids) {
+                    *o = warmstart_scoring::dot(&vectors[i as usize * dim..(i as usize + 1) * dim], &u);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn space(&self) -> Option<&dyn crate::VectorSpace> {
+        Some(self)
+    }
+}
+
+impl GraphSage {
+    /// The embedding of an inductive user from their history (none for an empty one).
+    fn user_vector(&self, history: &History) -> Result<Option<Vec<f32>>> {
+        let t = &self.trained;
         let n = t.shape.n_items;
         let hist: Vec<(ItemId, f32)> = history.iter().filter(|(i, w)| (*i as usize) < n && *w > 0.0).copied().collect();
         if hist.is_empty() {
-            out.iter_mut().for_each(|o| *o = 0.0);
-            return Ok(());
+            return Ok(None);
         }
-        let u = self.embed_user(t, &hist).map_err(candle)?;
-        let dim = t.shape.config.dim;
-        for (o, i) in out.iter_mut().zip(items) {
-            let v = &t.cache.item_out[i as usize * dim..(i as usize + 1) * dim];
-            *o = v.iter().zip(&u).map(|(a, b)| a * b).sum();
-        }
-        Ok(())
+        Ok(Some(self.embed_user(t, &hist).map_err(candle)?))
+    }
+}
+
+impl crate::VectorSpace for GraphSage {
+    fn dim(&self) -> usize {
+        self.trained.shape.config.dim
+    }
+    fn cosine(&self) -> bool {
+        false
+    }
+    fn item_vector(&self, item: ItemId) -> Option<Vec<f32>> {
+        let dim = self.trained.shape.config.dim;
+        self.trained.cache.item_out.get(item as usize * dim..(item as usize + 1) * dim).map(<[f32]>::to_vec)
+    }
+    fn queries(&self, history: &History, _target: warmstart_core::SiteId) -> Result<Vec<Vec<f32>>> {
+        Ok(self.user_vector(history)?.into_iter().collect())
     }
 }
 
@@ -1412,10 +1469,9 @@ mod tests {
                 .epochs(1)
                 .build()
                 .unwrap();
-            let mut model = GraphSage::new(c);
             let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
-            model.fit(&data).unwrap();
-            let t = model.trained.as_ref().unwrap();
+            let model = c.fit_with(&data, &mut |_| {}, &mut |_, _, _| {}).unwrap();
+            let t = &model.trained;
             let graph = ProductGraph::build(&m, &[], 1.0, &[], &HashSet::new());
             let raw = t.shape.raw_rows(&t.content, &graph);
             let links: Vec<(usize, ItemId)> = (0..12).map(|u| (u, ((u + 3) % 12) as ItemId)).collect();
@@ -1459,13 +1515,12 @@ mod tests {
                 .epochs(1)
                 .build()
                 .unwrap();
-            let mut model = GraphSage::new(c.clone());
             let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
-            model.fit(&data).unwrap();
-            let t = model.trained.as_ref().unwrap();
+            let model = c.fit_with(&data, &mut |_| {}, &mut |_, _, _| {}).unwrap();
+            let t = &model.trained;
             let mut rng = Rng::new(1);
             let users: Vec<usize> = (0..12).collect();
-            let plan = model.plan_epoch(&data, &users, &mut rng);
+            let plan = c.plan_epoch(&data, &users, &mut rng);
             assert!(plan.links.iter().all(|(u, i)| plan.hidden.contains(&(*u as u32, *i))), "every positive is hidden");
             let graph = ProductGraph::build(&m, &[], 1.0, &[], &plan.hidden);
             let raw = t.shape.raw_rows(&t.content, &graph);

@@ -7,10 +7,14 @@ use std::ops::Range;
 use rayon::prelude::*;
 use warmstart_core::ItemId;
 
-use crate::{check, Explanation, History, Recommender, Result, TrainData};
+use crate::artifact::{pack_lists, unpack_lists, ArtifactReader, ArtifactWriter};
+use crate::{check, Explanation, Fit, History, Recommender, Result, TrainData};
+
+/// Kind of a saved item-kNN model.
+pub(crate) const KIND: &str = "itemknn";
 
 /// Hyper-parameters of [`ItemKnn`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ItemKnnConfig {
     /// Neighbours kept per item and site.
     pub neighbours: usize,
@@ -61,24 +65,36 @@ pub struct ItemKnn {
 }
 
 impl ItemKnn {
-    /// An unfitted model.
-    pub fn new(config: ItemKnnConfig) -> Self {
-        ItemKnn { config, neighbours: Vec::new() }
+    pub(crate) fn load(r: &ArtifactReader) -> Result<ItemKnn> {
+        let (_, offsets) = r.u32("offsets")?;
+        let (_, ids) = r.u32("ids")?;
+        let (_, sims) = r.f32("similarities")?;
+        let neighbours = unpack_lists(r, &offsets, &ids, &sims)?;
+        if neighbours.iter().flatten().any(|e| e.0 as usize >= neighbours.len()) {
+            return Err(r.error("a neighbour id is out of range"));
+        }
+        Ok(ItemKnn { config: r.config()?, neighbours })
     }
 
     /// Similarity of two items (0 when not neighbours).
     pub fn similarity(&self, a: ItemId, b: ItemId) -> f32 {
-        let n = &self.neighbours[a as usize];
+        let Some(n) = self.neighbours.get(a as usize) else { return 0.0 };
         n.binary_search_by_key(&b, |e| e.0).map(|p| n[p].1).unwrap_or(0.0)
     }
 }
 
-impl Recommender for ItemKnn {
+impl Fit for ItemKnnConfig {
     fn name(&self) -> String {
         "itemknn".into()
     }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_knn(data)?))
+    }
+}
 
-    fn fit(&mut self, data: &TrainData) -> Result<()> {
+impl ItemKnnConfig {
+    /// Computes every item's neighbours per site.
+    pub fn fit_knn(&self, data: &TrainData) -> Result<ItemKnn> {
         let x = data.matrix.map_values(|_| 1.0);
         let xt = x.transpose();
         let n_items = x.n_cols();
@@ -88,8 +104,8 @@ impl Recommender for ItemKnn {
         }
         let n_sites = data.dataset.sites.len().max(1);
         let norms: Vec<f32> = (0..n_items).map(|i| xt.row_nnz(i) as f32).collect();
-        let (k, shrink) = (self.config.neighbours, self.config.shrink);
-        self.neighbours = (0..n_items)
+        let (k, shrink) = (self.neighbours, self.shrink);
+        let neighbours = (0..n_items)
             .into_par_iter()
             .map_init(
                 || (vec![0f32; n_items], Vec::<u32>::new()),
@@ -126,13 +142,29 @@ impl Recommender for ItemKnn {
                 },
             )
             .collect();
-        Ok(())
+        Ok(ItemKnn { config: self.clone(), neighbours })
+    }
+}
+
+impl Recommender for ItemKnn {
+    fn name(&self) -> String {
+        "itemknn".into()
     }
 
-    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
-        if self.neighbours.is_empty() {
-            return Err(crate::Error::NotFitted(self.name()));
-        }
+    fn n_items(&self) -> usize {
+        self.neighbours.len()
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let (offsets, ids, sims) = pack_lists(&self.neighbours);
+        ArtifactWriter::new(KIND, &self.config)?
+            .u32("offsets", &[offsets.len()], &offsets)
+            .u32("ids", &[ids.len()], &ids)
+            .f32("similarities", &[sims.len()], &sims)
+            .write(dir)
+    }
+
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
         out.fill(0.0);
         for &(h, w) in history {
             let Some(nb) = self.neighbours.get(h as usize) else { continue };

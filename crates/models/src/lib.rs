@@ -3,6 +3,7 @@
 //! catalog, explain where the model can.
 
 pub mod als;
+pub mod artifact;
 pub mod bpr;
 pub mod content;
 pub mod graph;
@@ -27,6 +28,7 @@ pub use random::RandomModel;
 pub use two_tower::{Pooling, TwoTower, TwoTowerConfig, TwoTowerLoss};
 
 use std::ops::Range;
+use std::path::Path;
 
 use warmstart_core::{top_k, CsrMatrix, Dataset, ItemId, ItemVectors};
 
@@ -43,9 +45,25 @@ pub enum Error {
         /// What is allowed.
         rule: &'static str,
     },
-    /// A model was asked to score before it was fitted.
-    #[error("model `{0}` is not fitted")]
-    NotFitted(String),
+    /// An item id outside the items the model was fitted on (e.g. a product added after
+    /// training): the model cannot score it.
+    #[error("model `{model}` knows items 0..{known}, not item {item}")]
+    UnknownItem {
+        /// Model name.
+        model: String,
+        /// Item asked for.
+        item: u64,
+        /// Number of items the model was fitted on.
+        known: usize,
+    },
+    /// A saved model cannot be read or written.
+    #[error("model file {path}: {reason}")]
+    Artifact {
+        /// File or directory.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Unknown model name.
     #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
     UnknownModel(String),
@@ -85,17 +103,62 @@ pub struct Explanation {
     pub contribution: f32,
 }
 
-/// One interface for every model, so that evaluation, the CLI and serving treat them alike.
+/// Validated hyper-parameters of a model (linfa's split): fitting them on training data
+/// gives a fitted [`Recommender`], the only thing that can score, so "not fitted" cannot
+/// happen at run time.
+pub trait Fit: Send + Sync {
+    /// Short name of the model these parameters train (as on the command line).
+    fn name(&self) -> String;
+    /// Trains on `data`.
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>>;
+}
+
+/// One interface for every fitted model, so that evaluation, the CLI and serving treat them
+/// alike.
 pub trait Recommender: Send + Sync {
     /// Short name (as on the command line, with hyper-parameters where useful).
     fn name(&self) -> String;
 
-    /// Trains on `data`.
-    fn fit(&mut self, data: &TrainData) -> Result<()>;
+    /// Number of items the model was fitted on: it scores item ids `0..n_items()` only.
+    fn n_items(&self) -> usize;
+
+    /// Scores `items` for `history`; called by [`score`](Self::score) after it checked that
+    /// every id is below [`n_items`](Self::n_items) and `out.len() == items.len()`.
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()>;
 
     /// Scores the items in `items` (usually one site's catalog) for a user known only by
-    /// `history`, folding the user in without retraining. `out.len() == items.len()`.
-    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()>;
+    /// `history`, folding the user in without retraining. `out.len() == items.len()`. An item
+    /// (in `items` or the history) the model was not fitted on is an error, never a panic.
+    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+        let known = self.n_items();
+        let unknown = |item: u64| Error::UnknownItem { model: self.name(), item, known };
+        if items.end as usize > known {
+            return Err(unknown(items.end.saturating_sub(1).max(items.start) as u64));
+        }
+        if let Some(&(i, _)) = history.iter().find(|(i, _)| *i as usize >= known) {
+            return Err(unknown(i as u64));
+        }
+        if out.len() != items.len() {
+            return Err(Error::BadData(format!("{} scores asked for {} items", out.len(), items.len())));
+        }
+        self.score_items(history, items, out)
+    }
+
+    /// Scores of arbitrary items `ids` (e.g. an ANN index's candidates), checked like
+    /// [`score`](Self::score). The default scores the smallest range that holds them.
+    fn score_ids(&self, history: &History, ids: &[ItemId], out: &mut [f32]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let lo = ids.iter().copied().min().unwrap_or(0);
+        let hi = ids.iter().copied().max().unwrap_or(0).saturating_add(1);
+        let mut all = vec![0f32; (hi - lo) as usize];
+        self.score(history, lo..hi, &mut all)?;
+        for (o, &i) in out.iter_mut().zip(ids) {
+            *o = all[(i - lo) as usize];
+        }
+        Ok(())
+    }
 
     /// The best `k` items of `items` for the user, excluding `exclude`, best first.
     fn recommend(
@@ -113,6 +176,74 @@ pub trait Recommender: Send + Sync {
     fn explain(&self, _history: &History, _items: &[ItemId]) -> Option<Vec<Explanation>> {
         None
     }
+
+    /// Writes the fitted model into the directory `dir` (created if needed) so that
+    /// [`load`] restores it.
+    fn save(&self, dir: &Path) -> Result<()>;
+
+    /// The model's vector space, when its score is (a monotone function of) an inner product
+    /// of a user vector with item vectors: an ANN index over the item vectors then retrieves
+    /// candidates that [`score_ids`](Self::score_ids) re-ranks exactly.
+    fn space(&self) -> Option<&dyn VectorSpace> {
+        None
+    }
+}
+
+/// Item vectors and user queries of a model whose score is an inner product.
+pub trait VectorSpace: Send + Sync {
+    /// Dimension.
+    fn dim(&self) -> usize;
+    /// Whether queries and items are compared by cosine (vectors are unit length) or a raw
+    /// inner product.
+    fn cosine(&self) -> bool;
+    /// The vector of an item (none for items without content, for example).
+    fn item_vector(&self, item: ItemId) -> Option<Vec<f32>>;
+    /// Query vectors of a user (several for multi-interest models) for ranking the catalog of
+    /// `target` site.
+    fn queries(&self, history: &History, target: warmstart_core::SiteId) -> Result<Vec<Vec<f32>>>;
+
+    /// Like [`queries`](Self::queries), with history items the model does not know given by
+    /// their content vectors and weights. Only content models can use them; the default
+    /// ignores them.
+    fn queries_with(
+        &self,
+        history: &History,
+        _external: &[(Vec<f32>, f32)],
+        target: warmstart_core::SiteId,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.queries(history, target)
+    }
+
+    /// The model's score of a known item for these queries; equals
+    /// [`Recommender::score`] for the history the queries came from. The default is the best
+    /// inner product.
+    fn score_item(&self, queries: &[Vec<f32>], item: ItemId) -> f32 {
+        self.item_vector(item).map(|v| self.score_vector(queries, &v)).unwrap_or(f32::NEG_INFINITY)
+    }
+
+    /// The score of an item the model was not fitted on, from its vector in this space (no
+    /// popularity or bias terms). The default is the best inner product.
+    fn score_vector(&self, queries: &[Vec<f32>], vector: &[f32]) -> f32 {
+        queries.iter().map(|q| warmstart_scoring::dot(q, vector)).fold(f32::NEG_INFINITY, f32::max)
+    }
+}
+
+/// The checks of [`Recommender::score`] for [`Recommender::score_ids`] overrides.
+pub(crate) fn check_ids<R: Recommender + ?Sized>(
+    model: &R,
+    history: &History,
+    ids: &[ItemId],
+    out: &[f32],
+) -> Result<()> {
+    let known = model.n_items();
+    let bad = ids.iter().copied().chain(history.iter().map(|h| h.0)).find(|&i| i as usize >= known);
+    if let Some(item) = bad {
+        return Err(Error::UnknownItem { model: model.name(), item: item as u64, known });
+    }
+    if out.len() != ids.len() {
+        return Err(Error::BadData(format!("{} scores asked for {} items", out.len(), ids.len())));
+    }
+    Ok(())
 }
 
 /// Scores of `items` for a user with `exclude` set to `-inf` (never recommended).
@@ -153,10 +284,11 @@ pub(crate) fn two_block_matrix(users: u32) -> CsrMatrix {
     CsrMatrix::from_triplets(users as usize, 20, &t)
 }
 
-/// Builds a model with default hyper-parameters from its command-line name
-/// (`random`, `pop`, `itemknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`,
-/// `content-map-pop`; content names take `-kN` for N interests, e.g. `content-map-pop-k3`).
-pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommender>> {
+/// Validated hyper-parameters with defaults from a model's command-line name (`random`,
+/// `pop`, `itemknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
+/// content names take `-kN` for N interests, e.g. `content-map-pop-k3`; two-tower and
+/// GraphSAGE names take `:key=value` parameters).
+pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
     // content models take an optional `-kN` suffix: N interests per user
     let (base, interests) = match name.rsplit_once("-k") {
         Some((b, k)) if b.starts_with("content") && !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()) => {
@@ -164,16 +296,15 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
         }
         _ => (name, 1),
     };
-    let content = |mapped: bool, pop: f32| -> Result<Box<dyn Recommender>> {
-        let c = ContentConfig::builder().mapped(mapped).pop_weight(pop).interests(interests).build()?;
-        Ok(Box::new(ContentModel::new(c)))
+    let content = |mapped: bool, pop: f32| -> Result<Box<dyn Fit>> {
+        Ok(Box::new(ContentConfig::builder().mapped(mapped).pop_weight(pop).interests(interests).build()?))
     };
     Ok(match base {
-        "pop" | "popularity" => Box::new(Popularity::new(PopularityConfig::builder().build()?)),
-        "itemknn" => Box::new(ItemKnn::new(ItemKnnConfig::builder().build()?)),
-        "als" => Box::new(Als::new(AlsConfig::builder().threads(threads).seed(seed).build()?)),
-        "bpr" => Box::new(Bpr::new(BprConfig::builder().seed(seed).build()?)),
-        "random" => Box::new(RandomModel::new(seed)),
+        "pop" | "popularity" => Box::new(PopularityConfig::builder().build()?),
+        "itemknn" => Box::new(ItemKnnConfig::builder().build()?),
+        "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
+        "bpr" => Box::new(BprConfig::builder().seed(seed).build()?),
+        "random" => Box::new(random::RandomConfig::new(seed)),
         "content" => content(false, 0.0)?,
         "content-pop" => content(false, 0.5)?,
         "content-map" => content(true, 0.0)?,
@@ -192,7 +323,7 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
             for (k, v) in name_parameters(parts, name)? {
                 b = b.set(k, v)?;
             }
-            Box::new(TwoTower::new(b.build()?))
+            Box::new(b.build()?)
         }
         graphsage if graphsage.starts_with("graphsage") => {
             // `graphsage[-max|-bce][:key=value...]`
@@ -207,9 +338,26 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Recommen
             for (k, v) in name_parameters(parts, name)? {
                 b = b.set(k, v)?;
             }
-            Box::new(GraphSage::new(b.build()?))
+            Box::new(b.build()?)
         }
         other => return Err(Error::UnknownModel(other.to_string())),
+    })
+}
+
+/// Loads a model saved by [`Recommender::save`]. Models that read content vectors as inputs
+/// (two-tower, GraphSAGE) need the same `item_vectors` they were trained with.
+pub fn load(dir: &Path, item_vectors: Option<&ItemVectors>) -> Result<Box<dyn Recommender>> {
+    let r = artifact::ArtifactReader::open(dir)?;
+    Ok(match r.kind() {
+        popularity::KIND => Box::new(Popularity::load(&r)?),
+        itemknn::KIND => Box::new(ItemKnn::load(&r)?),
+        als::KIND => Box::new(Als::load(&r)?),
+        bpr::KIND => Box::new(Bpr::load(&r)?),
+        random::KIND => Box::new(RandomModel::load(&r)?),
+        content::KIND => Box::new(ContentModel::load(&r)?),
+        two_tower::KIND => Box::new(TwoTower::load(dir, item_vectors)?),
+        graphsage::KIND => Box::new(GraphSage::load(dir)?),
+        other => return Err(r.error(format!("unknown model kind `{other}`"))),
     })
 }
 

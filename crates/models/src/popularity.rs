@@ -5,10 +5,14 @@ use std::ops::Range;
 
 use warmstart_core::{EventTime, ItemId};
 
-use crate::{check, History, Recommender, Result, TrainData};
+use crate::artifact::{ArtifactReader, ArtifactWriter};
+use crate::{check, Fit, History, Recommender, Result, TrainData};
+
+/// Kind of a saved popularity model.
+pub(crate) const KIND: &str = "pop";
 
 /// Hyper-parameters of [`Popularity`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PopularityConfig {
     recent_window: Option<i64>,
 }
@@ -42,7 +46,7 @@ impl PopularityBuilder {
     }
 }
 
-/// Most-popular items.
+/// Most-popular items (fitted).
 #[derive(Debug, Clone)]
 pub struct Popularity {
     config: PopularityConfig,
@@ -50,28 +54,30 @@ pub struct Popularity {
 }
 
 impl Popularity {
-    /// An unfitted model.
-    pub fn new(config: PopularityConfig) -> Self {
-        Popularity { config, counts: Vec::new() }
-    }
     /// Fitted popularity counts by item.
     pub fn counts(&self) -> &[f32] {
         &self.counts
     }
+
+    pub(crate) fn load(r: &ArtifactReader) -> Result<Popularity> {
+        let (_, counts) = r.f32("counts")?;
+        Ok(Popularity { config: r.config()?, counts })
+    }
 }
 
-impl Recommender for Popularity {
+impl PopularityConfig {
     fn name(&self) -> String {
-        match self.config.recent_window {
+        match self.recent_window {
             Some(w) => format!("pop(window={w})"),
             None => "pop".into(),
         }
     }
 
-    fn fit(&mut self, data: &TrainData) -> Result<()> {
+    /// Counts the training users of every item.
+    pub fn fit_popularity(&self, data: &TrainData) -> Result<Popularity> {
         let m = data.matrix;
         let mut counts = vec![0f32; m.n_cols()];
-        match self.config.recent_window {
+        match self.recent_window {
             None => {
                 for &c in m.indices() {
                     counts[c as usize] += 1.0;
@@ -86,21 +92,40 @@ impl Recommender for Popularity {
                 };
                 let latest = data.dataset.interactions.iter().filter_map(t).max().unwrap_or(0);
                 for r in &data.dataset.interactions {
-                    let recent = t(r).is_none_or(|v| v >= latest - w);
+                    let recent = t(r).is_none_or(|v| v >= latest.saturating_sub(w));
                     if recent && m.get(r.user as usize, r.item) != 0.0 {
                         counts[r.item as usize] += 1.0;
                     }
                 }
             }
         }
-        self.counts = counts;
-        Ok(())
+        Ok(Popularity { config: self.clone(), counts })
+    }
+}
+
+impl Fit for PopularityConfig {
+    fn name(&self) -> String {
+        PopularityConfig::name(self)
+    }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_popularity(data)?))
+    }
+}
+
+impl Recommender for Popularity {
+    fn name(&self) -> String {
+        self.config.name()
     }
 
-    fn score(&self, _history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
-        if self.counts.is_empty() {
-            return Err(crate::Error::NotFitted(self.name()));
-        }
+    fn n_items(&self) -> usize {
+        self.counts.len()
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        ArtifactWriter::new(KIND, &self.config)?.f32("counts", &[self.counts.len()], &self.counts).write(dir)
+    }
+
+    fn score_items(&self, _history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
         out.copy_from_slice(&self.counts[items.start as usize..items.end as usize]);
         Ok(())
     }

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use warmstart_core::{Dataset, ItemId, Rng};
 
 use crate::nn::{candle, content_tensor, dense, l2, seeded_varmap, EarlyStopping};
-use crate::{Error, History, Recommender, Result, TrainData};
+use crate::{Error, Fit, History, Recommender, Result, TrainData};
 
 /// Training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -399,8 +399,11 @@ impl Shape {
 /// The trained two-tower model.
 pub struct TwoTower {
     config: TwoTowerConfig,
-    trained: Option<Trained>,
+    trained: Trained,
 }
+
+/// Kind of a saved two-tower model.
+pub(crate) const KIND: &str = "two-tower";
 
 struct Trained {
     shape: Shape,
@@ -464,19 +467,14 @@ struct Example {
 const INITIAL_SCALE: f32 = std::f32::consts::LN_10;
 
 impl TwoTower {
-    /// An untrained model.
-    pub fn new(config: TwoTowerConfig) -> TwoTower {
-        TwoTower { config, trained: None }
-    }
-
-    /// Training loss and validation NDCG@10 per epoch of the last `fit`.
+    /// Training loss and validation NDCG@10 per epoch of the fit.
     pub fn epochs(&self) -> Vec<TwoTowerEpoch> {
-        self.trained.as_ref().map(|t| t.history.clone()).unwrap_or_default()
+        self.trained.history.clone()
     }
 
     /// Item-tower outputs (`n_items × dim`, row-major) of the fitted model.
     pub fn item_vectors(&self) -> Option<(&[f32], usize)> {
-        self.trained.as_ref().map(|t| (t.item_vectors.as_slice(), t.shape.config.dim))
+        Some((self.trained.item_vectors.as_slice(), self.trained.shape.config.dim))
     }
 
     fn item_tower(t: &Trained, net: &Net, items: &[u32]) -> candle_core::Result<Tensor> {
@@ -647,7 +645,7 @@ pub fn sampled_softmax(logits: &Tensor, targets: &[ItemId], columns: &[(ItemId, 
     candle_nn::loss::cross_entropy(&corrected, &labels)
 }
 
-impl TwoTower {
+impl TwoTowerConfig {
     fn examples(&self, data: &TrainData, users: &[usize], rng: &mut Rng) -> Vec<Example> {
         let d = data.dataset;
         let m = data.matrix;
@@ -658,7 +656,7 @@ impl TwoTower {
                 continue;
             }
             // distinct targets: a partial shuffle of the user's items
-            let n_targets = self.config.targets_per_user.min(cols.len());
+            let n_targets = self.targets_per_user.min(cols.len());
             let mut order: Vec<usize> = (0..cols.len()).collect();
             for j in 0..n_targets {
                 let k = j + rng.below(cols.len() - j);
@@ -676,9 +674,9 @@ impl TwoTower {
                 if history.is_empty() {
                     history = cols.iter().zip(vals).filter(|(c, _)| **c != t).map(|(c, v)| (*c, v.max(1e-3))).collect();
                 }
-                if history.len() > self.config.max_history {
+                if history.len() > self.max_history {
                     rng.shuffle(&mut history);
-                    history.truncate(self.config.max_history);
+                    history.truncate(self.max_history);
                 }
                 out.push(Example { target: t, history });
             }
@@ -687,9 +685,11 @@ impl TwoTower {
         rng.shuffle(&mut out);
         out
     }
+}
 
+impl TwoTower {
     fn refresh_item_vectors(&mut self) -> candle_core::Result<()> {
-        let Some(t) = self.trained.as_mut() else { return Ok(()) };
+        let t = &mut self.trained;
         let n = t.shape.n_items;
         let mut out = Vec::with_capacity(n * t.shape.config.dim);
         let all: Vec<u32> = (0..n as u32).collect();
@@ -701,8 +701,8 @@ impl TwoTower {
     }
 
     /// Saves the weights (`model.safetensors`) and shape (`two_tower.json`) into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+    fn save_files(&self, dir: &Path) -> Result<()> {
+        let t = &self.trained;
         let io = |e: String| Error::BadData(format!("saving to {}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
         t.varmap.save(dir.join("model.safetensors")).map_err(|e| io(e.to_string()))?;
@@ -729,19 +729,18 @@ impl TwoTower {
         let net = shape.build(&vb).map_err(candle)?;
         let mut model = TwoTower {
             config: shape.config.clone(),
-            trained: Some(Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() }),
+            trained: Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() },
         };
         model.refresh_item_vectors().map_err(candle)?;
         Ok(model)
     }
 }
 
-impl TwoTower {
-    /// Trains like [`Recommender::fit`], calling `on_epoch` after every epoch.
+impl TwoTowerConfig {
     /// Features, training and validation users, and sampling probabilities.
     fn plan(&self, data: &TrainData, rng: &mut Rng) -> Result<Plan> {
         let d = data.dataset;
-        let c = &self.config;
+        let c = self;
         let content_dim = data.item_vectors.map(|v| v.dim).unwrap_or(0);
         let id_embedding = c.id_embedding.unwrap_or(content_dim == 0);
         let mut item_counts = vec![0f32; d.n_items()];
@@ -782,7 +781,7 @@ impl TwoTower {
 
     /// The first epoch's training data as [`fit`](Recommender::fit) would see it.
     pub fn export(&self, data: &TrainData) -> Result<TwoTowerExport> {
-        let c = &self.config;
+        let c = self;
         let mut rng = Rng::new(c.seed ^ 0x7777);
         let plan = self.plan(data, &mut rng)?;
         let mut users = plan.train_users.clone();
@@ -816,10 +815,11 @@ impl TwoTower {
         })
     }
 
-    /// Trains like [`Recommender::fit`], calling `on_epoch` after every epoch.
-    pub fn fit_with(&mut self, data: &TrainData, on_epoch: &mut dyn FnMut(&TwoTowerEpoch)) -> Result<()> {
+    /// Trains (early stopping on held-out cross-site users), calling `on_epoch` after every
+    /// epoch.
+    pub fn fit_with(&self, data: &TrainData, on_epoch: &mut dyn FnMut(&TwoTowerEpoch)) -> Result<TwoTower> {
         let d = data.dataset;
-        let c = self.config.clone();
+        let c = self.clone();
         let mut rng = Rng::new(c.seed ^ 0x7777);
         let Plan { features, content_dim, id_embedding, train_users, validation, logq, steps_per_epoch } =
             self.plan(data, &mut rng)?;
@@ -828,11 +828,12 @@ impl TwoTower {
         let varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let net = shape.build(&vb).map_err(candle)?;
-        self.trained = Some(Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() });
-
-        let vars = self.trained.as_ref().map(|t| t.varmap.all_vars()).unwrap_or_default();
+        let mut model = TwoTower {
+            config: c.clone(),
+            trained: Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() },
+        };
         let mut opt = candle_nn::AdamW::new(
-            vars,
+            model.trained.varmap.all_vars(),
             candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
         )
         .map_err(candle)?;
@@ -857,8 +858,7 @@ impl TwoTower {
                     total_steps,
                     c.learning_rate,
                 ));
-                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                let loss = self.loss(t, batch, &mut rng, d, &logq).map_err(candle)?;
+                let loss = model.loss(&model.trained, batch, &mut rng, d, &logq).map_err(candle)?;
                 opt.backward_step(&loss).map_err(candle)?;
                 let l = loss.to_scalar::<f32>().map_err(candle)? as f64;
                 if !l.is_finite() {
@@ -873,8 +873,8 @@ impl TwoTower {
             let ndcg = if validation.is_empty() {
                 None
             } else {
-                self.refresh_item_vectors().map_err(candle)?;
-                Some(crate::cold_start_ndcg(self, data, &validation, c.seed)?)
+                model.refresh_item_vectors().map_err(candle)?;
+                Some(crate::cold_start_ndcg(&model, data, &validation, c.seed)?)
             };
             let report = TwoTowerEpoch {
                 epoch: epoch + 1,
@@ -886,25 +886,31 @@ impl TwoTower {
             on_epoch(&report);
             history.push(report);
             if let Some(v) = ndcg {
-                let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
-                if stopping.observe(v, &t.varmap)? {
+                if stopping.observe(v, &model.trained.varmap)? {
                     break;
                 }
             }
         }
-        if let Some(t) = self.trained.as_ref() {
-            stopping.restore_best(&t.varmap)?;
-        }
-        if let Some(t) = self.trained.as_mut() {
-            t.history = history;
-        }
-        self.refresh_item_vectors().map_err(candle)
+        stopping.restore_best(&model.trained.varmap)?;
+        model.trained.history = history;
+        model.refresh_item_vectors().map_err(candle)?;
+        Ok(model)
     }
 }
 
-impl Recommender for TwoTower {
+impl Fit for TwoTowerConfig {
     fn name(&self) -> String {
-        let c = &self.config;
+        self.model_name()
+    }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_with(data, &mut |_| {})?))
+    }
+}
+
+impl TwoTowerConfig {
+    /// The model's display name: the variant and every setting that differs from the defaults.
+    fn model_name(&self) -> String {
+        let c = self;
         let loss = match c.loss {
             TwoTowerLoss::Bce => "bce",
             TwoTowerLoss::Softmax => "softmax",
@@ -942,19 +948,65 @@ impl Recommender for TwoTower {
         }
         format!("two-tower({}, ≤{} epochs)", parts.join(", "), c.epochs)
     }
+}
 
-    fn fit(&mut self, data: &TrainData) -> Result<()> {
-        self.fit_with(data, &mut |_| {})
+impl Recommender for TwoTower {
+    fn name(&self) -> String {
+        self.config.model_name()
     }
 
-    fn score(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
-        let t = self.trained.as_ref().ok_or_else(|| Error::NotFitted(self.name()))?;
+    fn n_items(&self) -> usize {
+        self.trained.shape.n_items
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        self.save_files(dir)?;
+        crate::artifact::ArtifactWriter::new(KIND, &self.config)?.write(dir)
+    }
+
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+        let dim = self.trained.shape.config.dim;
+        let vectors = &self.trained.item_vectors;
+        match self.user_vector(history)? {
+            None => out.fill(0.0),
+            Some(u) => {
+                for (o, i) in out.iter_mut().zip(items) {
+                    *o = warmstart_scoring::dot(&vectors[i as usize * dim..(i as usize + 1) * dim], &u);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn score_ids(&self, history: &History, ids: &[ItemId], out: &mut [f32]) -> Result<()> {
+        crate::check_ids(self, history, ids, out)?;
+        let dim = self.trained.shape.config.dim;
+        let vectors = &self.trained.item_vectors;
+        match self.user_vector(history)? {
+            None => out.fill(0.0),
+            Some(u) => {
+                for (o, &i) in out.iter_mut().zip(ids) {
+                    *o = warmstart_scoring::dot(&vectors[i as usize * dim..(i as usize + 1) * dim], &u);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn space(&self) -> Option<&dyn crate::VectorSpace> {
+        Some(self)
+    }
+}
+
+impl TwoTower {
+    /// The user tower's output for a history (none for an empty one).
+    fn user_vector(&self, history: &History) -> Result<Option<Vec<f32>>> {
+        let t = &self.trained;
         let dim = t.shape.config.dim;
         let hist: Vec<(ItemId, f32)> =
             history.iter().filter(|(i, w)| (*i as usize) < t.shape.n_items && *w > 0.0).copied().collect();
         if hist.is_empty() {
-            out.iter_mut().for_each(|o| *o = 0.0);
-            return Ok(());
+            return Ok(None);
         }
         let dev = &Device::Cpu;
         let rows: Vec<f32> = hist
@@ -965,10 +1017,22 @@ impl Recommender for TwoTower {
         let pool =
             Tensor::from_vec(hist.iter().map(|x| x.1).collect::<Vec<_>>(), (1, hist.len()), dev).map_err(candle)?;
         let u = self.user_tower(&t.net, &pool, &h).and_then(|u| u.flatten_all()?.to_vec1::<f32>()).map_err(candle)?;
-        for (o, i) in out.iter_mut().zip(items) {
-            let v = &t.item_vectors[i as usize * dim..(i as usize + 1) * dim];
-            *o = v.iter().zip(&u).map(|(a, b)| a * b).sum();
-        }
-        Ok(())
+        Ok(Some(u))
+    }
+}
+
+impl crate::VectorSpace for TwoTower {
+    fn dim(&self) -> usize {
+        self.trained.shape.config.dim
+    }
+    fn cosine(&self) -> bool {
+        false
+    }
+    fn item_vector(&self, item: ItemId) -> Option<Vec<f32>> {
+        let dim = self.trained.shape.config.dim;
+        self.trained.item_vectors.get(item as usize * dim..(item as usize + 1) * dim).map(<[f32]>::to_vec)
+    }
+    fn queries(&self, history: &History, _target: warmstart_core::SiteId) -> Result<Vec<Vec<f32>>> {
+        Ok(self.user_vector(history)?.into_iter().collect())
     }
 }

@@ -30,9 +30,9 @@ fn learns_and_embeds_unseen_users_inductively() {
         (Aggregator::MaxPool, GraphSageLoss::Softmax),
         (Aggregator::Mean, GraphSageLoss::Bce),
     ] {
-        let mut model = GraphSage::new(GraphSageConfig { aggregator, loss, ..config() });
+        let config_ = GraphSageConfig { aggregator, loss, ..config() };
         let mut stages = Vec::new();
-        model
+        let model = config_
             .fit_with(
                 &TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) },
                 &mut |_| {},
@@ -55,8 +55,9 @@ fn learns_and_embeds_unseen_users_inductively() {
 #[test]
 fn id_only_data_learns_through_the_graph() {
     let (d, _, m) = world();
-    let mut model = GraphSage::new(GraphSageConfig { epochs: 30, ..config() });
-    model.fit(&TrainData { dataset: &d, matrix: &m, item_vectors: None }).unwrap();
+    let model = GraphSageConfig { epochs: 30, ..config() }
+        .fit_with(&TrainData { dataset: &d, matrix: &m, item_vectors: None }, &mut |_| {}, &mut |_, _, _| {})
+        .unwrap();
     let p = cold_start_precision(&model);
     assert!(p >= 0.6, "id-only cold-start precision@5 {p}");
 }
@@ -66,10 +67,8 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     let (d, v, m) = world();
     let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
     let cfg = GraphSageConfig { epochs: 2, ..config() };
-    let mut a = GraphSage::new(cfg.clone());
-    a.fit(&data).unwrap();
-    let mut b = GraphSage::new(cfg);
-    b.fit(&data).unwrap();
+    let a = cfg.fit_with(&data, &mut |_| {}, &mut |_, _, _| {}).unwrap();
+    let b = cfg.fit_with(&data, &mut |_| {}, &mut |_, _, _| {}).unwrap();
     assert_eq!(a.item_vectors().unwrap().0, b.item_vectors().unwrap().0);
     assert_eq!(
         a.epochs(),
@@ -79,7 +78,7 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
             .collect::<Vec<_>>()
     );
     // the export is the epochs as training saw them
-    let x = a.export(&data, a.epochs().len()).unwrap();
+    let x = cfg.export(&data, a.epochs().len()).unwrap();
     assert_eq!(x.epochs.len(), a.epochs().len());
     for (e, h) in x.epochs.iter().zip(a.epochs()) {
         assert_eq!(e.links.len(), h.examples);
@@ -97,21 +96,25 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     loaded.score(&history, 40..80, &mut s2).unwrap();
     assert_eq!(s1, s2);
     assert!(s1.iter().any(|x| *x != 0.0));
-    // an empty or unknown history scores nothing
-    a.score(&[(9999, 1.0)], 40..80, &mut s1).unwrap();
+    // an empty history scores nothing; an unknown item is an error naming it
+    a.score(&[], 40..80, &mut s1).unwrap();
     assert!(s1.iter().all(|x| *x == 0.0));
+    let err = a.score(&[(9999, 1.0)], 40..80, &mut s1).unwrap_err().to_string();
+    assert!(err.contains("9999"), "{err}");
+    assert!(a.score(&history, 40..81, &mut vec![0f32; 41]).is_err(), "items beyond the fitted catalog");
     assert!(GraphSage::load(&dir.path().join("missing")).is_err());
     // init weights with no epochs: the same model, rebuilt on the training graph
     let init = dir.path().join("model.safetensors").display().to_string();
-    let mut c = GraphSage::new(GraphSageConfig { epochs: 0, init: Some(init), ..config() });
-    c.fit(&data).unwrap();
+    let c = (GraphSageConfig { epochs: 0, init: Some(init), ..config() })
+        .fit_with(&data, &mut |_| {}, &mut |_, _, _| {})
+        .unwrap();
     let mut s3 = vec![0f32; 40];
     c.score(&history, 40..80, &mut s3).unwrap();
     a.score(&history, 40..80, &mut s1).unwrap();
     assert_eq!(s1, s3);
     assert!(c.epochs().is_empty());
     let missing = GraphSageConfig { init: Some("no/such/weights.safetensors".into()), ..config() };
-    let err = GraphSage::new(missing).fit(&data).unwrap_err().to_string();
+    let err = missing.fit_with(&data, &mut |_| {}, &mut |_, _, _| {}).map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("no/such/weights.safetensors"), "{err}");
     assert!(GraphSageConfig::builder().epochs(0).build().is_err(), "no epochs and no weights");
     assert!(GraphSageConfig::builder().epochs(0).set("init", "w.safetensors").unwrap().build().is_ok());

@@ -82,8 +82,9 @@ fn config(loss: TwoTowerLoss) -> TwoTowerConfig {
 fn both_losses_learn_and_fold_in_cold_start_users() {
     let (d, v, m) = world();
     for loss in [TwoTowerLoss::Softmax, TwoTowerLoss::Bce] {
-        let mut model = TwoTower::new(config(loss));
-        model.fit(&TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) }).unwrap();
+        let model = (config(loss))
+            .fit_with(&TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) }, &mut |_| {})
+            .unwrap();
         let e = model.epochs();
         assert!(e.last().unwrap().loss < e[0].loss * 0.9, "{loss:?}: {e:?}");
         assert!(e.iter().all(|x| x.validation_ndcg.is_some()));
@@ -96,8 +97,7 @@ fn both_losses_learn_and_fold_in_cold_start_users() {
 fn id_only_data_and_attention_pooling_learn() {
     let (d, _, m) = world();
     let cfg = TwoTowerConfig { pooling: Pooling::Attention, epochs: 20, ..config(TwoTowerLoss::Softmax) };
-    let mut model = TwoTower::new(cfg);
-    model.fit(&TrainData { dataset: &d, matrix: &m, item_vectors: None }).unwrap();
+    let model = (cfg).fit_with(&TrainData { dataset: &d, matrix: &m, item_vectors: None }, &mut |_| {}).unwrap();
     let e = model.epochs();
     assert!(e.last().unwrap().loss < e[0].loss * 0.9, "{e:?}");
     // the item-id embeddings of other-site items carry the users' taste across sites
@@ -110,10 +110,8 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     let (d, v, m) = world();
     let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
     let cfg = TwoTowerConfig { epochs: 3, ..config(TwoTowerLoss::Softmax) };
-    let mut a = TwoTower::new(cfg.clone());
-    a.fit(&data).unwrap();
-    let mut b = TwoTower::new(cfg);
-    b.fit(&data).unwrap();
+    let a = (cfg.clone()).fit_with(&data, &mut |_| {}).unwrap();
+    let b = (cfg).fit_with(&data, &mut |_| {}).unwrap();
     assert_eq!(a.item_vectors().unwrap().0, b.item_vectors().unwrap().0);
     let dir = tempfile::tempdir().unwrap();
     a.save(dir.path()).unwrap();
@@ -139,15 +137,13 @@ fn ablation_variants_train_and_name_parameters_parse() {
         popularity_feature: false,
         ..config(TwoTowerLoss::Softmax)
     };
-    let mut model = TwoTower::new(cfg);
-    model.fit(&data).unwrap();
+    let model = (cfg).fit_with(&data, &mut |_| {}).unwrap();
     let e = model.epochs();
     assert!(e.iter().all(|x| x.examples > 0 && x.train_seconds >= 0.0));
     let p = cold_start_precision(&model);
     assert!(p >= 0.8, "ablated model cold-start precision@5 {p}");
     // the export is the first epoch as training sees it
-    let x =
-        TwoTower::new(TwoTowerConfig { targets_per_user: 4, ..config(TwoTowerLoss::Softmax) }).export(&data).unwrap();
+    let x = TwoTowerConfig { targets_per_user: 4, ..config(TwoTowerLoss::Softmax) }.export(&data).unwrap();
     assert_eq!(x.features.len(), 6);
     let n = x.examples.len();
     assert!(n > 3 * e[0].examples && n <= 4 * e[0].examples, "4 targets per user, 1 in the helper's config: {n}");

@@ -512,6 +512,70 @@ impl Store {
         embeddings::put(&mut self.conn, model, rows, dtype).map_err(|e| Error::Sqlite { path, source: e })
     }
 
+    /// Store ids and content hashes of products by site key and external id (`None` for
+    /// unknown ones), in the order asked.
+    pub fn product_rows(&self, site: &str, external_ids: &[String]) -> Result<Vec<Option<(i64, String)>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.id, p.content_hash FROM products p JOIN sites s ON s.id = p.site_id
+                 WHERE s.key = ?1 AND p.external_id = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        external_ids
+            .iter()
+            .map(|id| {
+                stmt.query_row(params![site, id], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    /// Takes products off the served catalog (they stay in the store, with their
+    /// interactions); returns how many of `external_ids` exist. One transaction.
+    pub fn remove_products(&mut self, site: &str, external_ids: &[String]) -> Result<usize> {
+        let rows = self.product_rows(site, external_ids)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let path = self.path.clone();
+        let err = |e| Error::Sqlite { path: path.clone(), source: e };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut found = 0;
+        for (id, _) in rows.iter().flatten() {
+            tx.execute(
+                "INSERT OR REPLACE INTO removed_products(product_id, at) VALUES (?1, ?2)",
+                params![id, now as i64],
+            )
+            .map_err(err)?;
+            found += 1;
+        }
+        tx.commit().map_err(err)?;
+        Ok(found)
+    }
+
+    /// Puts removed products back on the served catalog (an upsert of a removed product).
+    pub fn restore_products(&mut self, site: &str, external_ids: &[String]) -> Result<()> {
+        let rows = self.product_rows(site, external_ids)?;
+        let path = self.path.clone();
+        let err = |e| Error::Sqlite { path: path.clone(), source: e };
+        let tx = self.conn.transaction().map_err(err)?;
+        for (id, _) in rows.iter().flatten() {
+            tx.execute("DELETE FROM removed_products WHERE product_id = ?1", params![id]).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// (site key, external id) of the removed products of a dataset group (all when `None`).
+    pub fn removed_products(&self, dataset: Option<&str>) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.key, p.external_id FROM removed_products r JOIN products p ON p.id = r.product_id
+                 JOIN sites s ON s.id = p.site_id WHERE ?1 IS NULL OR s.dataset = ?1 ORDER BY s.key, p.external_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![dataset], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
     /// Vectors of `model` aligned with [`load_dataset`](Self::load_dataset)`(dataset)`.
     pub fn load_item_vectors(&self, model: &str, dataset: Option<&str>) -> Result<warmstart_core::ItemVectors> {
         embeddings::load(&self.conn, model, dataset).map_err(|e| self.err(e))

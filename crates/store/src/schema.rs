@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 pub(crate) enum MigrateError {
     Sqlite(rusqlite::Error),
@@ -77,6 +77,15 @@ CREATE TABLE embeddings(
 );
 ";
 
+/// Version 2: products taken off a live catalog (`DELETE /v1/sites/{site}/products`) stay in
+/// the store (their interactions still train models) but are never served.
+const V2: &str = "
+CREATE TABLE removed_products(
+  product_id INTEGER PRIMARY KEY REFERENCES products(id),
+  at INTEGER NOT NULL
+);
+";
+
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -85,9 +94,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     if v > VERSION {
         return Err(MigrateError::Version(v));
     }
-    if v < 1 {
+    if v < 2 {
         let tx = conn.transaction()?;
-        tx.execute_batch(V1)?;
+        if v < 1 {
+            tx.execute_batch(V1)?;
+        }
+        tx.execute_batch(V2)?;
         tx.pragma_update(None, "user_version", VERSION)?;
         tx.commit()?;
     }

@@ -19,7 +19,7 @@ use anyhow::Context;
 use clap::Parser;
 use warmstart_eval::runner::evaluate_fitted;
 use warmstart_eval::{EvalConfig, Protocol, ProtocolOptions};
-use warmstart_models::{Als, AlsConfig, Bpr, BprConfig, Recommender};
+use warmstart_models::{AlsConfig, BprConfig, Recommender};
 use warmstart_store::Store;
 
 // mimalloc: candle allocates and frees large tensors per operation; glibc's malloc hands
@@ -114,15 +114,13 @@ fn main() -> anyhow::Result<()> {
                 .regularization(a.regularization)
                 .alpha(a.alpha)
                 .build()?;
-            let mut als = Als::new(c);
-            als.fit_matrix(m)?;
+            let als = c.fit_matrix(m)?;
             ("als".into(), als.iteration_seconds.clone(), Box::new(als))
         }
         "bpr" => {
             let c = BprConfig::builder().factors(a.factors).epochs(a.iterations).build()?;
-            let mut bpr = Bpr::new(c);
             let t = std::time::Instant::now();
-            bpr.fit_matrix(m)?;
+            let bpr = c.fit_matrix(m)?;
             let per = t.elapsed().as_secs_f64() / a.iterations as f64;
             ("bpr".into(), vec![per; a.iterations], Box::new(bpr))
         }
@@ -149,7 +147,7 @@ fn two_tower(
     d: &warmstart_core::Dataset,
     m: &warmstart_core::CsrMatrix,
 ) -> anyhow::Result<()> {
-    use warmstart_models::{TrainData, TwoTower, TwoTowerConfig};
+    use warmstart_models::{TrainData, TwoTowerConfig};
     let vectors = if a.vectors == "none" { None } else { Some(store.load_item_vectors(&a.vectors, Some(&a.dataset))?) };
     // no validation: the epochs time training alone
     let mut b = TwoTowerConfig::builder().epochs(a.iterations).validation_share(0.0);
@@ -159,8 +157,7 @@ fn two_tower(
     }
     let config = b.build()?;
     let data = TrainData { dataset: d, matrix: m, item_vectors: vectors.as_ref() };
-    let mut model = TwoTower::new(config.clone());
-    let x = model.export(&data)?;
+    let x = config.export(&data)?;
     let dir = &a.out;
     let n = d.n_items();
     if x.content_dim > 0 {
@@ -236,7 +233,7 @@ fn two_tower(
     // our epochs on the same task
     let mut secs = Vec::new();
     let mut losses = Vec::new();
-    model.fit_with(&data, &mut |ep| {
+    config.fit_with(&data, &mut |ep| {
         secs.push(ep.train_seconds);
         losses.push(ep.loss);
         eprintln!("warmstart epoch {}: {:.1}s, loss {:.4}", ep.epoch, ep.train_seconds, ep.loss);
@@ -263,7 +260,7 @@ fn graphsage(
     matrix: &warmstart_core::CsrMatrix,
 ) -> anyhow::Result<()> {
     use warmstart_cli::npy::{f32_bytes, i64_bytes, write};
-    use warmstart_models::{GraphSage, GraphSageConfig, TrainData};
+    use warmstart_models::{GraphSageConfig, TrainData};
     let vectors = if a.vectors == "none" { None } else { Some(store.load_item_vectors(&a.vectors, Some(&a.dataset))?) };
     let mut b = GraphSageConfig::builder().epochs(a.iterations).validation_share(0.0);
     for p in &a.params {
@@ -272,8 +269,7 @@ fn graphsage(
     }
     let config = b.build()?;
     let data = TrainData { dataset: d, matrix, item_vectors: vectors.as_ref() };
-    let mut model = GraphSage::new(config);
-    let x = model.export(&data, a.iterations)?;
+    let x = config.export(&data, a.iterations)?;
     let dir = &a.out;
     let n = x.n_items;
     if x.content_dim > 0 {
@@ -315,7 +311,7 @@ fn graphsage(
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
     let mut secs = Vec::new();
     let mut losses = Vec::new();
-    model.fit_with(
+    config.fit_with(
         &data,
         &mut |ep| {
             secs.push(ep.train_seconds);

@@ -1,0 +1,94 @@
+//! `warmstart serve`: loads a store's trained artifacts and answers HTTP requests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use warmstart_app::{Service, ServiceOptions};
+use warmstart_server::ServerOptions;
+
+use crate::Cli;
+
+/// Arguments of `warmstart serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Serve only these dataset groups (repeatable; default: every group with artifacts).
+    #[arg(long = "dataset")]
+    pub datasets: Vec<String>,
+    /// Default model of a dataset group, DATASET=MODEL (repeatable; default: the artifact
+    /// with the best hold-out NDCG@10).
+    #[arg(long = "default-model", value_name = "DATASET=MODEL")]
+    pub default_models: Vec<String>,
+    /// API key of catalog writes (PUT/DELETE products); writes are refused without one.
+    #[arg(long, env = "WARMSTART_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body: usize,
+    /// Longest history of a request.
+    #[arg(long, default_value_t = 500)]
+    pub max_history: usize,
+    /// Largest k.
+    #[arg(long, default_value_t = 100)]
+    pub max_k: usize,
+    /// Sites with fewer live products are scored exactly (no ANN index).
+    #[arg(long, default_value_t = 2000)]
+    pub ann_min_items: usize,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Write the bound address to this file once listening (for scripts).
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// `warmstart serve`.
+pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
+    let default_models = a
+        .default_models
+        .iter()
+        .map(|d| {
+            d.split_once('=')
+                .map(|(x, y)| (x.to_string(), y.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--default-model {d}: expected DATASET=MODEL"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let opts = ServiceOptions {
+        max_k: a.max_k,
+        max_history: a.max_history,
+        ann_min_items: a.ann_min_items,
+        datasets: a.datasets.clone(),
+        default_models,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let (service, report) = Service::open(&cli.store_path(), opts)?;
+    for s in &report.skipped {
+        eprintln!("skipped artifact: {s}");
+    }
+    eprintln!(
+        "loaded {} artifacts ({}) in {:.1}s; content indexes: {} memory-mapped, {} built",
+        report.models.len(),
+        report.models.iter().map(|(d, m, v)| format!("{d}/{m} v{v}")).collect::<Vec<_>>().join(", "),
+        started.elapsed().as_secs_f64(),
+        report.indexes_opened,
+        report.indexes_built
+    );
+    let server = ServerOptions { max_body: a.max_body, api_key: a.api_key.clone(), ..Default::default() };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if a.threads > 0 {
+        rt.worker_threads(a.threads);
+    }
+    let rt = rt.enable_all().build()?;
+    let ready_file = a.ready_file.clone();
+    rt.block_on(warmstart_server::serve(service, a.addr, server, move |addr| {
+        eprintln!("listening on http://{addr}");
+        if let Some(f) = ready_file {
+            let _ = std::fs::write(f, addr.to_string());
+        }
+    }))?;
+    Ok(())
+}

@@ -1,0 +1,483 @@
+//! `warmstart serve`: the HTTP service (axum on tokio) over a [`warmstart_app::Service`].
+//!
+//! Routes ([`ROUTES`]; the OpenAPI document at `/openapi.json` is generated from the
+//! handlers and a test checks it against the running routes):
+//! - `POST /v1/recommend` — a history from any shops (or a device-computed profile vector) →
+//!   the target site's top items with scores, explanations and a recommendation id;
+//! - `GET /v1/sites/{site}/products/{id}/similar` — item to item, across shops too;
+//! - `POST /v1/embed` — product metadata → vectors of the content space;
+//! - `GET /v1/sites/{site}/vectors` — a site's public ids and content vectors (binary, ETag);
+//! - `PUT` / `DELETE /v1/sites/{site}/products` — catalog changes, behind an API key;
+//! - `GET /v1/sites`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//!
+//! Every error is a JSON body `{"error": {"code", "message"}}` with a 4xx status for the
+//! client's mistakes and 5xx for the service's. Logs are one JSON line per request with the
+//! route template, status and latency — never a body, a history or a query string.
+
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use warmstart_app::request::{
+    CatalogChange, DeleteRequest, EmbedRequest, EmbedResponse, RecommendRequest, RecommendResponse, SimilarResponse,
+    SiteInfo, UpsertRequest,
+};
+use warmstart_app::Service;
+
+use crate::metrics::Metrics;
+
+/// Every (method, path) the router serves; the OpenAPI document lists the same.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/recommend"),
+    ("get", "/v1/sites/{site}/products/{id}/similar"),
+    ("post", "/v1/embed"),
+    ("get", "/v1/sites/{site}/vectors"),
+    ("put", "/v1/sites/{site}/products"),
+    ("delete", "/v1/sites/{site}/products"),
+    ("get", "/v1/sites"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+/// Options of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Largest request body (bytes).
+    pub max_body: usize,
+    /// API key of catalog writes (`Authorization: Bearer KEY` or `X-Api-Key: KEY`); writes
+    /// are refused when none is set.
+    pub api_key: Option<String>,
+    /// Seconds a request may take.
+    pub timeout_seconds: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { max_body: 1 << 20, api_key: None, timeout_seconds: 30 }
+    }
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    service: Service,
+    metrics: Metrics,
+    opts: ServerOptions,
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `bad_request`, `not_found`, `unauthorized`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `no_route`, `timeout` or `internal`.
+    pub code: String,
+    /// Human-readable message naming the field or thing.
+    pub message: String,
+}
+
+/// An error answered as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<warmstart_app::Error> for ApiError {
+    fn from(e: warmstart_app::Error) -> ApiError {
+        use warmstart_app::Error as E;
+        match &e {
+            E::BadRequest { .. } => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
+            E::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            // internal details stay in the log line's status; the client gets a generic text
+            _ => {
+                eprintln!("{}", serde_json::json!({"level": "error", "error": e.to_string()}));
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error (logged)")
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        let status = r.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "bad_request",
+        };
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+        ApiError::new(status, code, r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
+    }
+}
+
+type Shared = Arc<AppState>;
+
+/// Runs blocking service work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> warmstart_app::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error (logged)")),
+    }
+}
+
+/// The model a response was computed with, for the latency histogram.
+#[derive(Clone)]
+struct ModelLabel(String);
+
+/// Ranks a site's catalog for a shopper known by their history on other shops.
+#[utoipa::path(post, path = "/v1/recommend", request_body = RecommendRequest,
+    responses((status = 200, body = RecommendResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn recommend(
+    State(s): State<Shared>,
+    body: Result<Json<RecommendRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body?;
+    let st = s.clone();
+    let r = blocking(move || st.service.recommend(&req)).await?;
+    s.metrics.history(r.history.unknown, r.history.embedded);
+    let label = ModelLabel(r.model.clone());
+    let mut resp = Json(r).into_response();
+    resp.extensions_mut().insert(label);
+    Ok(resp)
+}
+
+/// Query of the similar-items route.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct SimilarQuery {
+    /// How many (default 10).
+    k: Option<usize>,
+    /// Site whose catalog is searched (default: the product's own).
+    target: Option<String>,
+    /// A model's item space instead of the content space.
+    model: Option<String>,
+}
+
+/// The products most similar to one product, on its own or another site.
+#[utoipa::path(get, path = "/v1/sites/{site}/products/{id}/similar",
+    params(("site" = String, Path), ("id" = String, Path), SimilarQuery),
+    responses((status = 200, body = SimilarResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn similar(
+    State(s): State<Shared>,
+    Path((site, id)): Path<(String, String)>,
+    query: Result<Query<SimilarQuery>, QueryRejection>,
+) -> Result<Json<SimilarResponse>, ApiError> {
+    let Query(q) = query?;
+    let st = s.clone();
+    Ok(Json(
+        blocking(move || st.service.similar(&site, &id, q.target.as_deref(), q.k.unwrap_or(10), q.model.as_deref()))
+            .await?,
+    ))
+}
+
+/// Vectors of product metadata in the catalog's content space.
+#[utoipa::path(post, path = "/v1/embed", request_body = EmbedRequest,
+    responses((status = 200, body = EmbedResponse), (status = 400, body = ErrorBody)))]
+async fn embed(
+    State(s): State<Shared>,
+    body: Result<Json<EmbedRequest>, JsonRejection>,
+) -> Result<Json<EmbedResponse>, ApiError> {
+    let Json(req) = body?;
+    let st = s.clone();
+    Ok(Json(blocking(move || st.service.embed(&req)).await?))
+}
+
+/// Query of the vectors route.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct VectorsQuery {
+    /// `f32` (default) or `f16`.
+    dtype: Option<String>,
+}
+
+/// A site's public product ids and content vectors, for ranking on the shopper's device
+/// (binary `WSVEC001` layout; `If-None-Match` with the ETag answers 304).
+#[utoipa::path(get, path = "/v1/sites/{site}/vectors", params(("site" = String, Path), VectorsQuery),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 304), (status = 404, body = ErrorBody)))]
+async fn vectors(
+    State(s): State<Shared>,
+    Path(site): Path<String>,
+    query: Result<Query<VectorsQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    let f16 = match q.dtype.as_deref() {
+        None | Some("f32") => false,
+        Some("f16") => true,
+        Some(other) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("dtype: `{other}` (f32 or f16)")))
+        }
+    };
+    let st = s.clone();
+    let (bytes, etag) = blocking(move || st.service.site_vectors(&site, f16)).await?;
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::ETAG, etag)], Body::from(bytes))
+        .into_response())
+}
+
+fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(key) = s.opts.api_key.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "catalog writes are disabled (start with --api-key)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+    // constant-time comparison
+    let ok = given.is_some_and(|g| {
+        g.len() == key.len() && g.bytes().zip(key.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required"))
+    }
+}
+
+/// Adds or replaces products: stored, embedded and served at once.
+#[utoipa::path(put, path = "/v1/sites/{site}/products", params(("site" = String, Path)), request_body = UpsertRequest,
+    responses((status = 200, body = CatalogChange), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn upsert(
+    State(s): State<Shared>,
+    Path(site): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<UpsertRequest>, JsonRejection>,
+) -> Result<Json<CatalogChange>, ApiError> {
+    authorize(&s, &headers)?;
+    let Json(req) = body?;
+    let st = s.clone();
+    Ok(Json(blocking(move || st.service.upsert(&site, &req)).await?))
+}
+
+/// Takes products off the served catalog.
+#[utoipa::path(delete, path = "/v1/sites/{site}/products", params(("site" = String, Path)), request_body = DeleteRequest,
+    responses((status = 200, body = CatalogChange), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn remove(
+    State(s): State<Shared>,
+    Path(site): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<DeleteRequest>, JsonRejection>,
+) -> Result<Json<CatalogChange>, ApiError> {
+    authorize(&s, &headers)?;
+    let Json(req) = body?;
+    let st = s.clone();
+    Ok(Json(blocking(move || st.service.remove(&site, &req.ids)).await?))
+}
+
+/// The served sites and their models.
+#[utoipa::path(get, path = "/v1/sites", responses((status = 200, body = Vec<SiteInfo>)))]
+async fn sites(State(s): State<Shared>) -> Result<Json<Vec<SiteInfo>>, ApiError> {
+    let st = s.clone();
+    Ok(Json(blocking(move || st.service.sites()).await?))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: artifacts and catalogs are loaded (the server only listens once they are).
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = String)))]
+async fn readyz(State(s): State<Shared>) -> Response {
+    match s.service.sites() {
+        Ok(v) if !v.is_empty() => "ready".into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response(),
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics(State(s): State<Shared>) -> Response {
+    let text = s.metrics.render(&s.service.index_sizes());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, body = Object)))]
+async fn openapi() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}
+
+/// The OpenAPI document, generated from the handlers above.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "warmstart", description = "Cross-shop cold-start recommendations."),
+    paths(recommend, similar, embed, vectors, upsert, remove, sites, healthz, readyz, metrics, openapi),
+    modifiers(&ApiKeyScheme)
+)]
+pub struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        if let Some(c) = api.components.as_mut() {
+            c.add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route (see /openapi.json)")
+}
+
+/// Logs one JSON line per request (route template, method, status, milliseconds, model) and
+/// feeds the metrics; bodies, queries and histories are never logged.
+async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    let model = resp.extensions().get::<ModelLabel>().map(|m| m.0.clone());
+    s.metrics.request(&route, &method, status, seconds, model.as_deref());
+    if route != "/metrics" && route != "/healthz" && route != "/readyz" {
+        eprintln!(
+            "{}",
+            serde_json::json!({"route": route, "method": method, "status": status, "ms": (seconds * 1e5).round() / 100.0, "model": model})
+        );
+    }
+    resp
+}
+
+/// The router over a loaded service.
+pub fn router(service: Service, opts: ServerOptions) -> Router {
+    let max_body = opts.max_body;
+    let timeout = std::time::Duration::from_secs(opts.timeout_seconds.max(1));
+    let state: Shared = Arc::new(AppState { service, metrics: Metrics::default(), opts });
+    Router::new()
+        .route("/v1/recommend", post(recommend))
+        .route("/v1/sites/{site}/products/{id}/similar", get(similar))
+        .route("/v1/embed", post(embed))
+        .route("/v1/sites/{site}/vectors", get(vectors))
+        .route("/v1/sites/{site}/products", axum::routing::put(upsert).delete(remove))
+        .route("/v1/sites", get(sites))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(no_route)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(axum::middleware::from_fn(move |req: Request, next: Next| async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long")
+                    .into_response(),
+            }
+        }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(|mut r: Response| async move {
+            r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            r
+        }))
+        .with_state(state)
+}
+
+/// Errors of the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Binding or serving failed.
+    #[error("{addr}: {source}")]
+    Io {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Serves `service` on `addr` until Ctrl-C / SIGTERM; `on_ready` gets the bound address
+/// (port 0 picks a free one).
+pub async fn serve(
+    service: Service,
+    addr: SocketAddr,
+    opts: ServerOptions,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Io { addr: addr.to_string(), source: e })?;
+    let bound = listener.local_addr().map_err(|e| Error::Io { addr: addr.to_string(), source: e })?;
+    on_ready(bound);
+    axum::serve(listener, router(service, opts))
+        .with_graceful_shutdown(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = ctrl_c.await;
+            }
+        })
+        .await
+        .map_err(|e| Error::Io { addr: bound.to_string(), source: e })
+}
