@@ -24,12 +24,21 @@ enum Resolved {
     External { vector: Vec<f32>, kind: Kind, title: String, site: Option<String> },
 }
 
+/// A history product outside the catalog: its content vector, weight and what to call it.
+struct ExternalItem {
+    vector: Vec<f32>,
+    weight: f32,
+    title: String,
+    site: Option<String>,
+    kind: Kind,
+}
+
 /// What the resolved history gives the models.
 struct History {
     /// (catalog item, weight).
     known: Vec<(ItemId, f32)>,
-    /// (vector, weight, label) of products outside the catalog.
-    external: Vec<(Vec<f32>, f32, String, Option<String>, Kind)>,
+    /// Products outside the catalog.
+    external: Vec<ExternalItem>,
     kinds: HashMap<ItemId, Kind>,
     report: HistoryReport,
 }
@@ -150,7 +159,13 @@ impl Service {
                 &resolved[(item - n_catalog) as usize].0
             {
                 if !vector.is_empty() {
-                    external.push((vector.clone(), w, title.clone(), site.clone(), *kind));
+                    external.push(ExternalItem {
+                        vector: vector.clone(),
+                        weight: w,
+                        title: title.clone(),
+                        site: site.clone(),
+                        kind: *kind,
+                    });
                 }
             }
         }
@@ -246,8 +261,10 @@ impl Service {
                     .collect()
             })
             .unwrap_or_default();
-        let external: Vec<(Vec<f32>, f32)> =
-            history.as_ref().map(|h| h.external.iter().map(|e| (e.0.clone(), e.1)).collect()).unwrap_or_default();
+        let external: Vec<(Vec<f32>, f32)> = history
+            .as_ref()
+            .map(|h| h.external.iter().map(|e| (e.vector.clone(), e.weight)).collect())
+            .unwrap_or_default();
         let n_live = c.live_items(target).len();
         let use_ann = !req.exact && n_live >= self.opts.ann_min_items;
         let pool = (k * 10).max(self.opts.ann_candidates);
@@ -402,8 +419,12 @@ impl Service {
                 .iter()
                 .filter_map(|&(j, w)| c.vector(j).map(|u| (j, w * dot(u, v))))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
-            let best_external =
-                h.external.iter().enumerate().map(|(n, e)| (n, e.1 * dot(&e.0, v))).max_by(|a, b| a.1.total_cmp(&b.1));
+            let best_external = h
+                .external
+                .iter()
+                .enumerate()
+                .map(|(n, e)| (n, e.weight * dot(&e.vector, v)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
             match (best_known, best_external) {
                 (Some((j, a)), Some((_, b))) if a >= b => {
                     out.insert(i, known_ref(j));
@@ -413,7 +434,10 @@ impl Service {
                 }
                 (_, Some((n, _))) => {
                     let e = &h.external[n];
-                    out.insert(i, Explanation { text: explanation_text(e.4, &e.2, e.3.as_deref()), because_of: None });
+                    out.insert(
+                        i,
+                        Explanation { text: explanation_text(e.kind, &e.title, e.site.as_deref()), because_of: None },
+                    );
                 }
                 (None, None) => {}
             }

@@ -622,16 +622,11 @@ impl Service {
                 &|_| {},
             )?;
             store.restore_products(site, &ids)?;
-            if let (Some(spec), Some(vs)) = (&g.space, &vectors) {
-                if let VectorSpec::Single(model) = spec {
-                    let rows = store.product_rows(site, &ids)?;
-                    let put: Vec<(i64, String, Vec<f32>)> = rows
-                        .into_iter()
-                        .zip(vs)
-                        .filter_map(|(r, v)| r.map(|(id, hash)| (id, hash, v.clone())))
-                        .collect();
-                    store.put_embeddings(model, &put, warmstart_store::VectorDtype::F32)?;
-                }
+            if let (Some(VectorSpec::Single(model)), Some(vs)) = (&g.space, &vectors) {
+                let rows = store.product_rows(site, &ids)?;
+                let put: Vec<(i64, String, Vec<f32>)> =
+                    rows.into_iter().zip(vs).filter_map(|(r, v)| r.map(|(id, hash)| (id, hash, v.clone()))).collect();
+                store.put_embeddings(model, &put, warmstart_store::VectorDtype::F32)?;
             }
         }
         let mut change = CatalogChange { embedded: vectors.as_ref().map(Vec::len).unwrap_or(0), ..Default::default() };
