@@ -33,6 +33,9 @@ pub struct PipelineArgs {
     /// Only ingest and print stats.
     #[arg(long)]
     pub skip_eval: bool,
+    /// Do not train and publish the artifacts `warmstart serve` loads.
+    #[arg(long)]
+    pub skip_train: bool,
     /// Do not compute content vectors (the content models then leave the leaderboard).
     #[arg(long)]
     pub skip_embed: bool,
@@ -152,8 +155,42 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
             boards.push(report);
         }
     }
+    // artifacts `warmstart serve` loads: the collaborative baselines on every dataset group
+    // that has two or more sites, and a content model where MiniLM vectors exist
+    let mut artifacts = Vec::new();
+    if !a.skip_train {
+        for dataset in present.iter().filter(|d| SERVED.contains(&d.as_str())) {
+            let mut models = vec!["pop", "itemknn", "als"];
+            if embedded.contains(&dataset.as_str()) {
+                models.push("content-pop");
+            }
+            for model in models {
+                let opts = warmstart_app::train::TrainOptions::default();
+                let t = warmstart_app::train::train(&store, dataset, model, &opts, &mut |_| {})?;
+                let m = &t.artifact.manifest;
+                let ndcg = m.evaluation.as_ref().and_then(|e| e.mean("ndcg@10"));
+                if !cli.json {
+                    println!(
+                        "trained {dataset}/{model} v{} in {:.1}s (hold-out NDCG@10 {})",
+                        m.version,
+                        m.training.seconds,
+                        ndcg.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into())
+                    );
+                }
+                artifacts.push(serde_json::json!({"dataset": dataset, "model": model, "version": m.version, "dir": t.artifact.dir, "ndcg@10": ndcg}));
+            }
+        }
+    }
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "stats": st, "leaderboards": boards }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "stats": st, "leaderboards": boards, "artifacts": artifacts })
+            )?
+        );
     }
     Ok(())
 }
+
+/// Dataset groups whose models the pipeline publishes for `warmstart serve`.
+const SERVED: &[&str] = &["amazon-art-office", "cdrib-game-video"];

@@ -101,7 +101,7 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     assert!(s1.iter().all(|x| *x == 0.0));
     let err = a.score(&[(9999, 1.0)], 40..80, &mut s1).unwrap_err().to_string();
     assert!(err.contains("9999"), "{err}");
-    assert!(a.score(&history, 40..81, &mut vec![0f32; 41]).is_err(), "items beyond the fitted catalog");
+    assert!(a.score(&history, 40..81, &mut [0f32; 41]).is_err(), "items beyond the fitted catalog");
     assert!(GraphSage::load(&dir.path().join("missing")).is_err());
     // init weights with no epochs: the same model, rebuilt on the training graph
     let init = dir.path().join("model.safetensors").display().to_string();
