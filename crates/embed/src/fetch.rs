@@ -80,7 +80,9 @@ fn fetch_hub(name: &str, repo: &str, revision: &str, dir: &Path) -> Result<()> {
             continue;
         }
         let url = format!("{endpoint}/{repo}/resolve/{}/{file}", revision.replace('/', "%2F"));
-        let part = dir.join(format!("{file}.part"));
+        let part = dir.join(
+            format!("{file}.{}-{:?}.part", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""),
+        );
         let status = Command::new("curl")
             .args(["--fail", "--location", "--silent", "--show-error", "--retry", "3", "--output"])
             .arg(&part)
@@ -130,7 +132,11 @@ pub fn unpack(archive: &Path, dir: &Path, prefix: &str, files: &[&str]) -> std::
             .map_err(|e| format!("{}: {prefix}{name}: {e}", archive.display()))?;
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         entry.read_to_end(&mut bytes).map_err(|e| format!("{name}: {e}"))?;
-        let part = dir.join(format!("{name}.part"));
+        // a part file of this process and thread: concurrent fetches of the same model (tests
+        // in parallel) each write their own and the renames replace the target whole
+        let part = dir.join(
+            format!("{name}.{}-{:?}.part", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""),
+        );
         std::fs::write(&part, &bytes).map_err(|e| format!("{}: {e}", part.display()))?;
         std::fs::rename(&part, dir.join(name)).map_err(|e| format!("{}: {e}", part.display()))?;
     }
