@@ -1,0 +1,58 @@
+//! Every fitted model saves and loads back to identical scores through the one
+//! `warmstart_models::load`, scores only item ids it was fitted on (an error naming the item,
+//! never a panic), and re-ranks arbitrary candidates (`score_ids`) exactly as `score` does.
+
+#[allow(dead_code)]
+mod common;
+
+use common::world;
+use warmstart_models::{by_name, Recommender, TrainData};
+
+#[test]
+fn save_load_and_range_checks_for_every_model() {
+    let (d, v, m) = world();
+    let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+    let history = [(1u32, 1.0f32), (5, 0.5), (7, 1.0)];
+    let n = d.n_items() as u32;
+    let target = d.sites[1].items.clone();
+    for name in ["pop", "itemknn", "als", "bpr", "random", "content-pop-k2", "content-map"] {
+        let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
+        assert_eq!(fitted.n_items(), d.n_items(), "{name}");
+        let dir = tempfile::tempdir().unwrap();
+        fitted.save(dir.path()).unwrap();
+        let loaded = warmstart_models::load(dir.path(), None).unwrap();
+        assert_eq!(loaded.name(), fitted.name());
+        let (mut a, mut b) = (vec![0f32; target.len()], vec![0f32; target.len()]);
+        fitted.score(&history, target.clone(), &mut a).unwrap();
+        loaded.score(&history, target.clone(), &mut b).unwrap();
+        assert_eq!(a, b, "{name}: loaded scores differ");
+        // arbitrary candidates score as the range does
+        let ids: Vec<u32> = target.clone().rev().step_by(3).collect();
+        let mut c = vec![0f32; ids.len()];
+        loaded.score_ids(&history, &ids, &mut c).unwrap();
+        for (s, &i) in c.iter().zip(&ids) {
+            assert!((s - a[(i - target.start) as usize]).abs() < 1e-5, "{name}: item {i}");
+        }
+        // a vector space scores its queries as the model does
+        if let Some(space) = loaded.space() {
+            let q = space.queries(&history, 1).unwrap();
+            for &i in &ids {
+                let s = space.score_item(&q, i);
+                assert!((s - a[(i - target.start) as usize]).abs() < 1e-4, "{name}: space score of {i}");
+            }
+        }
+        // ids beyond the fitted items are errors naming the item
+        let err = loaded.score(&[(n + 3, 1.0)], target.clone(), &mut a).unwrap_err().to_string();
+        assert!(err.contains(&(n + 3).to_string()), "{name}: {err}");
+        assert!(loaded.score(&history, target.start..n + 1, &mut vec![0f32; (n + 1 - target.start) as usize]).is_err());
+        assert!(loaded.score_ids(&history, &[n], &mut [0f32]).is_err());
+    }
+    // a damaged artifact is an error naming the file
+    let dir = tempfile::tempdir().unwrap();
+    by_name("itemknn", 1, 7).unwrap().fit(&data).unwrap().save(dir.path()).unwrap();
+    std::fs::write(dir.path().join("arrays.safetensors"), b"garbage").unwrap();
+    let err = warmstart_models::load(dir.path(), None).err().unwrap().to_string();
+    assert!(err.contains("arrays.safetensors"), "{err}");
+    std::fs::write(dir.path().join("model.json"), b"{}").unwrap();
+    assert!(warmstart_models::load(dir.path(), None).is_err());
+}
