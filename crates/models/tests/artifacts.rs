@@ -6,7 +6,7 @@
 mod common;
 
 use common::world;
-use warmstart_models::{by_name, Recommender, TrainData};
+use warmstart_models::{by_name, TrainData};
 
 #[test]
 fn save_load_and_range_checks_for_every_model() {
