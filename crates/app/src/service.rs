@@ -257,16 +257,17 @@ impl Service {
                         .map(|_| VectorSpec::Single(CONTENT_ENCODER.into()))
                 },
             );
-        let mut loaded: HashMap<String, ItemVectors> = HashMap::new();
-        let mut vectors_of = |spec: &str| -> Result<ItemVectors> {
+        // each vector set is read from the store once, however many artifacts use it
+        let mut loaded: HashMap<String, Arc<ItemVectors>> = HashMap::new();
+        let mut vectors_of = |spec: &str| -> Result<Arc<ItemVectors>> {
             if let Some(v) = loaded.get(spec) {
                 return Ok(v.clone());
             }
-            let v = load_vectors(store, dataset, &d, &spec.parse()?, &mut |_| {})?;
+            let v = Arc::new(load_vectors(store, dataset, &d, &spec.parse()?, &mut |_| {})?);
             loaded.insert(spec.to_string(), v.clone());
             Ok(v)
         };
-        let space_vectors = space.as_ref().map(|s| vectors_of(&s.to_string())).transpose()?;
+        let space_vectors = space.as_ref().map(|s| vectors_of(&s.to_string())).transpose()?.map(|v| (*v).clone());
         let catalog = Catalog::new(&d, space_vectors, &removed)?;
         let keys = artifact::item_keys(&d);
         let mut models = Vec::new();
@@ -308,11 +309,11 @@ impl Service {
                                 out.present[m as usize] = true;
                             }
                         }
-                        out
+                        Arc::new(out)
                     })
                 }
             };
-            let model = warmstart_models::load(&a.model_dir(), inputs.as_ref())?;
+            let model = warmstart_models::load(&a.model_dir(), inputs.as_deref())?;
             if model.n_items() != items.len() {
                 return Err(Error::Artifact {
                     path: a.dir.display().to_string(),

@@ -246,6 +246,25 @@ pub(crate) fn check_ids<R: Recommender + ?Sized>(
     Ok(())
 }
 
+/// Inner products of `query` with the rows `ids` of a row-major `dim`-wide table, into `out`
+/// (zeros without a query: an empty history scores nothing).
+pub(crate) fn dot_rows(
+    table: &[f32],
+    dim: usize,
+    query: Option<&[f32]>,
+    ids: impl IntoIterator<Item = ItemId>,
+    out: &mut [f32],
+) {
+    match query {
+        None => out.fill(0.0),
+        Some(q) => {
+            for (o, i) in out.iter_mut().zip(ids) {
+                *o = warmstart_scoring::dot(&table[i as usize * dim..(i as usize + 1) * dim], q);
+            }
+        }
+    }
+}
+
 /// Scores of `items` for a user with `exclude` set to `-inf` (never recommended).
 pub fn masked_scores<R: Recommender + ?Sized>(
     model: &R,

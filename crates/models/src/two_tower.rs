@@ -965,31 +965,21 @@ impl Recommender for TwoTower {
     }
 
     fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
-        let dim = self.trained.shape.config.dim;
-        let vectors = &self.trained.item_vectors;
-        match self.user_vector(history)? {
-            None => out.fill(0.0),
-            Some(u) => {
-                for (o, i) in out.iter_mut().zip(items) {
-                    *o = warmstart_scoring::dot(&vectors[i as usize * dim..(i as usize + 1) * dim], &u);
-                }
-            }
-        }
+        let user = self.user_vector(history)?;
+        crate::dot_rows(&self.trained.item_vectors, self.trained.shape.config.dim, user.as_deref(), items, out);
         Ok(())
     }
 
     fn score_ids(&self, history: &History, ids: &[ItemId], out: &mut [f32]) -> Result<()> {
         crate::check_ids(self, history, ids, out)?;
-        let dim = self.trained.shape.config.dim;
-        let vectors = &self.trained.item_vectors;
-        match self.user_vector(history)? {
-            None => out.fill(0.0),
-            Some(u) => {
-                for (o, &i) in out.iter_mut().zip(ids) {
-                    *o = warmstart_scoring::dot(&vectors[i as usize * dim..(i as usize + 1) * dim], &u);
-                }
-            }
-        }
+        let user = self.user_vector(history)?;
+        crate::dot_rows(
+            &self.trained.item_vectors,
+            self.trained.shape.config.dim,
+            user.as_deref(),
+            ids.iter().copied(),
+            out,
+        );
         Ok(())
     }
 
