@@ -234,12 +234,15 @@ impl Service {
         };
         let c = g.catalog.read().map_err(|_| poisoned())?;
         // what may not be recommended: excluded ids, owned items, filtered items
-        let mut blocked: HashSet<ItemId> = req.exclude.iter().filter_map(|id| c.item(target, id)).collect();
+        // (sorted: the ANN search asks for every node it visits)
+        let mut blocked: Vec<ItemId> = req.exclude.iter().filter_map(|id| c.item(target, id)).collect();
         if let Some(h) = &history {
             blocked.extend(h.known.iter().map(|e| e.0).filter(|&i| c.product(i).site == target));
         }
+        blocked.sort_unstable();
+        blocked.dedup();
         let allowed = |i: ItemId| -> bool {
-            !blocked.contains(&i) && c.is_live(i) && {
+            blocked.binary_search(&i).is_err() && c.is_live(i) && {
                 let p = c.product(i);
                 filter.is_empty() || filter.allows(p.price_usd, &p.category)
             }
@@ -267,7 +270,7 @@ impl Service {
             .unwrap_or_default();
         let n_live = c.live_items(target).len();
         let use_ann = !req.exact && n_live >= self.opts.ann_min_items;
-        let pool = (k * 10).max(self.opts.ann_candidates);
+        let pool = (k * 3).max(self.opts.ann_candidates);
         let (scored, retrieval) = match served.model.space() {
             Some(space) => {
                 let queries = match &profile {

@@ -32,7 +32,7 @@ pub struct ServiceOptions {
     pub max_products: usize,
     /// Sites with fewer live items are always scored exactly.
     pub ann_min_items: usize,
-    /// Candidates retrieved per query vector (at least `10 k`).
+    /// Candidates retrieved per query vector (at least `3 k`) and re-ranked exactly.
     pub ann_candidates: usize,
     /// HNSW search breadth.
     pub ef: usize,
@@ -51,8 +51,8 @@ impl Default for ServiceOptions {
             max_history: 500,
             max_products: 1000,
             ann_min_items: 2000,
-            ann_candidates: 200,
-            ef: 128,
+            ann_candidates: 50,
+            ef: 64,
             datasets: Vec::new(),
             default_models: Vec::new(),
             home: warmstart_store::home_dir(),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use warmstart_app::{Service, ServiceOptions};
+use warmstart_server::ratelimit::Rate;
 use warmstart_server::ServerOptions;
 
 use crate::Cli;
@@ -37,9 +38,23 @@ pub struct ServeArgs {
     /// Sites with fewer live products are scored exactly (no ANN index).
     #[arg(long, default_value_t = 2000)]
     pub ann_min_items: usize,
+    /// Candidates taken from the ANN index per query vector and re-ranked exactly with the
+    /// model's score (at least 3 k).
+    #[arg(long, default_value_t = 50)]
+    pub ann_candidates: usize,
+    /// HNSW search breadth (at least the candidates; more: higher recall, slower).
+    #[arg(long, default_value_t = 64)]
+    pub ef: usize,
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Requests per second per client address (bursts of twice that; 0: no limit). Behind a
+    /// proxy every client shares the proxy's address: limit there instead.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_limit: f64,
+    /// Catalog writes per second per API key (bursts of twice that; 0: no limit).
+    #[arg(long, default_value_t = 20.0)]
+    pub write_rate_limit: f64,
     /// Write the bound address to this file once listening (for scripts).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
@@ -60,6 +75,8 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
         max_k: a.max_k,
         max_history: a.max_history,
         ann_min_items: a.ann_min_items,
+        ann_candidates: a.ann_candidates,
+        ef: a.ef,
         datasets: a.datasets.clone(),
         default_models,
         ..Default::default()
@@ -77,7 +94,17 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
         report.indexes_opened,
         report.indexes_built
     );
-    let server = ServerOptions { max_body: a.max_body, api_key: a.api_key.clone(), ..Default::default() };
+    let rate = |per_second: f64, flag: &str| -> anyhow::Result<Option<Rate>> {
+        anyhow::ensure!(per_second.is_finite() && per_second >= 0.0, "{flag} must be a non-negative number");
+        Ok(if per_second == 0.0 { None } else { Rate::new(per_second, (2.0 * per_second).ceil().max(1.0) as u32) })
+    };
+    let server = ServerOptions {
+        max_body: a.max_body,
+        api_key: a.api_key.clone(),
+        rate_per_address: rate(a.rate_limit, "--rate-limit")?,
+        write_rate_per_key: rate(a.write_rate_limit, "--write-rate-limit")?,
+        ..Default::default()
+    };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if a.threads > 0 {
         rt.worker_threads(a.threads);

@@ -110,6 +110,10 @@ impl Drop for Server {
 }
 
 fn start(store: &Path, clip: &Path, dir: &Path) -> Server {
+    start_with(store, clip, dir, &[])
+}
+
+fn start_with(store: &Path, clip: &Path, dir: &Path, extra: &[&str]) -> Server {
     let ready = dir.join(format!("ready-{}", std::process::id()));
     let _ = std::fs::remove_file(&ready);
     let child = Command::new(assert_cmd::cargo::cargo_bin("warmstart"))
@@ -128,6 +132,7 @@ fn start(store: &Path, clip: &Path, dir: &Path) -> Server {
             "--max-body",
             "65536",
         ])
+        .args(extra)
         .arg("--ready-file")
         .arg(&ready)
         .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
@@ -150,6 +155,10 @@ fn start(store: &Path, clip: &Path, dir: &Path) -> Server {
     panic!("server not ready: {}", std::fs::read_to_string(dir.join("server.log")).unwrap_or_default());
 }
 
+/// Every kind of model that serves: popularity, item-kNN, ALS and BPR factors, content, and
+/// the neural two-tower and GraphSAGE (one epoch each, for speed).
+const MODELS: [&str; 7] = ["pop", "itemknn", "als", "bpr", "content", "two-tower:epochs=1", "graphsage:epochs=1"];
+
 #[test]
 fn train_and_serve_over_http() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +171,7 @@ fn train_and_serve_over_http() {
         .assert()
         .success();
     let mut manifests = HashMap::new();
-    for model in ["pop", "itemknn", "als", "content"] {
+    for model in MODELS {
         let out = warmstart(&store)
             .args(["--json", "train", model, "--dataset", "amazon-art-office", "--vectors", "clip/text"])
             .output()
@@ -193,14 +202,14 @@ fn train_and_serve_over_http() {
     assert_eq!(http(addr, "GET", "/readyz", &[], None).status, 200);
     let sites = http(addr, "GET", "/v1/sites", &[], None).json();
     let office = sites.as_array().unwrap().iter().find(|s| s["site"] == "amazon-office").unwrap();
-    assert_eq!(office["models"].as_array().unwrap().len(), 4);
+    assert_eq!(office["models"].as_array().unwrap().len(), MODELS.len());
     assert!(office["models"].as_array().unwrap().iter().any(|m| m["default"] == true));
 
     // a user's Art history, by known product ids
     let art_ids: Vec<String> = (0..20).map(|i| (i * 37).to_string()).collect();
     let history: Vec<Value> =
         art_ids.iter().map(|id| json!({"site": "amazon-art", "id": id, "kind": "purchase"})).collect();
-    for model in ["pop", "itemknn", "als", "content"] {
+    for model in MODELS {
         let r =
             post(addr, "/v1/recommend", &json!({"site": "amazon-office", "history": history, "k": 10, "model": model}));
         assert_eq!(r.status, 200, "{model}: {}", String::from_utf8_lossy(&r.body));
@@ -211,6 +220,26 @@ fn train_and_serve_over_http() {
         assert_eq!(v["history"]["known"], 20);
         let scores: Vec<f64> = v["items"].as_array().unwrap().iter().map(|i| i["score"].as_f64().unwrap()).collect();
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{model}: best first {scores:?}");
+        // models with item vectors retrieve from the ANN index and find what exact scoring finds
+        if !["pop", "itemknn"].contains(&model) {
+            assert_eq!(v["retrieval"], "ann", "{model}");
+            let exact = post(
+                addr,
+                "/v1/recommend",
+                &json!({"site": "amazon-office", "history": history, "k": 10, "model": model, "exact": true}),
+            )
+            .json();
+            let ids = |v: &Value| -> Vec<String> {
+                v["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+            };
+            let (ann, exact) = (ids(&v), ids(&exact));
+            let overlap = ann.iter().filter(|i| exact.contains(i)).count();
+            assert!(overlap >= 8, "{model}: ANN recall@10 {overlap}/10");
+        }
+    }
+    // the neural models' artifacts carry their own per-site indexes
+    for model in ["bpr", "two-tower:epochs=1", "graphsage:epochs=1"] {
+        assert_eq!(manifests[model]["manifest"]["index"].as_array().unwrap().len(), 2, "{model}");
     }
     // item-kNN explains with a product of the history
     let r =
@@ -444,4 +473,45 @@ fn train_and_serve_over_http() {
     let again: Vec<String> =
         r.json()["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().into()).collect();
     assert_eq!(again, expected);
+    drop(server);
+
+    // floods: a per-address limit answers 429 with Retry-After; health checks stay exempt;
+    // rejected API keys are limited per address, and writes per key
+    let server = start_with(&store, &clip, dir.path(), &["--rate-limit", "5", "--write-rate-limit", "2"]);
+    let addr = server.addr.as_str();
+    let statuses: Vec<u16> = (0..40).map(|_| http(addr, "GET", "/v1/sites", &[], None).status).collect();
+    assert!(statuses[..10].iter().all(|&s| s == 200), "a burst of 2x the rate passes: {statuses:?}");
+    assert!(statuses.iter().filter(|&&s| s == 429).count() >= 20, "{statuses:?}");
+    let limited = http(addr, "GET", "/v1/sites", &[], None);
+    assert_eq!(limited.status, 429);
+    assert!(limited.headers.get("retry-after").is_some_and(|v| v.parse::<u64>().unwrap() >= 1));
+    assert_eq!(limited.json()["error"]["code"], "rate_limited");
+    assert_eq!(http(addr, "GET", "/healthz", &[], None).status, 200);
+    assert_eq!(http(addr, "GET", "/metrics", &[], None).status, 200);
+    drop(server);
+    // writes per API key: a burst of 2 at `--write-rate-limit 1`
+    let server = start_with(&store, &clip, dir.path(), &["--write-rate-limit", "1"]);
+    let addr = server.addr.as_str();
+    let body = serde_json::to_vec(&json!({"ids": ["no-such-id"]})).unwrap();
+    let delete = |key: &str| {
+        let auth = format!("Bearer {key}");
+        let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+        http(addr, "DELETE", "/v1/sites/amazon-office/products", &headers, Some(&body)).status
+    };
+    let statuses: Vec<u16> = (0..3).map(|_| delete("sekret")).collect();
+    assert_eq!(statuses, vec![200, 200, 429]);
+    drop(server);
+    // guessing keys: 10 rejections per address, then 429 for that address, the right key too
+    let server = start_with(&store, &clip, dir.path(), &[]);
+    let addr = server.addr.as_str();
+    let delete = |key: &str| {
+        let auth = format!("Bearer {key}");
+        let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+        http(addr, "DELETE", "/v1/sites/amazon-office/products", &headers, Some(&body)).status
+    };
+    let statuses: Vec<u16> = (0..14).map(|n| delete(&format!("guess{n}"))).collect();
+    assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
+    assert_eq!(&statuses[10..], &[429; 4], "{statuses:?}");
+    assert_eq!(delete("sekret"), 429);
+    assert_eq!(http(addr, "GET", "/v1/sites", &[], None).status, 200, "reads are not locked out");
 }

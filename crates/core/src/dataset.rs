@@ -142,30 +142,46 @@ impl Dataset {
         CsrMatrix::from_triplets(self.n_users(), range.len(), &trip).map_values(|_| 1.0)
     }
 
-    /// For every user, a bit per site (up to 64 sites) telling where they interacted.
-    pub fn user_site_mask(&self) -> Vec<u64> {
-        let mut mask = vec![0u64; self.n_users()];
-        for r in &self.interactions {
-            let s = self.products[r.item as usize].site;
-            if s < 64 {
-                mask[r.user as usize] |= 1 << s;
-            }
+    /// For every user, the sites they interacted on (any number of sites).
+    pub fn user_sites(&self) -> UserSites {
+        let mut pairs: Vec<(UserId, SiteId)> =
+            self.interactions.iter().map(|r| (r.user, self.products[r.item as usize].site)).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut offsets = vec![0usize; self.n_users() + 1];
+        for &(u, _) in &pairs {
+            offsets[u as usize + 1] += 1;
         }
-        mask
+        for u in 0..self.n_users() {
+            offsets[u + 1] += offsets[u];
+        }
+        UserSites { offsets, sites: pairs.into_iter().map(|p| p.1).collect() }
     }
 
     /// Number of users active on each pair of sites (within the same dataset group).
     pub fn overlap(&self) -> Vec<SiteOverlap> {
-        let mask = self.user_site_mask();
+        let n = self.sites.len();
+        let mut counts = vec![0usize; n * n];
+        let us = self.user_sites();
+        for u in 0..self.n_users() as UserId {
+            let s = us.sites(u);
+            for (i, &a) in s.iter().enumerate() {
+                for &b in &s[i + 1..] {
+                    counts[a as usize * n + b as usize] += 1;
+                }
+            }
+        }
         let mut out = Vec::new();
-        for a in 0..self.sites.len().min(64) {
-            for b in a + 1..self.sites.len().min(64) {
+        for a in 0..n {
+            for b in a + 1..n {
                 if self.sites[a].dataset != self.sites[b].dataset {
                     continue;
                 }
-                let both = (1u64 << a) | (1u64 << b);
-                let users = mask.iter().filter(|m| *m & both == both).count();
-                out.push(SiteOverlap { a: self.sites[a].key.clone(), b: self.sites[b].key.clone(), users });
+                out.push(SiteOverlap {
+                    a: self.sites[a].key.clone(),
+                    b: self.sites[b].key.clone(),
+                    users: counts[a * n + b],
+                });
             }
         }
         out
@@ -311,6 +327,28 @@ impl DatasetBuilder {
     }
 }
 
+/// The sites each user interacted on, sorted (compressed rows: any number of sites).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSites {
+    offsets: Vec<usize>,
+    sites: Vec<SiteId>,
+}
+
+impl UserSites {
+    /// The sites of a user, ascending (empty for an unknown user).
+    pub fn sites(&self, user: UserId) -> &[SiteId] {
+        match (self.offsets.get(user as usize), self.offsets.get(user as usize + 1)) {
+            (Some(&a), Some(&b)) => &self.sites[a..b],
+            _ => &[],
+        }
+    }
+
+    /// Whether a user interacted on a site.
+    pub fn has(&self, user: UserId, site: SiteId) -> bool {
+        self.sites(user).binary_search(&site).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +386,24 @@ mod tests {
         let sub = d.subset(&[1]);
         assert_eq!((sub.n_users(), sub.n_items()), (1, 1));
         assert!(DatasetBuilder::from_records(&sites, &products, &[inter("u", "a", "nope")]).is_err());
+    }
+
+    #[test]
+    fn more_than_64_sites_are_all_counted() {
+        let sites: Vec<Site> =
+            (0..70).map(|s| Site { key: format!("s{s}"), name: format!("S{s}"), dataset: "d".into() }).collect();
+        let products: Vec<Product> = (0..70).map(|s| Product::new(&format!("s{s}"), "p", "P")).collect();
+        // u1 on sites 0 and 69, u2 on 65 and 66 (beyond any 64-bit mask)
+        let inters =
+            vec![inter("u1", "s0", "p"), inter("u1", "s69", "p"), inter("u2", "s65", "p"), inter("u2", "s66", "p")];
+        let d = DatasetBuilder::from_records(&sites, &products, &inters).unwrap();
+        let us = d.user_sites();
+        assert_eq!(us.sites(0), &[0, 69]);
+        assert!(us.has(1, 65) && us.has(1, 66) && !us.has(1, 0));
+        assert!(us.sites(7).is_empty());
+        let pairs: Vec<(String, String, usize)> =
+            d.overlap().into_iter().filter(|o| o.users > 0).map(|o| (o.a, o.b, o.users)).collect();
+        assert_eq!(pairs, vec![("s0".into(), "s69".into(), 1), ("s65".into(), "s66".into(), 1)]);
     }
 }
 

@@ -15,7 +15,7 @@ pub mod topk;
 pub mod weights;
 
 pub use dataset::{
-    Dataset, DatasetBuilder, InteractionRow, ItemId, ItemVectors, ProductMeta, SiteId, SiteInfo, UserId,
+    Dataset, DatasetBuilder, InteractionRow, ItemId, ItemVectors, ProductMeta, SiteId, SiteInfo, UserId, UserSites,
 };
 pub use error::{Error, Result};
 pub use matrix::CsrMatrix;

@@ -16,6 +16,7 @@ use image::imageops::FilterType;
 use image::DynamicImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use warmstart_core::paths::replace_file;
 use warmstart_core::Rng;
 
 use crate::{ClipShape, Error, ImageEncoder, LoadedModel, Result, TextEncoder};
@@ -716,9 +717,11 @@ impl DualTrainer {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e.to_string()))?;
         let cfg = dir.join("config.json");
         let text = serde_json::to_string_pretty(&self.model.config).map_err(|e| io(&cfg, e.to_string()))?;
-        std::fs::write(&cfg, text).map_err(|e| io(&cfg, e.to_string()))?;
+        // whole files, renamed into place: a reader may have the old weights memory-mapped
+        replace_file(&cfg, |tmp| std::fs::write(tmp, &text)).map_err(|e| io(&cfg, e.to_string()))?;
         let weights = dir.join("model.safetensors");
-        self.varmap.save(&weights).map_err(|e| io(&weights, e.to_string()))
+        replace_file(&weights, |tmp| self.varmap.save(tmp).map_err(std::io::Error::other))
+            .map_err(|e| io(&weights, e.to_string()))
     }
 
     fn evaluate(&self, data: &PairSet, idx: &[usize]) -> Result<(f64, Retrieval)> {

@@ -152,9 +152,9 @@ fn held_out_users(
         notes.push("held-out users: the dataset's published test/validation split; a test user's relevant items are their target-site test rows (validation rows for validation users)".into());
         return (test, d.users_with_split_on_site(target, Split::Valid), true);
     }
-    let mask = d.user_site_mask();
-    let both = (1u64 << source) | (1u64 << target);
-    let mut eligible: Vec<UserId> = (0..d.n_users() as UserId).filter(|&u| mask[u as usize] & both == both).collect();
+    let us = d.user_sites();
+    let mut eligible: Vec<UserId> =
+        (0..d.n_users() as UserId).filter(|&u| us.has(u, source) && us.has(u, target)).collect();
     Rng::new(opts.seed).shuffle(&mut eligible);
     let n = ((eligible.len() as f64) * opts.holdout_share).round() as usize;
     notes.push(format!(
@@ -404,9 +404,9 @@ pub fn cold_start_folds(
     if k < 2 {
         return Err(Error::Config("--folds must be at least 2".into()));
     }
-    let mask = d.user_site_mask();
-    let both = (1u64 << source) | (1u64 << target);
-    let mut users: Vec<UserId> = (0..d.n_users() as UserId).filter(|&u| mask[u as usize] & both == both).collect();
+    let us = d.user_sites();
+    let mut users: Vec<UserId> =
+        (0..d.n_users() as UserId).filter(|&u| us.has(u, source) && us.has(u, target)).collect();
     if users.len() < k {
         return Err(Error::Config(format!(
             "only {} users are active on both sites, fewer than {k} folds",

@@ -56,10 +56,13 @@ fn brand_from_title(title: &str) -> Option<String> {
     (pos > 0).then(|| canonical_brand(&words[..pos].join(" "))).flatten()
 }
 
+/// Most simulated shops a catalog is dealt into.
+pub const MAX_SHOPS: usize = 1000;
+
 /// Imports `dir/styles.csv` and `dir/images.tar.gz` (`path` may also name `styles.csv`).
 pub fn import(path: &Path, opts: &FashionOptions, progress: &ProgressBar) -> Result<Import> {
-    if opts.shops == 0 {
-        return Err(Error::Options("--shops must be at least 1".into()));
+    if !(1..=MAX_SHOPS).contains(&opts.shops) {
+        return Err(Error::Options(format!("--shops must be in 1..={MAX_SHOPS} (got {})", opts.shops)));
     }
     let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
     let styles = if path.is_dir() { dir.join("styles.csv") } else { path.to_path_buf() };
@@ -193,6 +196,10 @@ fn read_images(
             report.drop_field(archive, None, "image", "no catalog row", format!("{name}: image without a catalog row"));
             continue;
         };
+        if entry.header().size().unwrap_or(u64::MAX) > crate::images::MAX_IMAGE_BYTES {
+            report.drop_field(archive, None, "image", "too large", format!("{name}: larger than 32 MiB"));
+            continue;
+        }
         buf.clear();
         entry
             .read_to_end(&mut buf)
@@ -212,4 +219,18 @@ fn read_images(
         progress.inc(1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shop_counts_out_of_range_are_an_error_not_a_panic() {
+        for shops in [0, MAX_SHOPS + 1, usize::MAX] {
+            let opts = FashionOptions { shops, ..Default::default() };
+            let err = import(Path::new("/nonexistent/styles.csv"), &opts, &ProgressBar::hidden()).unwrap_err();
+            assert!(err.to_string().contains("--shops"), "{err}");
+        }
+    }
 }

@@ -193,7 +193,7 @@ impl<'a> Builder<'a> {
                         path,
                         line,
                         "bad timestamp",
-                        format!("timestamp `{t}` is neither Unix seconds nor ISO 8601"),
+                        format!("timestamp `{t}` is not Unix seconds or an ISO 8601 date/time within years 1–9999"),
                     )
                 }
             },
@@ -245,10 +245,16 @@ fn short_reason(s: &str) -> String {
     s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// Latest time accepted: 9999-12-31T23:59:59Z, in Unix seconds.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+
 /// Parses Unix seconds, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[Z]` (UTC) into Unix seconds.
+/// Times before year 1 or after year 9999, and out-of-range hours, minutes or seconds, are
+/// rejected (`None`), never wrapped.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
+    const MIN_TIMESTAMP: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
     if let Ok(v) = s.parse::<i64>() {
-        return Some(v);
+        return (MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&v).then_some(v);
     }
     let (date, time) = match s.split_once(['T', ' ']) {
         Some((d, t)) => (d, Some(t.trim_end_matches('Z'))),
@@ -256,7 +262,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     };
     let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
     // days from civil (Howard Hinnant's algorithm)
@@ -272,6 +278,10 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
             let t = t.split(['+', '.']).next()?;
             let mut p = t.split(':').map(|x| x.parse::<i64>().ok());
             let (h, mi, se) = (p.next()??, p.next().flatten().unwrap_or(0), p.next().flatten().unwrap_or(0));
+            // 24:00:00 is midnight at the end of the day; 60 seconds is a leap second
+            if !(0..=24).contains(&h) || !(0..=59).contains(&mi) || !(0..=60).contains(&se) {
+                return None;
+            }
             h * 3600 + mi * 60 + se
         }
         None => 0,
@@ -429,6 +439,47 @@ mod tests {
         assert_eq!(parse_timestamp("2024-03-01T12:00:00Z"), Some(1709294400));
         assert_eq!(parse_timestamp("2024-13-01"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp("9999-12-31T23:59:59Z"), Some(MAX_TIMESTAMP));
+    }
+
+    #[test]
+    fn huge_timestamps_are_rejected_not_wrapped() {
+        for t in [
+            "300000000000-01-01",
+            "2024-01-01T99999999999999999:00",
+            "2024-01-01T25:00",
+            "2024-01-01T10:61:00",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "10000-01-01",
+            "0-01-01",
+        ] {
+            assert_eq!(parse_timestamp(t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_huge_timestamp_skips_its_row_with_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(
+            &path,
+            concat!(
+                "{\"user\":\"a\",\"site\":\"s\",\"product\":\"1\",\"timestamp\":\"2024-01-01\"}\n",
+                "{\"user\":\"a\",\"site\":\"s\",\"product\":\"2\",\"timestamp\":\"300000000000-01-01\"}\n",
+            ),
+        )
+        .unwrap();
+        let import = import_jsonl(&path, &GenericOptions::default(), &ProgressBar::hidden()).unwrap();
+        assert_eq!(import.interactions.len(), 1);
+        assert_eq!(import.report.rows_skipped.get("bad timestamp"), Some(&1));
+        let example = &import.report.examples[0];
+        assert_eq!(example.line, Some(2));
+        assert!(example.reason.contains("300000000000-01-01"), "{}", example.reason);
+        // strict mode stops with the file and line
+        let strict = GenericOptions { strict: true, ..Default::default() };
+        let err = import_jsonl(&path, &strict, &ProgressBar::hidden()).unwrap_err().to_string();
+        assert!(err.contains("events.jsonl") && err.contains('2'), "{err}");
     }
 
     #[test]

@@ -42,13 +42,20 @@ impl IdxImages {
     }
 }
 
+/// Largest decompressed IDX file read (Fashion-MNIST's training images are 47 MB).
+const MAX_DECOMPRESSED: u64 = 1 << 30;
+
 fn read_all(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         GzDecoder::new(bytes.as_slice())
+            .take(MAX_DECOMPRESSED + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::malformed(path, None, format!("truncated or corrupt gzip: {e}")))?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(Error::malformed(path, None, format!("decompresses to more than {MAX_DECOMPRESSED} bytes")));
+        }
         Ok(out)
     } else {
         Ok(bytes)
@@ -71,8 +78,12 @@ fn header(path: &Path, bytes: &[u8], ndim: u8) -> Result<Vec<usize>> {
     let dims: Vec<usize> = (0..ndim as usize)
         .map(|k| u32::from_be_bytes([bytes[4 + 4 * k], bytes[5 + 4 * k], bytes[6 + 4 * k], bytes[7 + 4 * k]]) as usize)
         .collect();
-    let body: usize = dims.iter().product();
-    if bytes.len() < need + body {
+    // checked: a crafted header (three dimensions of 2³²−1) must not overflow
+    let body = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::malformed(path, None, format!("header dimensions {dims:?} are too large")))?;
+    if bytes.len() - need < body {
         return Err(Error::malformed(
             path,
             None,
@@ -159,5 +170,22 @@ mod tests {
         std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx(1, &[3], &[0, 10, 1])).unwrap();
         let e = fashion_mnist_test(dir.path(), None).unwrap_err().to_string();
         assert!(e.contains("label 10"), "{e}");
+    }
+
+    #[test]
+    fn crafted_headers_are_errors_not_overflows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crafted");
+        // 2³²−1 in every dimension: the product overflows 64 bits
+        std::fs::write(&path, idx(3, &[u32::MAX, u32::MAX, u32::MAX], &[1, 2, 3])).unwrap();
+        let e = read_idx_images(&path, None).unwrap_err().to_string();
+        assert!(e.contains("crafted") && e.contains("too large"), "{e}");
+        // a product that fits but far exceeds the file
+        std::fs::write(&path, idx(3, &[65_536, 65_536, 2], &[1, 2, 3])).unwrap();
+        let e = read_idx_images(&path, None).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
+        // zero-sized images read as no images, not a division by zero
+        std::fs::write(&path, idx(3, &[5, 0, 28], &[])).unwrap();
+        assert!(read_idx_images(&path, None).unwrap().is_empty());
     }
 }

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use warmstart_core::{CsrMatrix, ItemId, Rng};
 
 use crate::artifact::{expect_len, ArtifactReader, ArtifactWriter};
-use crate::linalg::{axpy, axpy_k, cholesky_solve, dot, dot_k, gram, has_fma, symv_k};
+use crate::linalg::{axpy, axpy_k, cholesky_solve, dot, dot_k, gram, symv_k};
 use crate::simd;
 use crate::{check, Fit, History, Recommender, Result, TrainData, VectorSpace};
 
@@ -203,12 +203,11 @@ impl AlsConfig {
         let f = self.factors;
         let yty = self.regularized_gram(y);
         let (alpha, steps) = (self.alpha, self.cg_steps);
-        let fma = has_fma();
         x.par_chunks_mut(f).enumerate().for_each_init(
             || vec![0f32; 3 * f],
             |scratch, (u, xu)| {
                 let row = CgRow { yty: &yty, y, idx: m.row_indices(u), val: m.row_values(u), alpha, steps };
-                simd!(fma, row.solve::<true>(xu, scratch), row.solve::<false>(xu, scratch))
+                simd!(row.solve::<true>(xu, scratch), row.solve::<false>(xu, scratch))
             },
         );
     }

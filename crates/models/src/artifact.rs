@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use warmstart_core::paths::replace_file;
+
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -66,7 +68,8 @@ impl ArtifactWriter {
         std::fs::create_dir_all(dir).map_err(|e| artifact_error(dir, e))?;
         let meta = Meta { kind: self.kind.to_string(), format: FORMAT_VERSION, config: self.config, extra: self.extra };
         let text = serde_json::to_string_pretty(&meta).map_err(|e| artifact_error(&dir.join(META), e))?;
-        std::fs::write(dir.join(META), text).map_err(|e| artifact_error(&dir.join(META), e))?;
+        replace_file(&dir.join(META), |tmp| std::fs::write(tmp, &text))
+            .map_err(|e| artifact_error(&dir.join(META), e))?;
         if self.arrays.is_empty() {
             return Ok(());
         }
@@ -76,7 +79,8 @@ impl ArtifactWriter {
             views.push((name.clone(), view));
         }
         let path = dir.join(ARRAYS);
-        safetensors::serialize_to_file(views, None, &path).map_err(|e| artifact_error(&path, e))
+        replace_file(&path, |tmp| safetensors::serialize_to_file(views, None, tmp).map_err(std::io::Error::other))
+            .map_err(|e| artifact_error(&path, e))
     }
 }
 

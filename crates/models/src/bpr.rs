@@ -7,7 +7,7 @@ use std::ops::Range;
 use warmstart_core::{CsrMatrix, ItemId, Rng};
 
 use crate::artifact::{expect_len, ArtifactReader, ArtifactWriter};
-use crate::linalg::{dot, dot_k, has_fma};
+use crate::linalg::{dot, dot_k};
 use crate::simd;
 use crate::{check, Fit, History, Recommender, Result, TrainData, VectorSpace};
 
@@ -150,7 +150,6 @@ impl BprConfig {
         let mut b = vec![0f32; n_items];
         let row_of: Vec<u32> = (0..m.n_rows()).flat_map(|u| std::iter::repeat_n(u as u32, m.row_nnz(u))).collect();
         let (mut xu, mut yi, mut yj) = (vec![0f32; f], vec![0f32; f], vec![0f32; f]);
-        let fma = has_fma();
         let mut epoch_loss = Vec::new();
         for _ in 0..self.epochs {
             let mut loss = 0f64;
@@ -174,7 +173,6 @@ impl BprConfig {
                 yj.copy_from_slice(&y[j * f..(j + 1) * f]);
                 let step = SgdStep { lr, reg, bias_diff: b[i] - b[j] };
                 let z = simd!(
-                    fma,
                     step.apply::<true>(&mut xu, &mut yi, &mut yj),
                     step.apply::<false>(&mut xu, &mut yi, &mut yj)
                 );

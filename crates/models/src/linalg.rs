@@ -77,15 +77,17 @@ pub(crate) unsafe fn with_fma<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs `f::<true>` compiled for AVX2+FMA when available, else `f::<false>`.
+/// Runs `f::<true>` compiled for AVX2+FMA when this CPU has them, else `f::<false>`. The
+/// macro checks the CPU itself ([`has_fma`]: std caches the answer, so the check is one
+/// relaxed load), so no caller can enable the fused kernels by mistake.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! simd {
-    ($fma:expr, $call_fma:expr, $call_plain:expr) => {{
+    ($call_fma:expr, $call_plain:expr) => {{
         #[cfg(target_arch = "x86_64")]
         {
-            if $fma {
-                // SAFETY: `$fma` is `has_fma()`, checked by the caller.
+            if $crate::linalg::has_fma() {
+                // SAFETY: AVX2 and FMA were detected on this CPU just above.
                 unsafe { $crate::linalg::with_fma(|| $call_fma) }
             } else {
                 $call_plain
@@ -93,7 +95,6 @@ macro_rules! simd {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = $fma;
             $call_plain
         }
     }};
@@ -115,13 +116,12 @@ pub(crate) fn gram_into_k<const FMA: bool>(y: &[f32], f: usize, g: &mut [f32]) {
 /// `Yᵀ Y` of a row-major `rows × f` factor matrix (`f × f`, row-major), in parallel.
 pub(crate) fn gram(y: &[f32], f: usize) -> Vec<f32> {
     use rayon::prelude::*;
-    let fma = has_fma();
     let chunk = (4096 / f.max(1)).max(1) * f;
     y.par_chunks(chunk)
         .fold(
             || vec![0f32; f * f],
             |mut g, part| {
-                simd!(fma, gram_into_k::<true>(part, f, &mut g), gram_into_k::<false>(part, f, &mut g));
+                simd!(gram_into_k::<true>(part, f, &mut g), gram_into_k::<false>(part, f, &mut g));
                 g
             },
         )
@@ -198,7 +198,7 @@ mod tests {
         let a: Vec<f32> = (0..67).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..67).map(|i| (i as f32 * 0.11).cos()).collect();
         let plain = dot_k::<false>(&a, &b);
-        let fused = simd!(has_fma(), dot_k::<true>(&a, &b), dot_k::<false>(&a, &b));
+        let fused = simd!(dot_k::<true>(&a, &b), dot_k::<false>(&a, &b));
         assert!((plain - fused).abs() < 1e-5);
         let g = gram(&[1.0, 2.0, 3.0, 4.0], 2);
         assert_eq!(g, vec![10.0, 14.0, 14.0, 20.0]);

@@ -24,6 +24,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
+use warmstart_core::paths::replace_file;
 use warmstart_core::{Dataset, ItemId, Rng};
 
 use crate::nn::{candle, content_tensor, dense, l2, seeded_varmap, EarlyStopping};
@@ -705,9 +706,10 @@ impl TwoTower {
         let t = &self.trained;
         let io = |e: String| Error::BadData(format!("saving to {}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
-        t.varmap.save(dir.join("model.safetensors")).map_err(|e| io(e.to_string()))?;
+        replace_file(&dir.join("model.safetensors"), |tmp| t.varmap.save(tmp).map_err(std::io::Error::other))
+            .map_err(|e| io(e.to_string()))?;
         let shape = serde_json::to_string(&t.shape).map_err(|e| io(e.to_string()))?;
-        std::fs::write(dir.join("two_tower.json"), shape).map_err(|e| io(e.to_string()))
+        replace_file(&dir.join("two_tower.json"), |tmp| std::fs::write(tmp, &shape)).map_err(|e| io(e.to_string()))
     }
 
     /// Loads a model saved by [`save`](Self::save) for the same dataset and item vectors.

@@ -15,15 +15,16 @@
 //! route template, status and latency — never a body, a history or a query string.
 
 pub mod metrics;
+pub mod ratelimit;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,6 +38,7 @@ use warmstart_app::request::{
 use warmstart_app::Service;
 
 use crate::metrics::Metrics;
+use crate::ratelimit::{Limiter, Rate};
 
 /// Every (method, path) the router serves; the OpenAPI document lists the same.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -63,12 +65,34 @@ pub struct ServerOptions {
     pub api_key: Option<String>,
     /// Seconds a request may take.
     pub timeout_seconds: u64,
+    /// Requests per client address (every route but health and metrics); `None`: no limit.
+    pub rate_per_address: Option<Rate>,
+    /// Catalog writes per API key.
+    pub write_rate_per_key: Option<Rate>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { max_body: 1 << 20, api_key: None, timeout_seconds: 30 }
+        ServerOptions {
+            max_body: 1 << 20,
+            api_key: None,
+            timeout_seconds: 30,
+            rate_per_address: None,
+            write_rate_per_key: Rate::new(20.0, 40),
+        }
     }
+}
+
+/// Rejected API keys an address may send: a burst of 10, then one every 6 seconds.
+fn auth_failure_rate() -> Rate {
+    Rate::new(1.0 / 6.0, 10).expect("a valid constant rate")
+}
+
+/// The server's rate limiters.
+struct Limits {
+    per_address: Option<Limiter<IpAddr>>,
+    writes: Option<Limiter<u64>>,
+    auth_failures: Limiter<IpAddr>,
 }
 
 /// Shared state of the handlers.
@@ -76,6 +100,7 @@ pub struct AppState {
     service: Service,
     metrics: Metrics,
     opts: ServerOptions,
+    limits: Limits,
 }
 
 /// The JSON error body.
@@ -88,8 +113,9 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `bad_request`, `not_found`, `unauthorized`, `payload_too_large`, `unsupported_media_type`,
-    /// `method_not_allowed`, `no_route`, `timeout` or `internal`.
+    /// `bad_request`, `not_found`, `unauthorized`, `forbidden`, `payload_too_large`,
+    /// `unsupported_media_type`, `method_not_allowed`, `no_route`, `rate_limited`, `timeout` or
+    /// `internal`.
     pub code: String,
     /// Human-readable message naming the field or thing.
     pub message: String,
@@ -174,8 +200,15 @@ async fn recommend(
     body: Result<Json<RecommendRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
-    let st = s.clone();
-    let r = blocking(move || st.service.recommend(&req)).await?;
+    // a history of known products (or a profile) is a sub-millisecond computation: answered on
+    // the async worker, without two thread hand-offs; product metadata may need the encoder,
+    // whose tens of milliseconds go to the blocking pool
+    let r = if req.history.iter().any(|h| h.product.is_some()) {
+        let st = s.clone();
+        blocking(move || st.service.recommend(&req)).await?
+    } else {
+        s.service.recommend(&req)?
+    };
     s.metrics.history(r.history.unknown, r.history.embedded);
     let label = ModelLabel(r.model.clone());
     let mut resp = Json(r).into_response();
@@ -398,11 +431,69 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     resp
 }
 
-/// The router over a loaded service.
+/// A `429` naming what was limited, with `Retry-After` in whole seconds.
+fn too_many(wait_seconds: f64, what: &str) -> Response {
+    let secs = wait_seconds.ceil().max(1.0) as u64;
+    let mut r =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many {what}; retry in {secs} s"))
+            .into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
+/// FNV-1a of the API key a request presents (the limiter never holds the key itself).
+fn presented_key(headers: &HeaderMap) -> u64 {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .or_else(|| headers.get("x-api-key"))
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    key.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+/// Rate limits: per address, per API key on writes, and on rejected API keys per address.
+async fn limit(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let now = Instant::now();
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let exempt = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    if let (Some(l), Some(ip), false) = (&s.limits.per_address, ip, exempt) {
+        if let Err(wait) = l.check(&ip, now) {
+            return too_many(wait, "requests from this address");
+        }
+    }
+    let write = req.method() == Method::PUT || req.method() == Method::DELETE;
+    if write {
+        if let Some(ip) = ip {
+            if let Err(wait) = s.limits.auth_failures.available(&ip, now) {
+                return too_many(wait, "rejected API keys from this address");
+            }
+        }
+        if let Some(l) = &s.limits.writes {
+            if let Err(wait) = l.check(&presented_key(req.headers()), now) {
+                return too_many(wait, "catalog writes with this API key");
+            }
+        }
+    }
+    let resp = next.run(req).await;
+    if write && resp.status() == StatusCode::UNAUTHORIZED {
+        if let Some(ip) = ip {
+            let _ = s.limits.auth_failures.check(&ip, Instant::now());
+        }
+    }
+    resp
+}
+
+/// The router over a loaded service. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` for the per-address limits.
 pub fn router(service: Service, opts: ServerOptions) -> Router {
     let max_body = opts.max_body;
     let timeout = std::time::Duration::from_secs(opts.timeout_seconds.max(1));
-    let state: Shared = Arc::new(AppState { service, metrics: Metrics::default(), opts });
+    let limits = Limits {
+        per_address: opts.rate_per_address.map(Limiter::new),
+        writes: opts.write_rate_per_key.map(Limiter::new),
+        auth_failures: Limiter::new(auth_failure_rate()),
+    };
+    let state: Shared = Arc::new(AppState { service, metrics: Metrics::default(), opts, limits });
     Router::new()
         .route("/v1/recommend", post(recommend))
         .route("/v1/sites/{site}/products/{id}/similar", get(similar))
@@ -425,6 +516,7 @@ pub fn router(service: Service, opts: ServerOptions) -> Router {
                     .into_response(),
             }
         }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::map_response(|mut r: Response| async move {
@@ -459,7 +551,7 @@ pub async fn serve(
         tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Io { addr: addr.to_string(), source: e })?;
     let bound = listener.local_addr().map_err(|e| Error::Io { addr: addr.to_string(), source: e })?;
     on_ready(bound);
-    axum::serve(listener, router(service, opts))
+    axum::serve(listener, router(service, opts).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]

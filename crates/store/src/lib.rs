@@ -54,6 +54,19 @@ pub enum Error {
         /// Names present.
         have: String,
     },
+    /// An import names a site that belongs to another dataset group (nothing was written).
+    #[error(
+        "site `{site}` belongs to dataset `{stored}`, not `{import}`: nothing was written \
+         (import into `{stored}` with --dataset {stored}, or use another site key)"
+    )]
+    SiteConflict {
+        /// Site key.
+        site: String,
+        /// Dataset group the store has it in.
+        stored: String,
+        /// Dataset group of the import.
+        import: String,
+    },
     /// Stored data failed the core checks.
     #[error(transparent)]
     Core(#[from] warmstart_core::Error),
@@ -204,7 +217,7 @@ impl Store {
         let mut s = WriteSummary::default();
         let mut site_ids: HashMap<String, i64> = HashMap::new();
         {
-            let mut find_site = tx.prepare_cached("SELECT id FROM sites WHERE key = ?1").map_err(e)?;
+            let mut find_site = tx.prepare_cached("SELECT id, dataset FROM sites WHERE key = ?1").map_err(e)?;
             let mut ins_site =
                 tx.prepare_cached("INSERT INTO sites(key, name, dataset) VALUES (?1, ?2, ?3)").map_err(e)?;
             let mut all_sites: Vec<Site> = sites.to_vec();
@@ -214,9 +227,18 @@ impl Store {
                 }
             }
             for site in &all_sites {
-                let id: Option<i64> = find_site.query_row([&site.key], |r| r.get(0)).optional().map_err(e)?;
-                let id = match id {
-                    Some(id) => id,
+                let found: Option<(i64, String)> =
+                    find_site.query_row([&site.key], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(e)?;
+                let id = match found {
+                    // site keys are global: a source may not add to another dataset group's site
+                    Some((_, stored)) if stored != site.dataset => {
+                        return Err(Error::SiteConflict {
+                            site: site.key.clone(),
+                            stored,
+                            import: site.dataset.clone(),
+                        });
+                    }
+                    Some((id, _)) => id,
                     None => {
                         ins_site.execute(params![site.key, site.name, site.dataset]).map_err(e)?;
                         s.sites_created += 1;
@@ -307,7 +329,7 @@ impl Store {
             touched.sort_unstable();
             touched.dedup();
             {
-                let mut find_site = tx.prepare_cached("SELECT id FROM sites WHERE key = ?1").map_err(e)?;
+                let mut find_site = tx.prepare_cached("SELECT id, dataset FROM sites WHERE key = ?1").map_err(e)?;
                 let mut q = tx.prepare_cached("SELECT id, external_id FROM products WHERE site_id = ?1").map_err(e)?;
                 for key in touched {
                     let sid: Option<i64> = match site_ids.get(key) {

@@ -115,3 +115,28 @@ fn vectors_round_trip_in_f32_and_f16_and_go_stale_when_content_changes() {
     assert_eq!(again.iter().filter(|c| !c.cached).count(), 1);
     assert_eq!(store.load_item_vectors("m", None).unwrap().count_present(), 2);
 }
+
+#[test]
+fn a_site_of_another_dataset_is_a_conflict_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+    let (sites, products, inter) = sample();
+    store.write("t", &sites, &products, &inter, "{}", &|_| {}).unwrap();
+    let before = store.row_counts().unwrap();
+    // a user's own file that happens to use the benchmark's site key `a`
+    let mine = vec![
+        Site { key: "mine".into(), name: "Mine".into(), dataset: "custom".into() },
+        Site { key: "a".into(), name: "a".into(), dataset: "custom".into() },
+    ];
+    let err = store
+        .write("jsonl", &mine, &[Product::new("mine", "1", "Mug"), Product::new("a", "77", "Mug")], &[], "{}", &|_| {})
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::SiteConflict { .. }), "{msg}");
+    assert!(msg.contains("`a`") && msg.contains("`d`") && msg.contains("custom"), "{msg}");
+    assert_eq!(store.row_counts().unwrap(), before, "the failed import wrote nothing");
+    assert!(store.datasets().unwrap().iter().all(|(d, _)| d != "custom"));
+    // the same site under its own dataset is fine
+    let ok = vec![Site { key: "a".into(), name: "A".into(), dataset: "d".into() }];
+    store.write("t", &ok, &[Product::new("a", "77", "Mug")], &[], "{}", &|_| {}).unwrap();
+}

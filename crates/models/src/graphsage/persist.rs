@@ -5,6 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use warmstart_core::paths::replace_file;
 
 use super::{Cache, GraphSage, Shape, Trained};
 use crate::nn::candle;
@@ -17,7 +18,8 @@ impl GraphSage {
         let t = &self.trained;
         let io = |e: String| Error::BadData(format!("saving to {}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
-        t.varmap.save(dir.join("model.safetensors")).map_err(|e| io(e.to_string()))?;
+        replace_file(&dir.join("model.safetensors"), |tmp| t.varmap.save(tmp).map_err(std::io::Error::other))
+            .map_err(|e| io(e.to_string()))?;
         let n = t.shape.n_items;
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         for (l, rows) in t.cache.item_layers.iter().enumerate() {
@@ -29,9 +31,12 @@ impl GraphSage {
             "out".into(),
             Tensor::from_vec(t.cache.item_out.clone(), (n, t.shape.config.dim), &Device::Cpu).map_err(candle)?,
         );
-        candle_core::safetensors::save(&tensors, dir.join("cache.safetensors")).map_err(|e| io(e.to_string()))?;
+        replace_file(&dir.join("cache.safetensors"), |tmp| {
+            candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
+        })
+        .map_err(|e| io(e.to_string()))?;
         let shape = serde_json::to_string(&t.shape).map_err(|e| io(e.to_string()))?;
-        std::fs::write(dir.join("graphsage.json"), shape).map_err(|e| io(e.to_string()))
+        replace_file(&dir.join("graphsage.json"), |tmp| std::fs::write(tmp, &shape)).map_err(|e| io(e.to_string()))
     }
 
     /// Loads a model saved by [`save`](Self::save) (its own cache; no graph needed).
