@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Catalog writes per second per API key (bursts of twice that; 0: no limit).
     #[arg(long, default_value_t = 20.0)]
     pub write_rate_limit: f64,
+    /// Seconds a client may take to send a request's head, and the idle limit of a kept-alive
+    /// connection (slow clients are disconnected).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
     /// Write the bound address to this file once listening (for scripts).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
@@ -103,6 +107,7 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
         api_key: a.api_key.clone(),
         rate_per_address: rate(a.rate_limit, "--rate-limit")?,
         write_rate_per_key: rate(a.write_rate_limit, "--write-rate-limit")?,
+        header_timeout_seconds: a.header_timeout,
         ..Default::default()
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

@@ -477,8 +477,24 @@ fn train_and_serve_over_http() {
 
     // floods: a per-address limit answers 429 with Retry-After; health checks stay exempt;
     // rejected API keys are limited per address, and writes per key
-    let server = start_with(&store, &clip, dir.path(), &["--rate-limit", "5", "--write-rate-limit", "2"]);
+    let server = start_with(
+        &store,
+        &clip,
+        dir.path(),
+        &["--rate-limit", "5", "--write-rate-limit", "2", "--header-timeout", "1"],
+    );
     let addr = server.addr.as_str();
+    // a slow client trickling its request head is disconnected after the header timeout
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.write_all(b"POST /v1/recommend HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = slow.write_all(b"X-Slow: 1\r\n");
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(t.elapsed() < Duration::from_secs(5), "the slow client was cut off ({:?})", t.elapsed());
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
     let statuses: Vec<u16> = (0..40).map(|_| http(addr, "GET", "/v1/sites", &[], None).status).collect();
     assert!(statuses[..10].iter().all(|&s| s == 200), "a burst of 2x the rate passes: {statuses:?}");
     assert!(statuses.iter().filter(|&&s| s == 429).count() >= 20, "{statuses:?}");

@@ -392,7 +392,7 @@ mod tests {
     fn more_than_64_sites_are_all_counted() {
         let sites: Vec<Site> =
             (0..70).map(|s| Site { key: format!("s{s}"), name: format!("S{s}"), dataset: "d".into() }).collect();
-        let products: Vec<Product> = (0..70).map(|s| Product::new(&format!("s{s}"), "p", "P")).collect();
+        let products: Vec<Product> = (0..70).map(|s| Product::new(format!("s{s}"), "p", "P")).collect();
         // u1 on sites 0 and 69, u2 on 65 and 66 (beyond any 64-bit mask)
         let inters =
             vec![inter("u1", "s0", "p"), inter("u1", "s69", "p"), inter("u2", "s65", "p"), inter("u2", "s66", "p")];

@@ -69,6 +69,9 @@ pub struct ServerOptions {
     pub rate_per_address: Option<Rate>,
     /// Catalog writes per API key.
     pub write_rate_per_key: Option<Rate>,
+    /// Seconds a client may take to send a request's head (also the idle limit of a
+    /// kept-alive connection): a client trickling headers (slowloris) is cut off.
+    pub header_timeout_seconds: u64,
 }
 
 impl Default for ServerOptions {
@@ -79,6 +82,7 @@ impl Default for ServerOptions {
             timeout_seconds: 30,
             rate_per_address: None,
             write_rate_per_key: Rate::new(20.0, 40),
+            header_timeout_seconds: 10,
         }
     }
 }
@@ -483,8 +487,8 @@ async fn limit(State(s): State<Shared>, req: Request, next: Next) -> Response {
     resp
 }
 
-/// The router over a loaded service. Serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()` for the per-address limits.
+/// The router over a loaded service. The per-address limit needs the client's address as
+/// `ConnectInfo<SocketAddr>`, which [`serve_connections`] supplies.
 pub fn router(service: Service, opts: ServerOptions) -> Router {
     let max_body = opts.max_body;
     let timeout = std::time::Duration::from_secs(opts.timeout_seconds.max(1));
@@ -550,26 +554,77 @@ pub async fn serve(
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Io { addr: addr.to_string(), source: e })?;
     let bound = listener.local_addr().map_err(|e| Error::Io { addr: addr.to_string(), source: e })?;
+    let header_timeout = std::time::Duration::from_secs(opts.header_timeout_seconds.max(1));
+    let app = router(service, opts);
     on_ready(bound);
-    axum::serve(listener, router(service, opts).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let ctrl_c = tokio::signal::ctrl_c();
-            #[cfg(unix)]
-            {
-                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        let _ = ctrl_c.await;
-                        return;
+    serve_connections(listener, app, header_timeout, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The accept loop: HTTP/1.1 connections with a deadline on every request head (axum's own
+/// `serve` installs no timer, so hyper's header timeout would be inert and a slowloris client
+/// could hold a connection forever), the client address as `ConnectInfo` for the rate limits,
+/// and on `shutdown` no new connections and up to 10 s for the open ones to finish.
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use tower::ServiceExt;
+    tokio::pin!(shutdown);
+    let mut open = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = open.join_next(), if !open.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // out of file descriptors, a reset before accept: back off, keep serving
+                        eprintln!("{}", serde_json::json!({"level": "warn", "accept": e.to_string()}));
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
                     }
                 };
-                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(remote));
+                    app.clone().oneshot(req)
+                });
+                open.spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(header_timeout)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
             }
-            #[cfg(not(unix))]
-            {
-                let _ = ctrl_c.await;
-            }
-        })
-        .await
-        .map_err(|e| Error::Io { addr: bound.to_string(), source: e })
+        }
+    }
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(10), async { while open.join_next().await.is_some() {} })
+            .await;
 }

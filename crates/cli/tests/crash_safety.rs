@@ -1,0 +1,195 @@
+//! Crash safety: `warmstart ingest`, `embed` and `train` killed with SIGKILL at seeded random
+//! moments. After every kill the store is exactly as before or as after the command (never
+//! between), every stored vector is whole, every published artifact version is whole and
+//! loads, and a rerun completes with the result of an uninterrupted run.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::warmstart;
+use warmstart_core::Rng;
+use warmstart_embed::{write_random_checkpoint, ClipShape};
+
+/// Kills per command (seeded delays spread over an uninterrupted run's duration).
+const KILLS: u64 = 6;
+
+/// A catalog of two shops and a log of cross-shop interactions, as JSON Lines.
+fn write_data(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut rng = Rng::new(7);
+    let products = dir.join("products.jsonl");
+    let mut text = String::new();
+    for site in ["crash-a", "crash-b"] {
+        for i in 0..2500 {
+            let topic = i % 50;
+            text.push_str(&format!(
+                "{{\"site\":\"{site}\",\"id\":\"{i}\",\"title\":\"{site} item {i} of topic {topic}\",\"category\":\"dept > topic {topic}\",\"price\":{}.5}}\n",
+                5 + i % 40
+            ));
+        }
+    }
+    std::fs::write(&products, text).unwrap();
+    let interactions = dir.join("interactions.jsonl");
+    let mut text = String::new();
+    for u in 0..3000 {
+        let topic = rng.below(50);
+        for site in ["crash-a", "crash-b"] {
+            for _ in 0..6 {
+                let item = topic + 50 * rng.below(50);
+                text.push_str(&format!(
+                    "{{\"user\":\"u{u}\",\"site\":\"{site}\",\"product\":\"{item}\",\"kind\":\"purchase\",\"timestamp\":{}}}\n",
+                    1_600_000_000 + u * 100 + item
+                ));
+            }
+        }
+    }
+    std::fs::write(&interactions, text).unwrap();
+    (products, interactions)
+}
+
+/// Runs `args` against `store` to completion; returns how long it took.
+fn run(store: &Path, env: &[(&str, &Path)], args: &[&str]) -> Duration {
+    let started = Instant::now();
+    let mut c = warmstart(store);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    started.elapsed()
+}
+
+/// Starts `args` and kills it with SIGKILL after `delay` (or lets it finish first).
+fn kill_after(store: &Path, env: &[(&str, &Path)], args: &[&str], delay: Duration) -> bool {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("warmstart"));
+    c.arg("--store").arg(store).args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(delay);
+    let finished = child.try_wait().unwrap().is_some();
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+    !finished
+}
+
+fn counts(store: &Path) -> [i64; 4] {
+    let c = warmstart_store::Store::open(store).unwrap().row_counts().unwrap();
+    [c[0], c[1], c[2], c[3]]
+}
+
+fn delay(rng: &mut Rng, full: Duration) -> Duration {
+    full.mul_f64(0.05 + 1.1 * rng.below(1000) as f64 / 1000.0)
+}
+
+#[test]
+fn ingest_killed_at_random_moments_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (products, interactions) = write_data(dir.path());
+    let (p, i) = (products.to_str().unwrap(), interactions.to_str().unwrap());
+    // before: the catalog; after: the catalog and the log
+    let reference = dir.path().join("reference.sqlite");
+    run(&reference, &[], &["ingest", "jsonl", p, "--dataset", "crash"]);
+    let before = counts(&reference);
+    let full = run(&reference, &[], &["ingest", "jsonl", i, "--dataset", "crash"]);
+    let after = counts(&reference);
+    assert!(after[3] > 30_000, "{after:?}");
+    let mut rng = Rng::new(42);
+    let mut interrupted = 0;
+    for n in 0..KILLS {
+        let store = dir.path().join(format!("s{n}.sqlite"));
+        run(&store, &[], &["ingest", "jsonl", p, "--dataset", "crash"]);
+        interrupted +=
+            kill_after(&store, &[], &["ingest", "jsonl", i, "--dataset", "crash"], delay(&mut rng, full)) as usize;
+        let now = counts(&store);
+        assert!(now == before || now == after, "kill {n}: {now:?} is neither {before:?} nor {after:?}");
+        run(&store, &[], &["ingest", "jsonl", i, "--dataset", "crash"]);
+        assert_eq!(counts(&store), after, "kill {n}: the rerun completes");
+    }
+    assert!(interrupted >= KILLS as usize / 2, "only {interrupted} kills landed mid-run");
+}
+
+#[test]
+fn embed_killed_at_random_moments_keeps_whole_vectors_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (products, _) = write_data(dir.path());
+    let clip = dir.path().join("clip");
+    write_random_checkpoint(&clip, &ClipShape { max_positions: 32, ..ClipShape::tiny() }, 3).unwrap();
+    let env = [("WARMSTART_CLIP_DIR", clip.as_path())];
+    let embed = ["embed", "--model", "clip", "--dataset", "crash", "--commit-every", "250"];
+    let reference = dir.path().join("reference.sqlite");
+    run(&reference, &[], &["ingest", "jsonl", products.to_str().unwrap(), "--dataset", "crash"]);
+    let full = run(&reference, &env, &embed);
+    let load = |store: &Path| {
+        warmstart_store::Store::open(store).unwrap().load_item_vectors("clip/text", Some("crash")).unwrap()
+    };
+    let expected = load(&reference);
+    assert_eq!(expected.count_present(), 5000);
+    let mut rng = Rng::new(43);
+    let mut interrupted = 0;
+    for n in 0..KILLS {
+        let store = dir.path().join(format!("e{n}.sqlite"));
+        run(&store, &[], &["ingest", "jsonl", products.to_str().unwrap(), "--dataset", "crash"]);
+        interrupted += kill_after(&store, &env, &embed, delay(&mut rng, full)) as usize;
+        // committed batches only: every stored vector is the one an uninterrupted run computes
+        // (up to the summation order of differently shaped batches)
+        let same = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+        let partial = load(&store);
+        for item in 0..partial.n_items() as u32 {
+            if partial.present[item as usize] {
+                assert!(same(partial.row(item), expected.row(item)), "kill {n}: item {item}");
+            }
+        }
+        run(&store, &env, &embed);
+        let resumed = load(&store);
+        assert_eq!(resumed.count_present(), expected.count_present(), "kill {n}: the rerun completes");
+        assert!((0..resumed.n_items() as u32).all(|i| same(resumed.row(i), expected.row(i))), "kill {n}");
+    }
+    assert!(interrupted >= KILLS as usize / 2, "only {interrupted} kills landed mid-run");
+}
+
+#[test]
+fn train_killed_at_random_moments_publishes_whole_versions_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (products, interactions) = write_data(dir.path());
+    let store = dir.path().join("s.sqlite");
+    run(&store, &[], &["ingest", "jsonl", products.to_str().unwrap(), "--dataset", "crash"]);
+    run(&store, &[], &["ingest", "jsonl", interactions.to_str().unwrap(), "--dataset", "crash"]);
+    let train = ["train", "als", "--dataset", "crash"];
+    let full = run(&store, &[], &train);
+    let root = warmstart_app::artifact::root(&warmstart_store::Store::open(&store).unwrap());
+    let mut rng = Rng::new(44);
+    let mut interrupted = 0;
+    for n in 0..KILLS {
+        interrupted += kill_after(&store, &[], &train, delay(&mut rng, full)) as usize;
+        // every version directory a reader can see is whole: manifest, model, indexes
+        let versions = root.join("crash").join("als");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&versions).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue; // an unfinished version, invisible to readers
+            }
+            let a = warmstart_app::artifact::read(&path).unwrap_or_else(|e| panic!("kill {n}: {name}: {e}"));
+            let model = warmstart_models::load(&a.model_dir(), None).unwrap();
+            assert_eq!(model.n_items(), 5000);
+            for ix in &a.manifest.index {
+                warmstart_index::Hnsw::open(&path.join("index").join(&ix.file)).unwrap();
+            }
+            seen += 1;
+        }
+        assert!(seen >= 1);
+        // the service loads the newest version, and finds no damaged one
+        let (latest, bad) = warmstart_app::artifact::latest(&root).unwrap();
+        assert!(bad.is_empty(), "kill {n}: {bad:?}");
+        assert_eq!(latest.len(), 1);
+    }
+    assert!(interrupted >= KILLS as usize / 2, "only {interrupted} kills landed mid-run");
+    let before = warmstart_app::artifact::latest(&root).unwrap().0[0].manifest.version;
+    run(&store, &[], &train);
+    assert_eq!(warmstart_app::artifact::latest(&root).unwrap().0[0].manifest.version, before + 1);
+}
