@@ -414,6 +414,12 @@ fn train_and_serve_over_http() {
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     let r = http(addr, "POST", "/v1/recommend", &[("Content-Type", "text/plain")], Some(b"{}"));
     assert_eq!(r.status, 415);
+    // JSON nested 30,000 deep (under the body limit): refused by the parser's depth limit, and
+    // the server lives on
+    let deep = format!("{{\"site\": \"amazon-office\", \"history\": {}{}}}", "[".repeat(30_000), "]".repeat(30_000));
+    let r = http(addr, "POST", "/v1/recommend", &[], Some(deep.as_bytes()));
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(http(addr, "GET", "/healthz", &[], None).status, 200);
     assert_eq!(http(addr, "GET", "/v1/sites/amazon-office/products/none/similar", &[], None).status, 404);
     assert_eq!(http(addr, "GET", "/v1/sites/amazon-office/products/18644/similar?k=0", &[], None).status, 400);
     assert_eq!(http(addr, "GET", "/v1/sites/amazon-office/products/18644/similar?colour=red", &[], None).status, 400);
