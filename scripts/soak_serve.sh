@@ -66,8 +66,9 @@ total = int(re.search(r"(\d+) requests in", wrk).group(1))
 p = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", wrk, re.M))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
 errors = re.search(r"Socket errors: (.*)", wrk)
-warm = [r for r in rows if r[0] != "end" and int(r[0]) >= 60] or rows
-growth = max(r[1] for r in rows) - warm[0][1]
+# growth after the first minute (start-up allocations come and go before it)
+warm = [r for r in rows if r[0] == "end" or int(r[0]) >= 60] or rows
+growth = max(r[1] for r in warm) - warm[0][1]
 fd_growth = rows[-1][2] - rows[0][2]
 print(f"{total} requests, {rps:,.0f} req/s, p50 {p['50']}, p99 {p['99']}; non-2xx {bad.group(1) if bad else 0}; "
       f"socket errors {errors.group(1) if errors else 'none'}; peak RSS {max(r[1] for r in rows)} MiB "
