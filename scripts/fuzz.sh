@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Fuzzes every importer with cargo-fuzz (libFuzzer) for a fixed budget per target, from a corpus
+# seeded with the shared data. Needs the nightly toolchain and cargo-fuzz:
+#   rustup toolchain install nightly --profile minimal && cargo install cargo-fuzz
+#
+#   scripts/fuzz.sh                    # every target, BUDGET seconds each (60)
+#   BUDGET=3600 scripts/fuzz.sh jsonl  # one target for an hour
+#
+# Targets: jsonl csv html amazon cdrib movielens idx (fuzz/fuzz_targets/). Multi-file importers
+# read one input split at "\n---\n" into their files. Crashes land in fuzz/artifacts/TARGET/;
+# each one found becomes a regression test in the importer's crate. Prints executions per
+# target at the end. Env: WARMSTART_DATA (../shared/data), BUDGET, RSS_MB (2048).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="${WARMSTART_DATA:-../shared/data}"
+BUDGET="${BUDGET:-60}"
+RSS_MB="${RSS_MB:-2048}"
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(jsonl csv html amazon cdrib movielens idx)
+command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 1; }
+
+seed() { # target dir
+  local t="$1" d="$2"
+  mkdir -p "$d"
+  [ -n "$(ls -A "$d" 2>/dev/null)" ] && return
+  local sep=$'\n---\n'
+  case "$t" in
+    jsonl)
+      printf '%s\n' '{"site":"s","id":"1","title":"Red mug","price":"$12.50","category":"Home > Kitchen","brand":"Acme"}' \
+        '{"user":"u1","site":"s","product":"1","kind":"purchase","timestamp":"2024-03-01T12:00:00Z"}' > "$d/seed1"
+      ;;
+    csv)
+      head -n 30 "$DATA/fashion-products/styles.csv" > "$d/seed1" 2>/dev/null || printf 'id,title,price\n1,Mug,3.50\n' > "$d/seed1"
+      printf 'u,p,t\nu1,1,1700000000\nu2,2,2024-01-01\n' > "$d/seed2"
+      ;;
+    html)
+      printf '%s' '<html><head><meta property="og:title" content="Lamp"><script type="application/ld+json">{"@type":"Product","name":"Lamp","sku":"L1","offers":{"price":"19.99","priceCurrency":"EUR"}}</script></head><body><div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Chair</span></div></body></html>' > "$d/seed1"
+      ;;
+    amazon)
+      { head -n 20 "$DATA/amazon-art-office/items_art.csv"; printf '%s' "$sep"
+        head -n 20 "$DATA/amazon-art-office/items_office.csv"; printf '%s' "$sep"
+        head -n 5 "$DATA/amazon-art-office/train.txt"; printf '%s' "$sep"
+        head -n 5 "$DATA/amazon-art-office/valid.txt"; printf '%s' "$sep"
+        head -n 5 "$DATA/amazon-art-office/test.txt"; printf '%s' "$sep"
+        head -n 10 "$DATA/amazon-art-office/users.txt"; } > "$d/seed1"
+      ;;
+    cdrib)
+      { for dom in game video; do for f in train valid test; do
+          head -n 20 "$DATA/cdrib-game-video/$dom/$f.txt"; [ "$dom/$f" = video/test ] || printf '%s' "$sep"
+        done; done; } > "$d/seed1"
+      ;;
+    movielens)
+      { head -n 20 "$DATA/movielens-100k/u.item"; printf '%s' "$sep"; head -n 50 "$DATA/movielens-100k/u.data"; } > "$d/seed1"
+      ;;
+    idx)
+      local mnist=/usr/share/datasets/fashion-mnist
+      if [ -f "$mnist/t10k-labels-idx1-ubyte.gz" ]; then
+        cp "$mnist/t10k-labels-idx1-ubyte.gz" "$d/seed1"
+        python3 -c "import gzip,sys; sys.stdout.buffer.write(gzip.open('$mnist/t10k-images-idx3-ubyte.gz').read()[:16 + 784 * 3])" > "$d/seed2"
+      fi
+      printf '\x00\x00\x08\x01\x00\x00\x00\x03\x00\x09\x04' > "$d/seed3"
+      ;;
+  esac
+}
+
+summary=()
+for t in "${TARGETS[@]}"; do
+  corpus="fuzz/corpus/$t"
+  seed "$t" "$corpus"
+  log="fuzz/$t.log"
+  echo "== $t: ${BUDGET}s"
+  status=0
+  (cd fuzz && cargo +nightly fuzz run -s none "$t" "corpus/$t" -- \
+      -max_total_time="$BUDGET" -rss_limit_mb="$RSS_MB" -timeout=10 -print_final_stats=1) > "$log" 2>&1 || status=$?
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  summary+=("$t: ${execs:-?} executions in ${BUDGET}s, $(ls "$corpus" | wc -l) corpus inputs, exit $status")
+  if [ "$status" -ne 0 ]; then
+    grep -E "panicked|ERROR|SUMMARY" "$log" | head -5
+    echo "crash input: $(ls -t fuzz/artifacts/$t/ 2>/dev/null | head -1)"
+  fi
+done
+printf '%s\n' "${summary[@]}"
