@@ -17,6 +17,7 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod query;
 pub mod recommend;
 pub mod request;
 pub mod service;

@@ -24,6 +24,20 @@ pub enum Kind {
     Review,
 }
 
+impl From<warmstart_core::InteractionKind> for Kind {
+    fn from(k: warmstart_core::InteractionKind) -> Kind {
+        use warmstart_core::InteractionKind as K;
+        match k {
+            K::View => Kind::View,
+            K::Wishlist => Kind::Wishlist,
+            K::Cart => Kind::Cart,
+            K::Purchase => Kind::Purchase,
+            K::Rating => Kind::Rating,
+            K::Review => Kind::Review,
+        }
+    }
+}
+
 impl Kind {
     /// The core interaction kind.
     pub fn core(self) -> warmstart_core::InteractionKind {

@@ -5,14 +5,13 @@
 
 use anyhow::Context;
 use clap::Args;
-use warmstart_app::request::{Filters, HistoryEntry, Kind, RecommendRequest};
+use warmstart_app::query::{stored_history, zero_shot};
+use warmstart_app::request::{Filters, RecommendRequest};
 use warmstart_app::{Service, ServiceOptions};
-use warmstart_core::InteractionKind;
 use warmstart_core::{Dataset, ItemId};
-use warmstart_embed::LoadedModel;
 use warmstart_store::Store;
 
-use crate::vectors::{load_vectors, VectorSpec};
+use crate::vectors::VectorSpec;
 use crate::Cli;
 
 /// Arguments of `warmstart recommend`.
@@ -88,7 +87,8 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(q) = &a.query {
-        let top = zero_shot(&store, &d, a, q, range, &exclude)?;
+        let home = warmstart_store::home_dir();
+        let top = zero_shot(&store, &a.dataset, &d, &a.vectors, &home, q, range, &exclude, a.k)?;
         if cli.json {
             let recs: Vec<serde_json::Value> = top
                 .iter()
@@ -109,29 +109,9 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let user_key = a.user.as_deref().context("--user or --query is needed")?;
-    let user =
-        d.users.iter().position(|u| u == user_key).with_context(|| format!("no user `{user_key}` in {}", a.dataset))?
-            as u32;
     // the user's history as a client would send it: known products by site and id
-    let history: Vec<HistoryEntry> = d
-        .interactions
-        .iter()
-        .filter(|r| r.user == user && (a.include_target_history || !range.contains(&r.item)))
-        .map(|r| {
-            let p = &d.products[r.item as usize];
-            HistoryEntry {
-                site: Some(d.sites[p.site as usize].key.clone()),
-                id: Some(p.external_id.clone()),
-                kind: kind_of(r.kind),
-                rating: r.value.filter(|_| matches!(r.kind, InteractionKind::Rating | InteractionKind::Review)),
-                time: match r.time {
-                    Some(warmstart_core::EventTime::Timestamp(t)) => Some(t),
-                    _ => None,
-                },
-                ..Default::default()
-            }
-        })
-        .collect();
+    let skip = (!a.include_target_history).then(|| range.clone());
+    let history = stored_history(&d, user_key, skip).with_context(|| format!("in {}", a.dataset))?;
     anyhow::ensure!(!history.is_empty(), "{user_key} has no history outside {}", a.site);
     let opts = ServiceOptions { datasets: vec![a.dataset.clone()], ..Default::default() };
     let (service, _) = Service::open(&cli.store_path(), opts)?;
@@ -165,56 +145,4 @@ pub fn run(cli: &Cli, a: &RecommendArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn kind_of(k: InteractionKind) -> Kind {
-    match k {
-        InteractionKind::View => Kind::View,
-        InteractionKind::Wishlist => Kind::Wishlist,
-        InteractionKind::Cart => Kind::Cart,
-        InteractionKind::Purchase => Kind::Purchase,
-        InteractionKind::Rating => Kind::Rating,
-        InteractionKind::Review => Kind::Review,
-    }
-}
-
-/// Ranks `range` by cosine between the encoded query and the stored vectors.
-fn zero_shot(
-    store: &Store,
-    d: &Dataset,
-    a: &RecommendArgs,
-    query: &str,
-    range: std::ops::Range<ItemId>,
-    exclude: &[ItemId],
-) -> anyhow::Result<Vec<(ItemId, f32)>> {
-    let VectorSpec::Single(id) = &a.vectors else {
-        anyhow::bail!("zero-shot queries need one vector model (e.g. --vectors minilm or --vectors clip/image)")
-    };
-    let vectors = load_vectors(store, &a.dataset, d, &a.vectors)?;
-    let model_name = id.split('/').next().unwrap_or(id);
-    let model = LoadedModel::load(&warmstart_store::home_dir(), model_name)?;
-    let tower = model.text().ok_or_else(|| anyhow::anyhow!("{model_name} has no text tower for a query"))?;
-    // a text query meets the catalog in the model's shared space: its own text vectors, or
-    // the image vectors of a text–image model
-    anyhow::ensure!(
-        tower.id() == *id || (model.image().is_some_and(|m| m.id() == *id)),
-        "`{id}` vectors are not in the space of {}'s text tower",
-        model_name
-    );
-    anyhow::ensure!(tower.dim() == vectors.dim, "query dimension {} ≠ vector dimension {}", tower.dim(), vectors.dim);
-    let (q, _) = tower.encode_texts(&[query])?;
-    let mut scores: Vec<f32> = range
-        .clone()
-        .map(|i| {
-            if vectors.present[i as usize] {
-                vectors.row(i).iter().zip(&q).map(|(x, y)| x * y).sum()
-            } else {
-                f32::NEG_INFINITY
-            }
-        })
-        .collect();
-    for &e in exclude {
-        scores[(e - range.start) as usize] = f32::NEG_INFINITY;
-    }
-    Ok(warmstart_models::best_of(&scores, range.start, a.k).into_iter().filter(|e| e.1.is_finite()).collect())
 }
