@@ -213,19 +213,6 @@ pub fn normalize_product(site: &str, input: &ProductInput, field: &str) -> Resul
     Ok(p)
 }
 
-/// The metadata models and filters use, of a normalised product on `site`.
-pub fn meta_of(site: SiteId, p: &Product) -> ProductMeta {
-    ProductMeta {
-        site,
-        external_id: p.external_id.clone(),
-        title: p.title.clone(),
-        brand: p.brand.clone(),
-        category: p.category.clone(),
-        price_usd: p.price.and_then(|x| x.approx_usd()),
-        image: p.image.as_ref().map(|i| i.0.clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,7 +230,7 @@ mod tests {
         let input = ProductInput { id: Some("3".into()), title: "<b>Three</b> &amp; co".into(), ..Default::default() };
         let p = normalize_product("a", &input, "products[0]").unwrap();
         assert_eq!(p.title, "Three & co");
-        let (id, created) = c.upsert(0, meta_of(0, &p), Some(vec![0.6, 0.8])).unwrap();
+        let (id, created) = c.upsert(0, ProductMeta::of(0, &p), Some(vec![0.6, 0.8])).unwrap();
         assert_eq!((id, created), (2, true));
         assert_eq!(c.vector(2), Some(&[0.6, 0.8][..]));
         // an upsert brings a removed product back
@@ -253,9 +240,9 @@ mod tests {
             "p",
         )
         .unwrap();
-        assert_eq!(c.upsert(0, meta_of(0, &two), None).unwrap(), (1, false));
+        assert_eq!(c.upsert(0, ProductMeta::of(0, &two), None).unwrap(), (1, false));
         assert_eq!(c.live_items(0), &[0, 1, 2]);
-        assert!(c.upsert(0, meta_of(0, &two), Some(vec![1.0])).is_err(), "wrong dimension");
+        assert!(c.upsert(0, ProductMeta::of(0, &two), Some(vec![1.0])).is_err(), "wrong dimension");
         assert_eq!(c.remove(0, "1"), Some(0));
         assert_eq!(c.live_items(0), &[1, 2]);
         let bad = ProductInput {

@@ -16,7 +16,7 @@ use warmstart_models::Recommender;
 use warmstart_store::Store;
 
 use crate::artifact::{self, ArtifactRef};
-use crate::catalog::{meta_of, normalize_product, Catalog};
+use crate::catalog::{normalize_product, Catalog};
 use crate::request::{CatalogChange, EmbedRequest, EmbedResponse, ModelInfo, ProductInput, SiteInfo, UpsertRequest};
 use crate::vectors::{load_vectors, VectorSpec, CONTENT_ENCODER};
 use crate::{Error, Result};
@@ -635,7 +635,7 @@ impl Service {
         let mut index = g.content_index.write().map_err(|_| poisoned())?;
         for (n, p) in products.iter().enumerate() {
             let v = vectors.as_ref().map(|vs| vs[n].clone());
-            let (id, created) = c.upsert(s, meta_of(s, p), v.clone())?;
+            let (id, created) = c.upsert(s, warmstart_core::ProductMeta::of(s, p), v.clone())?;
             if created {
                 change.inserted += 1;
             } else {

@@ -54,6 +54,21 @@ pub struct ProductMeta {
     pub image: Option<String>,
 }
 
+impl ProductMeta {
+    /// The metadata of a normalised product on `site`.
+    pub fn of(site: SiteId, p: &Product) -> ProductMeta {
+        ProductMeta {
+            site,
+            external_id: p.external_id.clone(),
+            title: p.title.clone(),
+            brand: p.brand.clone(),
+            category: p.category.clone(),
+            price_usd: p.price.and_then(|x| x.approx_usd()),
+            image: p.image.as_ref().map(|i| i.0.clone()),
+        }
+    }
+}
+
 /// One interaction with compact ids.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InteractionRow {
@@ -277,15 +292,7 @@ impl DatasetBuilder {
         for s in sites {
             let sid = b.push_site(&s.key, &s.name, &s.dataset);
             for p in products.iter().filter(|p| p.site == s.key) {
-                let id = b.push_product(ProductMeta {
-                    site: sid,
-                    external_id: p.external_id.clone(),
-                    title: p.title.clone(),
-                    brand: p.brand.clone(),
-                    category: p.category.clone(),
-                    price_usd: p.price.and_then(|x| x.approx_usd()),
-                    image: p.image.as_ref().map(|i| i.0.clone()),
-                });
+                let id = b.push_product(ProductMeta::of(sid, p));
                 pid.insert((s.key.as_str(), p.external_id.as_str()), id);
             }
         }
