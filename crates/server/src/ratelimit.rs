@@ -35,28 +35,40 @@ struct Bucket {
 /// Most buckets kept before idle full ones are swept.
 const SWEEP_AT: usize = 65_536;
 
+/// The buckets and when idle ones were last swept.
+#[derive(Debug)]
+struct Table<K> {
+    buckets: HashMap<K, Bucket>,
+    swept: Option<Instant>,
+}
+
 /// Buckets by key (a client address, an API key).
 #[derive(Debug)]
 pub struct Limiter<K> {
     rate: Rate,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    table: Mutex<Table<K>>,
 }
 
 impl<K: Eq + Hash + Clone> Limiter<K> {
     /// A limiter at `rate` per key.
     pub fn new(rate: Rate) -> Self {
-        Limiter { rate, buckets: Mutex::new(HashMap::new()) }
+        Limiter { rate, table: Mutex::new(Table { buckets: HashMap::new(), swept: None }) }
     }
 
     /// Takes a token for `key` at `now`: `Ok(())`, or `Err(seconds until one is available)`.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), f64> {
         let Rate { per_second, burst } = self.rate;
-        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= SWEEP_AT && !map.contains_key(key) {
-            // drop the buckets that have refilled: they hold no state worth keeping
-            map.retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < burst);
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let due = table.swept.is_none_or(|t| now.saturating_duration_since(t).as_secs_f64() >= 1.0);
+        if table.buckets.len() >= SWEEP_AT && due && !table.buckets.contains_key(key) {
+            // drop the buckets that have refilled: they hold no state worth keeping (at most
+            // once a second, so a flood of new addresses cannot make every request a full scan)
+            table.swept = Some(now);
+            table
+                .buckets
+                .retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < burst);
         }
-        let b = map.entry(key.clone()).or_insert(Bucket { tokens: burst, at: now });
+        let b = table.buckets.entry(key.clone()).or_insert(Bucket { tokens: burst, at: now });
         b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second).min(burst);
         b.at = now;
         if b.tokens >= 1.0 {
@@ -70,8 +82,8 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
     /// Whether `key` has a token at `now`, without taking it: `Err(seconds until one is)`.
     pub fn available(&self, key: &K, now: Instant) -> Result<(), f64> {
         let Rate { per_second, burst } = self.rate;
-        let map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(b) = map.get(key) else { return Ok(()) };
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(b) = table.buckets.get(key) else { return Ok(()) };
         let tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second).min(burst);
         if tokens >= 1.0 {
             Ok(())
@@ -82,7 +94,7 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
 
     /// Buckets held.
     pub fn len(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).buckets.len()
     }
 
     /// Whether no bucket is held.
