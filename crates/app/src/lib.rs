@@ -10,6 +10,10 @@
 //!   metadata, content vectors, upserts and removals without a restart).
 //! - [`service`]: the [`Service`] that answers recommendation, similar-item, embedding and
 //!   catalog requests from a store and its artifacts; it never refits.
+//! - [`feedback`]: the online loop — recorded recommendations, feedback events stored once,
+//!   session erasure, the retention window; [`live`]: popularity, trending and co-click
+//!   signals and bandit posteriors learnt from events; [`experiment`]: A/B experiments
+//!   (TOML), stable assignment, Thompson sampling and the report's statistics.
 //! - [`request`]: typed requests and responses (serde, OpenAPI schemas).
 //! - [`vectors`]: which content vectors a model reads (`minilm`, `TEXT+IMAGE[:w]`).
 //!
@@ -17,6 +21,9 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod experiment;
+pub mod feedback;
+pub mod live;
 pub mod query;
 pub mod recommend;
 pub mod request;

@@ -7,12 +7,27 @@ use std::sync::atomic::Ordering;
 
 use warmstart_core::{EventTime, InteractionRow, ItemId, Split};
 use warmstart_scoring::{dot, normalize, ItemFilter};
+use warmstart_store::events::RecommendationRow;
+
+/// Ranks by all-time engagement from feedback events (clicks, carts, purchases).
+pub const LIVE_POPULAR: &str = "live-popular";
+/// Ranks by engagement decayed with the trending half-life.
+pub const LIVE_TRENDING: &str = "live-trending";
+/// Similar items by co-clicks within sessions.
+pub const CO_CLICK: &str = "co-click";
+
+/// Whether a model name is a live signal rather than an artifact.
+pub fn is_live_model(name: &str) -> bool {
+    name == LIVE_POPULAR || name == LIVE_TRENDING
+}
 
 use crate::catalog::Catalog;
 use crate::request::{
     Explanation, HistoryReport, Kind, ProductInput, ProductRef, RecommendRequest, RecommendResponse, RecommendedItem,
     SimilarResponse,
 };
+use crate::experiment::{thompson_pick, Allocation, Variant};
+use crate::feedback::{check_session, now_seconds};
 use crate::service::{poisoned, Served, Service};
 use crate::{Error, Result};
 
@@ -173,8 +188,71 @@ impl Service {
         Ok(History { known, external, kinds, report })
     }
 
-    /// `POST /v1/recommend`.
+    /// `POST /v1/recommend`: the experiment's variant (when the request names one) chooses
+    /// the model and its parameters; with the online loop on, the served list is recorded.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
+        if let Some(s) = &req.session {
+            check_session("session", s)?;
+        }
+        let chosen = match &req.experiment {
+            None => None,
+            Some(key) => Some(self.choose_variant(req, key)?),
+        };
+        let mut r = match &chosen {
+            None => self.rank(req, req.model.as_deref(), req.diversity, req.exact)?,
+            Some(v) => self.rank(req, v.model.as_deref(), v.diversity.or(req.diversity), v.exact || req.exact)?,
+        };
+        if let Some(f) = &self.feedback {
+            r.experiment = req.experiment.clone();
+            r.variant = chosen.map(|v| v.name);
+            f.record(RecommendationRow {
+                id: r.recommendation_id.clone(),
+                session: req.session.as_deref().map(|s| f.session_hash(s)),
+                site: r.site.clone(),
+                model: r.model.clone(),
+                experiment: r.experiment.clone(),
+                variant: r.variant.clone(),
+                items: r.items.iter().map(|i| i.id.clone()).collect(),
+                at: now_seconds(),
+            });
+        }
+        Ok(r)
+    }
+
+    /// The variant of an experiment for this request's session.
+    fn choose_variant(&self, req: &RecommendRequest, key: &str) -> Result<Variant> {
+        let f = self.feedback.as_ref().ok_or_else(|| Error::bad("experiment", "the service runs without feedback"))?;
+        let x = f.experiments.get(key).ok_or_else(|| Error::NotFound { what: "experiment", key: key.to_string() })?;
+        let Some(session) = req.session.as_deref() else {
+            return Err(Error::bad("session", "an experiment needs the session id"));
+        };
+        if req.model.is_some() {
+            return Err(Error::bad("model", "the experiment chooses the model; leave `model` out"));
+        }
+        if !x.runs_on(&req.site) {
+            return Err(Error::bad("experiment", format!("`{key}` does not run on {}", req.site)));
+        }
+        let i = match x.allocation {
+            Allocation::Split => x.assign(session),
+            Allocation::Thompson => {
+                let counts: Vec<(u64, u64)> = {
+                    let live = f.live.lock().map_err(|_| poisoned())?;
+                    x.variants.iter().map(|v| live.variant_counts(key, &v.name)).collect()
+                };
+                thompson_pick(&mut *f.rng.lock().map_err(|_| poisoned())?, &counts)
+            }
+        };
+        Ok(x.variants[i].clone())
+    }
+
+    /// Ranks the target site's catalog with a model (an artifact, or a live signal).
+    fn rank(
+        &self,
+        req: &RecommendRequest,
+        model: Option<&str>,
+        diversity: Option<f32>,
+        exact: bool,
+    ) -> Result<RecommendResponse> {
         let k = req.k.unwrap_or(10);
         if k == 0 || k > self.opts.max_k {
             return Err(Error::bad("k", format!("must be in 1..={}", self.opts.max_k)));
@@ -182,7 +260,7 @@ impl Service {
         if req.history.len() > self.opts.max_history {
             return Err(Error::bad("history", format!("at most {} entries", self.opts.max_history)));
         }
-        let diversity = req.diversity.unwrap_or(0.0);
+        let diversity = diversity.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&diversity) {
             return Err(Error::bad("diversity", "must be in [0, 1]"));
         }
@@ -197,7 +275,9 @@ impl Service {
             .map_err(|e| Error::bad("filters", e.to_string()))?;
         let (gi, target) = self.site(&req.site, "site")?;
         let g = &self.groups[gi];
-        let served = self.model(g, req.model.as_deref())?;
+        // a live signal ranks with the default model's view of the history
+        let live = model.filter(|m| is_live_model(m));
+        let served = self.model(g, if live.is_some() { None } else { model })?;
         let (history, profile) = match &req.profile {
             Some(p) => {
                 if !req.history.is_empty() {
@@ -269,10 +349,35 @@ impl Service {
             .map(|h| h.external.iter().map(|e| (e.vector.clone(), e.weight)).collect())
             .unwrap_or_default();
         let n_live = c.live_items(target).len();
-        let use_ann = !req.exact && n_live >= self.opts.ann_min_items;
+        let use_ann = !exact && n_live >= self.opts.ann_min_items;
         let pool = (k * 3).max(self.opts.ann_candidates);
-        let (scored, retrieval) = match served.model.space() {
-            Some(space) => {
+        let (scored, retrieval) = match (live, served.model.space()) {
+            (Some(name), _) => {
+                let f = self
+                    .feedback
+                    .as_ref()
+                    .ok_or_else(|| Error::bad("model", format!("{name} learns from feedback, which is off")))?;
+                let signal: HashMap<ItemId, f64> = {
+                    let l = f.live.lock().map_err(|_| poisoned())?;
+                    l.scores(c.site_key(target), name == LIVE_TRENDING, now_seconds())
+                        .into_iter()
+                        .filter_map(|(id, v)| c.item(target, id).map(|i| (i, v)))
+                        .collect()
+                };
+                // engagement first; the catalog's popularity orders the rest (and breaks ties)
+                let scored = c
+                    .live_items(target)
+                    .iter()
+                    .copied()
+                    .filter(|&i| allowed(i))
+                    .map(|i| {
+                        let pop = c.popularity(i) as f64;
+                        (i, (signal.get(&i).copied().unwrap_or(0.0) + 1e-3 * pop / (1.0 + pop)) as f32)
+                    })
+                    .collect();
+                (scored, "exact")
+            }
+            (None, Some(space)) => {
                 let queries = match &profile {
                     Some(p) => vec![p.clone()],
                     None => space.queries_with(&model_history, &external, target)?,
@@ -315,7 +420,7 @@ impl Service {
                     .collect();
                 (scored, if ann { "ann" } else { "exact" })
             }
-            None => {
+            (None, None) => {
                 // models without a vector space (popularity, item-kNN): every known live item
                 let ids: Vec<(ItemId, u32)> = c
                     .live_items(target)
@@ -365,11 +470,13 @@ impl Service {
         Ok(RecommendResponse {
             recommendation_id: self.next_id(),
             site: req.site.clone(),
-            model: served.name().to_string(),
-            model_version: served.artifact.manifest.version,
+            model: live.unwrap_or(served.name()).to_string(),
+            model_version: if live.is_some() { 0 } else { served.artifact.manifest.version },
             retrieval: retrieval.to_string(),
             items,
             history: report,
+            experiment: None,
+            variant: None,
         })
     }
 
@@ -507,6 +614,20 @@ impl Service {
                     }
                 };
                 (format!("content:{}", g.space.as_ref().map(|s| s.to_string()).unwrap_or_default()), scored)
+            }
+            Some(CO_CLICK) => {
+                let f = self
+                    .feedback
+                    .as_ref()
+                    .ok_or_else(|| Error::bad("model", "co-click learns from feedback, which is off"))?;
+                let l = f.live.lock().map_err(|_| poisoned())?;
+                let scored = l
+                    .co_clicked(site, &p.external_id, Some(target_key), k * 2)
+                    .into_iter()
+                    .filter_map(|(_, id, n)| c.item(t, &id).filter(|&i| i != item).map(|i| (i, n as f32)))
+                    .take(k)
+                    .collect();
+                (CO_CLICK.to_string(), scored)
             }
             Some(name) => {
                 let served = self.model(g, Some(name))?;

@@ -164,6 +164,15 @@ pub struct RecommendRequest {
     /// Score every item exactly instead of retrieving candidates from the ANN index.
     #[serde(default)]
     pub exact: bool,
+    /// Anonymous session id, random on the client (8–128 of letters, digits, `-_.:`): ties
+    /// later feedback events to this list and assigns experiment variants. Stored only as a
+    /// keyed hash.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// An experiment (declared in the service's experiments file) that chooses the model and
+    /// its parameters for this session; needs `session`, excludes `model`.
+    #[serde(default)]
+    pub experiment: Option<String>,
 }
 
 /// A product reference in a response.
@@ -237,6 +246,12 @@ pub struct RecommendResponse {
     pub items: Vec<RecommendedItem>,
     /// How the history was read.
     pub history: HistoryReport,
+    /// The experiment that chose the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// Its variant for this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// `GET /v1/sites/{site}/products/{id}/similar`'s answer.

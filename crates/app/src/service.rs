@@ -16,6 +16,8 @@ use warmstart_models::Recommender;
 use warmstart_store::Store;
 
 use crate::artifact::{self, ArtifactRef};
+use crate::experiment::{ExperimentReport, Experiments};
+use crate::feedback::{EventsRequest, EventsResponse, Feedback, FeedbackOptions, SessionErased};
 use crate::catalog::{normalize_product, Catalog};
 use crate::request::{CatalogChange, EmbedRequest, EmbedResponse, ModelInfo, ProductInput, SiteInfo, UpsertRequest};
 use crate::vectors::{load_vectors, VectorSpec, CONTENT_ENCODER};
@@ -132,6 +134,7 @@ pub struct Service {
     pub(crate) opts: ServiceOptions,
     encoders: Mutex<HashMap<String, Arc<LoadedModel>>>,
     pub(crate) counter: AtomicU64,
+    pub(crate) feedback: Option<Feedback>,
 }
 
 fn hnsw_params(opts: &ServiceOptions) -> Result<HnswParams> {
@@ -232,6 +235,7 @@ impl Service {
             opts,
             encoders: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
+            feedback: None,
         };
         Ok((service, report))
     }
@@ -382,6 +386,56 @@ impl Service {
     /// The options.
     pub fn options(&self) -> &ServiceOptions {
         &self.opts
+    }
+
+    /// Turns on the online loop: recommendations are recorded, events accepted, experiments
+    /// run (the writer thread opens its own connection to the store).
+    pub fn enable_feedback(&mut self, opts: FeedbackOptions, experiments: Experiments) -> Result<()> {
+        for x in experiments.all() {
+            for s in &x.sites {
+                self.site(s, &format!("experiment `{}` sites", x.key))?;
+            }
+            for v in &x.variants {
+                if let (Some(m), false) = (&v.model, v.model.as_deref().is_some_and(crate::recommend::is_live_model)) {
+                    if !self.groups.iter().any(|g| g.models.iter().any(|s| s.name() == m)) {
+                        return Err(Error::NotFound {
+                            what: "model",
+                            key: format!("{m} (experiment `{}`, variant `{}`)", x.key, v.name),
+                        });
+                    }
+                }
+            }
+        }
+        self.feedback = Some(Feedback::start(&self.store_path, opts, experiments)?);
+        Ok(())
+    }
+
+    /// The online loop, when enabled.
+    pub fn feedback(&self) -> Option<&Feedback> {
+        self.feedback.as_ref()
+    }
+
+    fn feedback_on(&self) -> Result<&Feedback> {
+        self.feedback.as_ref().ok_or_else(|| Error::NotFound { what: "feature", key: "feedback (the service runs with it off)".into() })
+    }
+
+    /// `POST /v1/events`.
+    pub fn post_events(&self, req: &EventsRequest) -> Result<EventsResponse> {
+        let f = self.feedback_on()?;
+        f.post(req, |site, id| {
+            let (g, s) = self.sites.get(site).copied()?;
+            Some(self.groups[g].catalog.read().ok()?.item(s, id).is_some())
+        })
+    }
+
+    /// `DELETE /v1/sessions/{id}`.
+    pub fn erase_session(&self, session: &str) -> Result<SessionErased> {
+        self.feedback_on()?.erase_session(session)
+    }
+
+    /// `GET /v1/experiments/{key}/report`.
+    pub fn experiment_report(&self, key: &str) -> Result<ExperimentReport> {
+        self.feedback_on()?.report(key)
     }
 
     pub(crate) fn site(&self, key: &str, field: &str) -> Result<(usize, SiteId)> {

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use warmstart_app::experiment::Experiments;
+use warmstart_app::feedback::FeedbackOptions;
 use warmstart_app::{Service, ServiceOptions};
 use warmstart_server::ratelimit::Rate;
 use warmstart_server::ServerOptions;
@@ -59,6 +61,19 @@ pub struct ServeArgs {
     /// connection (slow clients are disconnected).
     #[arg(long, default_value_t = 10)]
     pub header_timeout: u64,
+    /// Experiments (TOML: `[[experiment]]` with `[[experiment.variant]]`s; README: Online
+    /// feedback).
+    #[arg(long)]
+    pub experiments: Option<PathBuf>,
+    /// Turn the online loop off: recommendations are not recorded, `/v1/events` answers 404.
+    #[arg(long)]
+    pub no_feedback: bool,
+    /// Days events and recommendation records are kept.
+    #[arg(long, default_value_t = 90.0)]
+    pub events_retention_days: f64,
+    /// Half-life of the live-trending signal, in hours.
+    #[arg(long, default_value_t = 6.0)]
+    pub trending_half_life_hours: f64,
     /// Write the bound address to this file once listening (for scripts).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
@@ -86,7 +101,29 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let (service, report) = Service::open(&cli.store_path(), opts)?;
+    let (mut service, report) = Service::open(&cli.store_path(), opts)?;
+    if !a.no_feedback {
+        anyhow::ensure!(
+            a.events_retention_days.is_finite() && a.events_retention_days > 0.0,
+            "--events-retention-days must be positive"
+        );
+        anyhow::ensure!(
+            a.trending_half_life_hours.is_finite() && a.trending_half_life_hours > 0.0,
+            "--trending-half-life-hours must be positive"
+        );
+        let experiments = match &a.experiments {
+            Some(p) => Experiments::load(p)?,
+            None => Experiments::default(),
+        };
+        let fopts = FeedbackOptions {
+            retention_seconds: (a.events_retention_days * 86_400.0).round().max(1.0) as i64,
+            trending_half_life_seconds: a.trending_half_life_hours * 3600.0,
+            ..Default::default()
+        };
+        service.enable_feedback(fopts, experiments)?;
+    } else {
+        anyhow::ensure!(a.experiments.is_none(), "--experiments needs the online loop (drop --no-feedback)");
+    }
     for s in &report.skipped {
         eprintln!("skipped artifact: {s}");
     }

@@ -4,6 +4,7 @@
 
 pub mod grid;
 pub mod metrics;
+pub mod online;
 pub mod personas;
 pub mod protocol;
 pub mod report;

@@ -87,6 +87,70 @@ pub fn t_quantile(q: f64, df: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
+/// Survival function of the chi-square distribution with `df` degrees of freedom:
+/// `P(X ≥ x)`.
+pub fn chi2_sf(x: f64, df: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    upper_gamma_q(df / 2.0, x / 2.0)
+}
+
+/// Two-sided p-value of a standard normal statistic `z`: `P(|Z| ≥ |z|)` (= erfc(|z|/√2)).
+pub fn normal_two_sided_p(z: f64) -> f64 {
+    if !z.is_finite() {
+        return if z.is_nan() { 1.0 } else { 0.0 };
+    }
+    upper_gamma_q(0.5, z * z / 2.0).clamp(0.0, 1.0)
+}
+
+/// Regularised upper incomplete gamma function `Q(a, x)` (series below `a + 1`, continued
+/// fraction above).
+fn upper_gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let front = (a * x.ln() - x - ln_gamma(a)).exp();
+    if x < a + 1.0 {
+        let (mut sum, mut term, mut ap) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..1000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-16 {
+                break;
+            }
+        }
+        (1.0 - front * sum).clamp(0.0, 1.0)
+    } else {
+        // modified Lentz
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..1000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        (front * h).clamp(0.0, 1.0)
+    }
+}
+
 fn ln_gamma(x: f64) -> f64 {
     // Lanczos approximation (g = 7, n = 9)
     const C: [f64; 9] = [
@@ -182,6 +246,18 @@ mod tests {
         assert!((two_sided_p(2.0, 10.0) - 0.0734).abs() < 1e-3);
         let ci = mean_ci(&[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert!((ci.mean - 3.0).abs() < 1e-12 && (ci.ci95 - 2.776 * (2.5f64 / 5.0).sqrt()).abs() < 1e-3);
+    }
+
+    #[test]
+    fn chi_square_and_normal_tails_match_tables() {
+        // scipy.stats.chi2.sf(3.84145882, 1) = 0.05; chi2.sf(10, 3) = 0.018566; chi2.sf(0.5, 4) = 0.973501
+        assert!((chi2_sf(3.841_458_82, 1.0) - 0.05).abs() < 1e-8);
+        assert!((chi2_sf(10.0, 3.0) - 0.018_566_135).abs() < 1e-8);
+        assert!((chi2_sf(0.5, 4.0) - 0.973_500_981).abs() < 1e-8);
+        // norm.sf(1.959963985) * 2 = 0.05; 2 * norm.sf(3.5) = 4.6525e-4
+        assert!((normal_two_sided_p(1.959_963_985) - 0.05).abs() < 1e-9);
+        assert!((normal_two_sided_p(-3.5) - 4.652_581_580e-4).abs() < 1e-11);
+        assert_eq!(normal_two_sided_p(0.0), 1.0);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! - `POST /v1/embed` — product metadata → vectors of the content space;
 //! - `GET /v1/sites/{site}/vectors` — a site's public ids and content vectors (binary, ETag);
 //! - `PUT` / `DELETE /v1/sites/{site}/products` — catalog changes, behind an API key;
+//! - `POST /v1/events` — impressions, clicks, carts and purchases (batched, idempotent);
+//! - `DELETE /v1/sessions/{id}` — erases everything stored about an anonymous session;
+//! - `GET /v1/experiments/{key}/report` — an A/B experiment's statistics;
 //! - `GET /v1/sites`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //!
 //! Every error is a JSON body `{"error": {"code", "message"}}` with a 4xx status for the
@@ -35,6 +38,8 @@ use warmstart_app::request::{
     CatalogChange, DeleteRequest, EmbedRequest, EmbedResponse, RecommendRequest, RecommendResponse, SimilarResponse,
     SiteInfo, UpsertRequest,
 };
+use warmstart_app::experiment::ExperimentReport;
+use warmstart_app::feedback::{EventsRequest, EventsResponse, SessionErased};
 use warmstart_app::Service;
 
 use crate::metrics::Metrics;
@@ -48,6 +53,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/vectors"),
     ("put", "/v1/sites/{site}/products"),
     ("delete", "/v1/sites/{site}/products"),
+    ("post", "/v1/events"),
+    ("delete", "/v1/sessions/{id}"),
+    ("get", "/v1/experiments/{key}/report"),
     ("get", "/v1/sites"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -352,6 +360,44 @@ async fn remove(
     Ok(Json(blocking(move || st.service.remove(&site, &req.ids)).await?))
 }
 
+/// Feedback events on recommendations: impressions, clicks, add-to-carts, purchases. Each is
+/// validated against its recommendation and stored once (a resent key, or an item already
+/// counted, is a duplicate); refused events are listed with why.
+#[utoipa::path(post, path = "/v1/events", request_body = EventsRequest,
+    responses((status = 200, body = EventsResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn events(
+    State(s): State<Shared>,
+    body: Result<Json<EventsRequest>, JsonRejection>,
+) -> Result<Json<EventsResponse>, ApiError> {
+    let Json(req) = body?;
+    let st = s.clone();
+    let r = blocking(move || st.service.post_events(&req)).await?;
+    s.metrics.events(r.accepted, r.duplicates, r.rejected.len());
+    Ok(Json(r))
+}
+
+/// Erases every event, recommendation record and key of an anonymous session (the session id
+/// is the capability: only its holder knows it).
+#[utoipa::path(delete, path = "/v1/sessions/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = SessionErased), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn erase_session(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<SessionErased>, ApiError> {
+    let st = s.clone();
+    Ok(Json(blocking(move || st.service.erase_session(&id)).await?))
+}
+
+/// An experiment's report: per variant sessions, impressions, clicks, CTR with a
+/// session-clustered 95% interval, cart and purchase rates, lift against control with its
+/// interval and p-value, CTR by position; and the sample-ratio-mismatch check.
+#[utoipa::path(get, path = "/v1/experiments/{key}/report", params(("key" = String, Path)),
+    responses((status = 200, body = ExperimentReport), (status = 404, body = ErrorBody)))]
+async fn experiment_report(
+    State(s): State<Shared>,
+    Path(key): Path<String>,
+) -> Result<Json<ExperimentReport>, ApiError> {
+    let st = s.clone();
+    Ok(Json(blocking(move || st.service.experiment_report(&key)).await?))
+}
+
 /// The served sites and their models.
 #[utoipa::path(get, path = "/v1/sites", responses((status = 200, body = Vec<SiteInfo>)))]
 async fn sites(State(s): State<Shared>) -> Result<Json<Vec<SiteInfo>>, ApiError> {
@@ -391,7 +437,7 @@ async fn openapi() -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "warmstart", description = "Cross-shop cold-start recommendations."),
-    paths(recommend, similar, embed, vectors, upsert, remove, sites, healthz, readyz, metrics, openapi),
+    paths(recommend, similar, embed, vectors, upsert, remove, events, erase_session, experiment_report, sites, healthz, readyz, metrics, openapi),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;
@@ -465,7 +511,8 @@ async fn limit(State(s): State<Shared>, req: Request, next: Next) -> Response {
             return too_many(wait, "requests from this address");
         }
     }
-    let write = req.method() == Method::PUT || req.method() == Method::DELETE;
+    let write =
+        (req.method() == Method::PUT || req.method() == Method::DELETE) && req.uri().path().starts_with("/v1/sites/");
     if write {
         if let Some(ip) = ip {
             if let Err(wait) = s.limits.auth_failures.available(&ip, now) {
@@ -504,6 +551,9 @@ pub fn router(service: Service, opts: ServerOptions) -> Router {
         .route("/v1/embed", post(embed))
         .route("/v1/sites/{site}/vectors", get(vectors))
         .route("/v1/sites/{site}/products", axum::routing::put(upsert).delete(remove))
+        .route("/v1/events", post(events))
+        .route("/v1/sessions/{id}", axum::routing::delete(erase_session))
+        .route("/v1/experiments/{key}/report", get(experiment_report))
         .route("/v1/sites", get(sites))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

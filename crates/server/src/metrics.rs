@@ -34,6 +34,8 @@ struct State {
     latency: BTreeMap<(String, String), Histogram>,
     unknown_products: u64,
     embedded_products: u64,
+    /// accepted, duplicate, rejected events
+    events: [u64; 3],
 }
 
 /// The service's counters.
@@ -58,6 +60,14 @@ impl Metrics {
         if let Ok(mut s) = self.state.lock() {
             s.unknown_products += unknown as u64;
             s.embedded_products += embedded as u64;
+        }
+    }
+    /// Counts the outcome of an event batch.
+    pub fn events(&self, accepted: usize, duplicates: usize, rejected: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.events[0] += accepted as u64;
+            s.events[1] += duplicates as u64;
+            s.events[2] += rejected as u64;
         }
     }
     /// The exposition text, with catalog and index sizes (site, live products, indexed).
@@ -91,6 +101,11 @@ impl Metrics {
         out.push_str("# HELP warmstart_history_embedded_products_total History products embedded from metadata.\n");
         out.push_str("# TYPE warmstart_history_embedded_products_total counter\n");
         let _ = writeln!(out, "warmstart_history_embedded_products_total {}", s.embedded_products);
+        out.push_str("# HELP warmstart_events_total Feedback events by outcome.\n");
+        out.push_str("# TYPE warmstart_events_total counter\n");
+        for (outcome, n) in ["accepted", "duplicate", "rejected"].iter().zip(s.events) {
+            let _ = writeln!(out, "warmstart_events_total{{outcome=\"{outcome}\"}} {n}");
+        }
         out.push_str("# HELP warmstart_catalog_products Live products per site.\n");
         out.push_str("# TYPE warmstart_catalog_products gauge\n");
         for (site, live, _) in sizes {

@@ -3,6 +3,7 @@
 //! a directory beside it. Every import is one transaction: it lands whole or not at all.
 
 mod embeddings;
+pub mod events;
 mod schema;
 mod stats;
 
@@ -159,6 +160,9 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.into(), source: e })?;
         }
         let conn = Connection::open(path).map_err(|e| Error::Sqlite { path: path.into(), source: e })?;
+        // the service writes catalog changes and feedback events on two connections
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| Error::Sqlite { path: path.into(), source: e })?;
         let mut store = Store { conn, path: path.to_path_buf() };
         schema::migrate(&mut store.conn).map_err(|e| store.schema_err(e))?;
         Ok(store)

@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 pub(crate) enum MigrateError {
     Sqlite(rusqlite::Error),
@@ -86,6 +86,55 @@ CREATE TABLE removed_products(
 );
 ";
 
+/// Version 3: the online loop. Every served recommendation (its shown items, model and
+/// experiment variant — never the shopper's history), feedback events on them, the
+/// idempotency keys of event batches, and store-wide secrets (the key that hashes session
+/// ids: a raw session id is never stored).
+const V3: &str = "
+CREATE TABLE secrets(
+  name TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+);
+CREATE TABLE recommendations(
+  id TEXT PRIMARY KEY,
+  session TEXT,                 -- keyed hash of the session id, when the request had one
+  site TEXT NOT NULL,
+  model TEXT NOT NULL,
+  experiment TEXT,
+  variant TEXT,
+  items TEXT NOT NULL,          -- JSON array of the shown product ids, best first
+  at INTEGER NOT NULL
+);
+CREATE INDEX recommendations_session ON recommendations(session);
+CREATE INDEX recommendations_at ON recommendations(at);
+CREATE INDEX recommendations_experiment ON recommendations(experiment, variant);
+CREATE TABLE event_keys(
+  key TEXT PRIMARY KEY,
+  session TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX event_keys_session ON event_keys(session);
+CREATE INDEX event_keys_at ON event_keys(at);
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL,
+  session TEXT NOT NULL,
+  kind INTEGER NOT NULL,        -- 0 impression, 1 click, 2 cart, 3 purchase
+  recommendation TEXT,
+  experiment TEXT,
+  variant TEXT,
+  site TEXT NOT NULL,
+  product TEXT NOT NULL,
+  position INTEGER,
+  at INTEGER NOT NULL
+);
+-- an item of a recommendation is shown, clicked, carted and bought at most once
+CREATE UNIQUE INDEX events_once ON events(recommendation, kind, product) WHERE recommendation IS NOT NULL;
+CREATE INDEX events_session ON events(session);
+CREATE INDEX events_at ON events(at);
+CREATE INDEX events_experiment ON events(experiment, variant, session);
+";
+
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -94,12 +143,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     if v > VERSION {
         return Err(MigrateError::Version(v));
     }
-    if v < 2 {
+    if v < VERSION {
         let tx = conn.transaction()?;
         if v < 1 {
             tx.execute_batch(V1)?;
         }
-        tx.execute_batch(V2)?;
+        if v < 2 {
+            tx.execute_batch(V2)?;
+        }
+        tx.execute_batch(V3)?;
         tx.pragma_update(None, "user_version", VERSION)?;
         tx.commit()?;
     }

@@ -1,0 +1,610 @@
+//! The online loop of a [`Service`]: served recommendations are recorded, feedback events
+//! (`POST /v1/events`) are validated against them and stored once, sessions can be erased
+//! (`DELETE /v1/sessions/{id}`), old rows leave with the retention window, and live signals
+//! and bandit posteriors learn from every accepted event.
+//!
+//! One writer thread owns a store connection: recommendation records queue to it without
+//! blocking the request (a full queue drops the record and counts it), and event batches are
+//! validated and written by it in arrival order, so an event always sees the recommendation it
+//! names. Session ids are stored only as a keyed hash (SipHash-1-3 with a secret kept in the
+//! store); recommendation records hold the shown items, never the shopper's history.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use warmstart_store::events::{Erased, EventKind, EventRow, RecommendationRow, Stored};
+use warmstart_store::Store;
+
+use crate::experiment::{build_report, Experiments};
+use crate::live::LiveSignals;
+use crate::{Error, Result};
+
+/// Options of the online loop.
+#[derive(Debug, Clone)]
+pub struct FeedbackOptions {
+    /// Events, recommendation records and keys older than this are deleted (seconds).
+    pub retention_seconds: i64,
+    /// Half-life of trending counts (seconds).
+    pub trending_half_life_seconds: f64,
+    /// Largest event batch.
+    pub max_batch: usize,
+    /// Recommendation records queued for the writer before new ones are dropped.
+    pub queue: usize,
+    /// Seed of the bandit's draws.
+    pub seed: u64,
+}
+
+impl Default for FeedbackOptions {
+    fn default() -> Self {
+        FeedbackOptions {
+            retention_seconds: 90 * 86_400,
+            trending_half_life_seconds: 6.0 * 3600.0,
+            max_batch: 500,
+            queue: 100_000,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// What an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    /// Items of a recommendation were shown.
+    Impression,
+    /// An item was clicked.
+    Click,
+    /// An item was put in the cart.
+    Cart,
+    /// An item was bought.
+    Purchase,
+}
+
+impl EventType {
+    fn kind(self) -> EventKind {
+        match self {
+            EventType::Impression => EventKind::Impression,
+            EventType::Click => EventKind::Click,
+            EventType::Cart => EventKind::Cart,
+            EventType::Purchase => EventKind::Purchase,
+        }
+    }
+}
+
+/// A shown item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShownItem {
+    /// Product id.
+    pub id: String,
+    /// 0-based position in the recommendation.
+    pub position: u32,
+}
+
+/// One feedback event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    /// `impression`, `click`, `cart` or `purchase`.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// Idempotency key (1–128 of letters, digits, `-_.:`): a resent event is a duplicate.
+    pub key: String,
+    /// Anonymous session id, random on the client (8–128 of letters, digits, `-_.:`).
+    pub session: String,
+    /// The recommendation (required for impressions and clicks).
+    #[serde(default)]
+    pub recommendation_id: Option<String>,
+    /// Shown items (impressions).
+    #[serde(default)]
+    pub items: Vec<ShownItem>,
+    /// Site of a cart or purchase without a recommendation.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Product (click, cart, purchase).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Its position in the recommendation (required for clicks).
+    #[serde(default)]
+    pub position: Option<u32>,
+    /// Unix seconds (default: now); not in the future, not older than the retention window.
+    #[serde(default)]
+    pub time: Option<i64>,
+}
+
+/// `POST /v1/events`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsRequest {
+    /// Events, processed in order.
+    pub events: Vec<EventInput>,
+}
+
+/// An event that was not stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RejectedEvent {
+    /// Its index in the batch.
+    pub index: usize,
+    /// `bad_field`, `unknown_recommendation`, `session_mismatch`, `bad_position`,
+    /// `wrong_item`, `no_impression`, `unknown_site`, `unknown_product`, `future_time` or
+    /// `expired`.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// `POST /v1/events`'s answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventsResponse {
+    /// Events stored.
+    pub accepted: usize,
+    /// Events already counted (same key, or the same item of the same recommendation).
+    pub duplicates: usize,
+    /// Events refused, with why.
+    pub rejected: Vec<RejectedEvent>,
+}
+
+/// `DELETE /v1/sessions/{id}`'s answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionErased {
+    /// Event rows deleted.
+    pub events: usize,
+    /// Recommendation records deleted.
+    pub recommendations: usize,
+    /// Idempotency keys deleted.
+    pub keys: usize,
+}
+
+/// An event checked for shape, waiting for the writer's checks against its recommendation.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    index: usize,
+    key: String,
+    session: String,
+    kind: EventKind,
+    recommendation: Option<String>,
+    site: Option<String>,
+    items: Vec<(String, Option<u32>)>,
+    at: i64,
+}
+
+enum Outcome {
+    Stored(Stored),
+    Rejected(usize, &'static str, String),
+}
+
+enum Job {
+    Record(RecommendationRow),
+    Events(Vec<Pending>, mpsc::Sender<Result<Vec<Outcome>>>),
+    Erase(String, mpsc::Sender<Result<Erased>>),
+    Purge(mpsc::Sender<Result<Erased>>),
+    Flush(mpsc::Sender<()>),
+}
+
+/// The online loop's state inside a service.
+pub struct Feedback {
+    jobs: SyncSender<Job>,
+    key: (u64, u64),
+    pub(crate) live: Arc<Mutex<LiveSignals>>,
+    pub(crate) experiments: Experiments,
+    pub(crate) rng: Mutex<warmstart_core::Rng>,
+    pub(crate) opts: FeedbackOptions,
+    store_path: std::path::PathBuf,
+    unrecorded: AtomicU64,
+}
+
+pub(crate) fn now_seconds() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn fresh_secret() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut out)).is_err() {
+        // std's RandomState is keyed from the OS
+        use std::hash::{BuildHasher, Hasher};
+        for (i, chunk) in out.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    out
+}
+
+fn token_ok(s: &str, min: usize) -> bool {
+    (min..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Checks a session id's shape (8–128 of letters, digits, `-_.:`).
+pub fn check_session(field: &str, s: &str) -> Result<()> {
+    if token_ok(s, 8) {
+        Ok(())
+    } else {
+        Err(Error::bad(field, "a session id is 8–128 characters of letters, digits, - _ . :"))
+    }
+}
+
+impl Feedback {
+    /// Opens the loop on a store: its secret, live signals rebuilt from retained events, and
+    /// the writer thread (which purges expired rows at once and then hourly).
+    pub fn start(store_path: &Path, opts: FeedbackOptions, experiments: Experiments) -> Result<Feedback> {
+        let mut store = Store::open(store_path)?;
+        let secret = store.secret("session-hash", fresh_secret)?;
+        let key = (
+            u64::from_le_bytes(secret[..8].try_into().expect("8 bytes")),
+            u64::from_le_bytes(secret[8..16].try_into().expect("8 bytes")),
+        );
+        store.purge_events(now_seconds() - opts.retention_seconds)?;
+        let mut live = LiveSignals::new(opts.trending_half_life_seconds);
+        for (site, product, kind, at, session) in store.recent_engagement(now_seconds() - opts.retention_seconds)? {
+            live.engage(&site, &product, kind, at, &session);
+        }
+        for (x, v, kind, n) in store.variant_event_counts()? {
+            match kind {
+                EventKind::Impression => live.count_variant(&x, &v, n, 0),
+                EventKind::Click => live.count_variant(&x, &v, 0, n),
+                _ => {}
+            }
+        }
+        let live = Arc::new(Mutex::new(live));
+        let (tx, rx) = mpsc::sync_channel(opts.queue.max(1));
+        let writer_live = live.clone();
+        let retention = opts.retention_seconds;
+        std::thread::Builder::new()
+            .name("feedback-writer".into())
+            .spawn(move || writer(store, rx, writer_live, retention))
+            .map_err(|e| Error::io(store_path, e))?;
+        Ok(Feedback {
+            jobs: tx,
+            key,
+            live,
+            rng: Mutex::new(warmstart_core::Rng::new(opts.seed)),
+            experiments,
+            opts,
+            store_path: store_path.to_path_buf(),
+            unrecorded: AtomicU64::new(0),
+        })
+    }
+
+    /// The stored form of a session id: a keyed hash, so the store never holds the id itself.
+    pub fn session_hash(&self, session: &str) -> String {
+        use std::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
+        h.write(session.as_bytes());
+        format!("{:016x}", h.finish())
+    }
+
+    /// Queues a served recommendation for recording (never blocks; a full queue drops it).
+    pub(crate) fn record(&self, row: RecommendationRow) {
+        if self.jobs.try_send(Job::Record(row)).is_err() {
+            self.unrecorded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Recommendations dropped because the writer fell behind.
+    pub fn unrecorded(&self) -> u64 {
+        self.unrecorded.load(Ordering::Relaxed)
+    }
+
+    fn call<T>(&self, job: impl FnOnce(mpsc::Sender<T>) -> Job) -> Result<T> {
+        let (tx, rx) = mpsc::channel();
+        let gone = || Error::Artifact { path: self.store_path.display().to_string(), reason: "the feedback writer stopped".into() };
+        self.jobs.send(job(tx)).map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())
+    }
+
+    /// Waits until every queued record is written.
+    pub fn flush(&self) -> Result<()> {
+        self.call(Job::Flush)
+    }
+
+    /// Deletes expired rows now.
+    pub fn purge(&self) -> Result<SessionErased> {
+        let e = self.call(Job::Purge)??;
+        Ok(SessionErased { events: e.events, recommendations: e.recommendations, keys: e.keys })
+    }
+
+    /// `DELETE /v1/sessions/{id}`: every row of the session, and its recent clicks in memory.
+    pub fn erase_session(&self, session: &str) -> Result<SessionErased> {
+        check_session("session", session)?;
+        let e = self.call(|tx| Job::Erase(self.session_hash(session), tx))??;
+        Ok(SessionErased { events: e.events, recommendations: e.recommendations, keys: e.keys })
+    }
+
+    /// `POST /v1/events`, with `known_product(site, id)` answering whether a site sells a
+    /// product (`None`: no such site).
+    pub fn post(&self, req: &EventsRequest, known_product: impl Fn(&str, &str) -> Option<bool>) -> Result<EventsResponse> {
+        if req.events.is_empty() || req.events.len() > self.opts.max_batch {
+            return Err(Error::bad("events", format!("1–{} events", self.opts.max_batch)));
+        }
+        let now = now_seconds();
+        let mut out = EventsResponse::default();
+        let mut pending = Vec::new();
+        let mut keys = HashSet::new();
+        for (index, e) in req.events.iter().enumerate() {
+            match self.check(index, e, now, &known_product) {
+                Err((code, message)) => out.rejected.push(RejectedEvent { index, code: code.into(), message }),
+                Ok(p) => {
+                    if !keys.insert(p.key.clone()) {
+                        out.duplicates += 1;
+                    } else {
+                        pending.push(p);
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            for o in self.call(|tx| Job::Events(pending, tx))?? {
+                match o {
+                    Outcome::Stored(Stored::Accepted(_)) => out.accepted += 1,
+                    Outcome::Stored(Stored::Duplicate) => out.duplicates += 1,
+                    Outcome::Rejected(index, code, message) => {
+                        out.rejected.push(RejectedEvent { index, code: code.into(), message })
+                    }
+                }
+            }
+        }
+        out.rejected.sort_by_key(|r| r.index);
+        Ok(out)
+    }
+
+    /// Shape checks that need no store.
+    fn check(
+        &self,
+        index: usize,
+        e: &EventInput,
+        now: i64,
+        known_product: &impl Fn(&str, &str) -> Option<bool>,
+    ) -> std::result::Result<Pending, (&'static str, String)> {
+        let at = format!("events[{index}]");
+        if !token_ok(&e.key, 1) {
+            return Err(("bad_field", format!("{at}.key: 1–128 characters of letters, digits, - _ . :")));
+        }
+        if !token_ok(&e.session, 8) {
+            return Err(("bad_field", format!("{at}.session: 8–128 characters of letters, digits, - _ . :")));
+        }
+        let time = e.time.unwrap_or(now);
+        if time > now + 300 {
+            return Err(("future_time", format!("{at}.time: {time} is in the future")));
+        }
+        if time < now - self.opts.retention_seconds {
+            return Err(("expired", format!("{at}.time: older than the {} s retention window", self.opts.retention_seconds)));
+        }
+        if let Some(r) = &e.recommendation_id {
+            if !token_ok(r, 1) {
+                return Err(("bad_field", format!("{at}.recommendation_id: not a recommendation id")));
+            }
+        }
+        let items: Vec<(String, Option<u32>)> = match e.kind {
+            EventType::Impression => {
+                if e.recommendation_id.is_none() {
+                    return Err(("bad_field", format!("{at}.recommendation_id: an impression names its recommendation")));
+                }
+                if e.id.is_some() || e.position.is_some() {
+                    return Err(("bad_field", format!("{at}: an impression lists its `items`, not `id`/`position`")));
+                }
+                if e.items.is_empty() || e.items.len() > 1000 {
+                    return Err(("bad_field", format!("{at}.items: 1–1000 shown items")));
+                }
+                let mut seen = HashSet::new();
+                if let Some(d) = e.items.iter().find(|i| !seen.insert(i.position)) {
+                    return Err(("bad_position", format!("{at}.items: position {} given twice", d.position)));
+                }
+                e.items.iter().map(|i| (i.id.clone(), Some(i.position))).collect()
+            }
+            kind => {
+                if !e.items.is_empty() {
+                    return Err(("bad_field", format!("{at}.items: only impressions list items")));
+                }
+                let Some(id) = e.id.clone().filter(|i| !i.is_empty() && i.len() <= 512) else {
+                    return Err(("bad_field", format!("{at}.id: the product is required")));
+                };
+                if kind == EventType::Click && (e.recommendation_id.is_none() || e.position.is_none()) {
+                    return Err(("bad_field", format!("{at}: a click names its recommendation_id and position")));
+                }
+                if e.recommendation_id.is_none() {
+                    let Some(site) = e.site.as_deref() else {
+                        return Err(("bad_field", format!("{at}.site: required without a recommendation_id")));
+                    };
+                    match known_product(site, &id) {
+                        None => return Err(("unknown_site", format!("{at}.site: no site `{site}`"))),
+                        Some(false) => return Err(("unknown_product", format!("{at}.id: `{site}` has no product `{id}`"))),
+                        Some(true) => {}
+                    }
+                }
+                vec![(id, e.position)]
+            }
+        };
+        Ok(Pending {
+            index,
+            key: e.key.clone(),
+            session: self.session_hash(&e.session),
+            kind: e.kind.kind(),
+            recommendation: e.recommendation_id.clone(),
+            site: e.site.clone(),
+            items,
+            at: time,
+        })
+    }
+
+    /// The report of a declared experiment from the stored events.
+    pub fn report(&self, key: &str) -> Result<crate::experiment::ExperimentReport> {
+        let x = self.experiments.get(key).ok_or_else(|| Error::NotFound { what: "experiment", key: key.to_string() })?;
+        self.flush()?;
+        let store = Store::open(&self.store_path)?;
+        Ok(build_report(
+            x,
+            &store.experiment_assignments(key)?,
+            &store.experiment_sessions(key)?,
+            &store.experiment_positions(key)?,
+        ))
+    }
+}
+
+/// The writer: records in batches, events in order, erasures, purges (at start and hourly).
+fn writer(mut store: Store, rx: Receiver<Job>, live: Arc<Mutex<LiveSignals>>, retention: i64) {
+    let mut last_purge = Instant::now();
+    let log = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("{}", serde_json::json!({"level": "error", "writer": what, "error": e.to_string()}));
+    };
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(j) => Some(j),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut records = Vec::new();
+        let mut others = Vec::new();
+        for job in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).take(10_000)) {
+            match job {
+                Job::Record(r) => records.push(r),
+                other => others.push(other),
+            }
+        }
+        if !records.is_empty() {
+            if let Err(e) = store.record_recommendations(&records) {
+                log("record", &e);
+            }
+        }
+        for job in others {
+            match job {
+                Job::Record(_) => {}
+                Job::Events(pending, reply) => {
+                    let _ = reply.send(write_events(&mut store, pending, &live));
+                }
+                Job::Erase(session, reply) => {
+                    if let Ok(mut l) = live.lock() {
+                        l.forget_session(&session);
+                    }
+                    let _ = reply.send(store.delete_session(&session).map_err(Error::from));
+                }
+                Job::Purge(reply) => {
+                    let _ = reply.send(store.purge_events(now_seconds() - retention).map_err(Error::from));
+                }
+                Job::Flush(reply) => {
+                    let _ = reply.send(());
+                }
+            }
+        }
+        if last_purge.elapsed() > Duration::from_secs(3600) {
+            last_purge = Instant::now();
+            if let Err(e) = store.purge_events(now_seconds() - retention) {
+                log("purge", &e);
+            }
+        }
+    }
+}
+
+/// Validates events against their recommendations, stores them, and feeds live signals.
+fn write_events(store: &mut Store, pending: Vec<Pending>, live: &Mutex<LiveSignals>) -> Result<Vec<Outcome>> {
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(pending.len());
+    let mut rows = Vec::new();
+    let mut row_of = Vec::new();
+    // impressions earlier in this batch: (recommendation, product)
+    let mut shown: HashSet<(String, String)> = HashSet::new();
+    for p in pending {
+        let rec = match &p.recommendation {
+            None => None,
+            Some(id) => match store.recommendation(id)? {
+                Some(r) => Some(r),
+                None => {
+                    outcomes.push(Some(Outcome::Rejected(
+                        p.index,
+                        "unknown_recommendation",
+                        format!("events[{}].recommendation_id: no recommendation `{id}` (unknown or expired)", p.index),
+                    )));
+                    continue;
+                }
+            },
+        };
+        let reject = |code: &'static str, message: String| Some(Outcome::Rejected(p.index, code, message));
+        let mut items = p.items.clone();
+        let mut bad = None;
+        if let Some(r) = &rec {
+            if r.session.as_ref().is_some_and(|s| *s != p.session) {
+                bad = reject("session_mismatch", format!("events[{}].session: not the session of the recommendation", p.index));
+            } else if p.site.as_ref().is_some_and(|s| *s != r.site) {
+                bad = reject("bad_field", format!("events[{}].site: the recommendation is for `{}`", p.index, r.site));
+            }
+            for (id, pos) in items.iter_mut() {
+                if bad.is_some() {
+                    break;
+                }
+                match *pos {
+                    Some(q) if q as usize >= r.items.len() => {
+                        bad = reject(
+                            "bad_position",
+                            format!("events[{}]: position {q} is outside the {} shown items", p.index, r.items.len()),
+                        );
+                    }
+                    Some(q) if r.items[q as usize] != *id => {
+                        bad = reject("wrong_item", format!("events[{}]: position {q} showed `{}`, not `{id}`", p.index, r.items[q as usize]));
+                    }
+                    Some(_) => {}
+                    None => match r.items.iter().position(|x| x == id) {
+                        Some(q) => *pos = Some(q as u32),
+                        None => bad = reject("wrong_item", format!("events[{}].id: `{id}` was not in the recommendation", p.index)),
+                    },
+                }
+            }
+            if bad.is_none() && p.kind == EventKind::Click {
+                let (id, _) = &items[0];
+                if !shown.contains(&(r.id.clone(), id.clone())) && !store.has_event(&r.id, EventKind::Impression, id)? {
+                    bad = reject("no_impression", format!("events[{}]: a click on `{id}` before its impression", p.index));
+                }
+            }
+        }
+        if bad.is_some() {
+            outcomes.push(bad);
+            continue;
+        }
+        if p.kind == EventKind::Impression {
+            if let Some(r) = &rec {
+                shown.extend(items.iter().map(|(id, _)| (r.id.clone(), id.clone())));
+            }
+        }
+        row_of.push(outcomes.len());
+        outcomes.push(None);
+        rows.push(EventRow {
+            key: p.key,
+            session: p.session,
+            kind: p.kind,
+            recommendation: rec.as_ref().map(|r| r.id.clone()),
+            experiment: rec.as_ref().and_then(|r| r.experiment.clone()),
+            variant: rec.as_ref().and_then(|r| r.variant.clone()),
+            site: rec.as_ref().map(|r| r.site.clone()).or(p.site).unwrap_or_default(),
+            items,
+            at: p.at,
+        });
+    }
+    let stored = store.insert_events(&rows)?;
+    if let Ok(mut l) = live.lock() {
+        for (row, s) in rows.iter().zip(&stored) {
+            if !matches!(s, Stored::Accepted(_)) {
+                continue;
+            }
+            if let (Some(x), Some(v)) = (&row.experiment, &row.variant) {
+                match row.kind {
+                    EventKind::Impression => l.count_variant(x, v, row.items.len() as u64, 0),
+                    EventKind::Click => l.count_variant(x, v, 0, 1),
+                    _ => {}
+                }
+            }
+            for (id, _) in &row.items {
+                l.engage(&row.site, id, row.kind, row.at, &row.session);
+            }
+        }
+    }
+    for (slot, s) in row_of.into_iter().zip(stored) {
+        outcomes[slot] = Some(Outcome::Stored(s));
+    }
+    Ok(outcomes.into_iter().flatten().collect())
+}
