@@ -252,7 +252,7 @@ pub fn thompson_pick(rng: &mut warmstart_core::Rng, counts: &[(u64, u64)]) -> us
 }
 
 /// Click-through rate at one position.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PositionReport {
     /// 0-based position.
     pub position: u32,
@@ -265,7 +265,7 @@ pub struct PositionReport {
 }
 
 /// A ratio with its 95% interval (delta method over sessions).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Rate {
     /// Value.
     pub value: f64,
@@ -284,7 +284,7 @@ impl From<RatioEstimate> for Rate {
 }
 
 /// A variant against control.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LiftReport {
     /// Relative CTR lift.
     pub relative: f64,
@@ -305,7 +305,7 @@ impl From<Lift> for LiftReport {
 }
 
 /// One variant's results.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VariantReport {
     /// Name.
     pub name: String,
@@ -342,7 +342,7 @@ pub struct VariantReport {
 }
 
 /// Sample-ratio-mismatch check.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SrmReport {
     /// Chi-square statistic of sessions per variant against the weights.
     pub chi2: f64,
@@ -361,7 +361,7 @@ impl From<SampleRatio> for SrmReport {
 }
 
 /// `GET /v1/experiments/{key}/report`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExperimentReport {
     /// Experiment key.
     pub experiment: String,
@@ -376,6 +376,16 @@ pub struct ExperimentReport {
     /// The variant with the highest CTR whose lift over control is significant (p < 0.05),
     /// else the control.
     pub winner: String,
+}
+
+/// The report of an experiment from a store's events.
+pub fn report_from_store(store: &warmstart_store::Store, x: &Experiment) -> Result<ExperimentReport> {
+    Ok(build_report(
+        x,
+        &store.experiment_assignments(&x.key)?,
+        &store.experiment_sessions(&x.key)?,
+        &store.experiment_positions(&x.key)?,
+    ))
 }
 
 /// Builds a report from stored aggregates.

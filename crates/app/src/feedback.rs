@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use warmstart_store::events::{Erased, EventKind, EventRow, RecommendationRow, Stored};
 use warmstart_store::Store;
 
-use crate::experiment::{build_report, Experiments};
+use crate::experiment::{report_from_store, Experiments};
 use crate::live::LiveSignals;
 use crate::{Error, Result};
 
@@ -439,13 +439,7 @@ impl Feedback {
     pub fn report(&self, key: &str) -> Result<crate::experiment::ExperimentReport> {
         let x = self.experiments.get(key).ok_or_else(|| Error::NotFound { what: "experiment", key: key.to_string() })?;
         self.flush()?;
-        let store = Store::open(&self.store_path)?;
-        Ok(build_report(
-            x,
-            &store.experiment_assignments(key)?,
-            &store.experiment_sessions(key)?,
-            &store.experiment_positions(key)?,
-        ))
+        report_from_store(&Store::open(&self.store_path)?, x)
     }
 }
 

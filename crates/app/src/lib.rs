@@ -22,12 +22,14 @@
 pub mod artifact;
 pub mod catalog;
 pub mod experiment;
+pub mod experiment_pages;
 pub mod feedback;
 pub mod live;
 pub mod query;
 pub mod recommend;
 pub mod request;
 pub mod service;
+pub mod simulate;
 pub mod train;
 pub mod vectors;
 

@@ -3,6 +3,7 @@
 mod analyze;
 mod embed;
 mod eval;
+mod experiments;
 mod gallery;
 mod ingest;
 mod item_maps;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Train a model (image-encoder: a dual encoder on a catalog's image–title pairs).
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// Online experiments: reports from stored events, and simulated shoppers against a server.
+    #[command(subcommand)]
+    Experiments(experiments::ExperimentsCommand),
     /// Simulated shoppers from named personas: rank a third shop from two others with
     /// text, image, texture and fused vectors (cross-validated).
     Personas(personas::PersonasArgs),
@@ -116,6 +120,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Tune(args) => eval::tune(cli, args),
         Command::Recommend(args) => recommend::run(cli, args),
         Command::Serve(args) => serve::run(cli, args),
+        Command::Experiments(c) => experiments::run(cli, c),
         Command::Pipeline(args) => pipeline::run(cli, args),
         Command::Train(c) => train::run(cli, c),
         Command::Personas(args) => personas::run(cli, args),

@@ -17,6 +17,7 @@
 //! client's mistakes and 5xx for the service's. Logs are one JSON line per request with the
 //! route template, status and latency — never a body, a history or a query string.
 
+pub mod client;
 pub mod metrics;
 pub mod ratelimit;
 

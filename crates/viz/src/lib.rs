@@ -11,9 +11,11 @@ use plotters::prelude::*;
 
 pub mod charts;
 pub mod gallery;
+pub mod report;
 
 pub use charts::{BarChart, ScatterChart};
 pub use gallery::{Gallery, GalleryItem, GalleryRow};
+pub use report::{Block, HtmlReport};
 
 /// Errors of the viz crate.
 #[derive(Debug, thiserror::Error)]
