@@ -10,149 +10,21 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+
 use std::time::{Duration, Instant};
 
-use common::{data_dir, warmstart};
+use common::{http, post, serve, subset, warmstart, Server};
 use serde_json::{json, Value};
 use warmstart_embed::{write_random_checkpoint, ClipShape};
-
-struct Response {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or_default();
-    if !body.is_empty() || method != "GET" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        if !headers.iter().any(|h| h.0.eq_ignore_ascii_case("content-type")) {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.lines();
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: HashMap<String, String> =
-        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))).collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.get("transfer-encoding").is_some_and(|t| t == "chunked") {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let n = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
-            rest = &rest[eol + 4 + n..];
-        }
-        body = out;
-    }
-    Response { status, headers, body }
-}
-
-fn post(addr: &str, path: &str, body: &Value) -> Response {
-    http(addr, "POST", path, &[], Some(body.to_string().as_bytes()))
-}
-
-/// A subset of the Amazon Art/Office data: every product, the first users' sequences.
-fn subset(dir: &Path) -> PathBuf {
-    let src = data_dir().join("amazon-art-office");
-    let out = dir.join("amazon-art-office");
-    std::fs::create_dir_all(&out).unwrap();
-    for (file, lines) in [
-        ("items_art.csv", usize::MAX),
-        ("items_office.csv", usize::MAX),
-        ("users.txt", usize::MAX),
-        ("train.txt", 4000),
-        ("valid.txt", 300),
-        ("test.txt", 600),
-    ] {
-        let text = std::fs::read_to_string(src.join(file)).unwrap();
-        let kept: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
-        std::fs::write(out.join(file), kept).unwrap();
-    }
-    out
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn start(store: &Path, clip: &Path, dir: &Path) -> Server {
     start_with(store, clip, dir, &[])
 }
 
 fn start_with(store: &Path, clip: &Path, dir: &Path, extra: &[&str]) -> Server {
-    let ready = dir.join(format!("ready-{}", std::process::id()));
-    let _ = std::fs::remove_file(&ready);
-    let child = Command::new(assert_cmd::cargo::cargo_bin("warmstart"))
-        .env("WARMSTART_CLIP_DIR", clip)
-        .env("WARMSTART_HOME", dir.join("home"))
-        .arg("--store")
-        .arg(store)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--api-key",
-            "sekret",
-            "--ann-min-items",
-            "1000",
-            "--max-body",
-            "65536",
-        ])
-        .args(extra)
-        .arg("--ready-file")
-        .arg(&ready)
-        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Server { child, addr: String::new() };
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(300) {
-        if let Ok(a) = std::fs::read_to_string(&ready) {
-            if !a.is_empty() {
-                server.addr = a;
-                return server;
-            }
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("server exited ({status}): {}", std::fs::read_to_string(dir.join("server.log")).unwrap_or_default());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("server not ready: {}", std::fs::read_to_string(dir.join("server.log")).unwrap_or_default());
+    let mut args = vec!["--api-key", "sekret", "--ann-min-items", "1000", "--max-body", "65536"];
+    args.extend_from_slice(extra);
+    serve(store, dir, &[("WARMSTART_CLIP_DIR", clip)], &args)
 }
 
 /// Every kind of model that serves: popularity, item-kNN, ALS and BPR factors, content, and
