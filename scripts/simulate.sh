@@ -3,7 +3,11 @@
 # Amazon Office, who click the Office products they really bought, with position bias) drive
 # the real HTTP server through the experiments of examples/experiments.toml.
 #
-#   scripts/simulate.sh            # → target/simulate/out/{simulation.json, ctr_over_time.png, <experiment>/report.html}
+#   scripts/simulate.sh
+#   → target/simulate/out/ab/         A/B/C of pop, item-kNN, ALS against offline NDCG@10
+#     target/simulate/out/bandit/     Thompson sampling against a fixed split (ctr_over_time.png)
+#     target/simulate/out/broken/     a client losing a third of one arm's events (sample-ratio check)
+#   each with simulation.json and <experiment>/report.html, report.json, ctr*.png
 #
 # Env: SESSIONS (20000 per experiment), SEED (1), WINDOW (1000), PORT (18090), DATA
 #      (../shared/data). Builds a store under target/simulate/ on first use (ingest Amazon
@@ -40,7 +44,7 @@ for _ in $(seq 600); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
 URL="http://$(cat "$WORK/ready")"
 COMMON=(--server "$URL" --dataset amazon-art-office --site amazon-office --experiments-file examples/experiments.toml
         --sessions "$SESSIONS" --seed "$SEED" --window "$WINDOW")
-$BIN --store "$STORE" experiments simulate "${COMMON[@]}" --experiment office-ab --experiment office-fixed \
-  --experiment office-bandit --out "$OUT"
+$BIN --store "$STORE" experiments simulate "${COMMON[@]}" --experiment office-ab --out "$OUT/ab"
+$BIN --store "$STORE" experiments simulate "${COMMON[@]}" --experiment office-fixed --experiment office-bandit --out "$OUT/bandit"
 $BIN --store "$STORE" experiments simulate "${COMMON[@]}" --experiment office-broken --drop als=0.3333 --out "$OUT/broken"
-echo "results: $OUT/simulation.json $OUT/broken/simulation.json $OUT/ctr_over_time.png $OUT/*/report.html"
+echo "results: $OUT/{ab,bandit,broken}/simulation.json, $OUT/bandit/ctr_over_time.png, $OUT/*/*/report.html"

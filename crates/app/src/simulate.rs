@@ -115,6 +115,8 @@ pub struct ExperimentRun {
     pub clicks: u64,
     /// (sessions so far, CTR within the window ending there).
     pub ctr_over_time: Vec<(usize, f64)>,
+    /// (sessions so far, CTR of every session so far).
+    pub cumulative_ctr: Vec<(usize, f64)>,
     /// Share of sessions per variant.
     pub variant_sessions: HashMap<String, usize>,
     /// Events the service accepted / refused.
@@ -199,6 +201,7 @@ pub fn run_experiment(
         impressions: 0,
         clicks: 0,
         ctr_over_time: Vec::new(),
+        cumulative_ctr: Vec::new(),
         variant_sessions: HashMap::new(),
         events_accepted: 0,
         events_rejected: 0,
@@ -279,6 +282,7 @@ pub fn run_experiment(
         run.sessions += 1;
         if run.sessions % opts.window.max(1) == 0 {
             run.ctr_over_time.push((run.sessions, if win_imp > 0 { win_clk as f64 / win_imp as f64 } else { 0.0 }));
+            run.cumulative_ctr.push((run.sessions, run.clicks as f64 / run.impressions.max(1) as f64));
             win_imp = 0;
             win_clk = 0;
         }
@@ -288,15 +292,15 @@ pub fn run_experiment(
     Ok(run)
 }
 
-/// The CTR-over-time chart of several runs (e.g. a bandit against a fixed split).
+/// The cumulative CTR of several runs over sessions (e.g. a bandit against a fixed split).
 pub fn write_ctr_chart(runs: &[ExperimentRun], title: &str, stem: &Path) -> Result<Vec<PathBuf>> {
     let chart = LineChart {
         title: title.to_string(),
         x_label: "sessions".into(),
-        y_label: "CTR in the last window (%)".into(),
+        y_label: "CTR of all sessions so far (%)".into(),
         series: runs
             .iter()
-            .map(|r| Series::new(&r.experiment, r.ctr_over_time.iter().map(|&(n, c)| (n as f64, 100.0 * c)).collect()))
+            .map(|r| Series::new(&r.experiment, r.cumulative_ctr.iter().map(|&(n, c)| (n as f64, 100.0 * c)).collect()))
             .collect(),
     };
     chart.write(stem).map_err(|e| Error::Artifact { path: stem.display().to_string(), reason: e.to_string() })

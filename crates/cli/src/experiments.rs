@@ -218,11 +218,11 @@ fn simulate(cli: &Cli, a: &SimulateArgs) -> anyhow::Result<()> {
     }
     let files = write_ctr_chart(
         &runs,
-        &format!("{} on {}: CTR per {} sessions (seed {})", a.dataset, a.site, a.window, a.seed),
+        &format!("{} on {}: cumulative CTR (seed {})", a.dataset, a.site, a.seed),
         &a.out.join("ctr_over_time"),
     )?;
     let out = json!({"dataset": a.dataset, "site": a.site, "shoppers": shoppers.len(), "options": opts,
-        "runs": summary, "curves": runs.iter().map(|r| json!({"experiment": r.experiment, "ctr_over_time": r.ctr_over_time, "variant_sessions": r.variant_sessions})).collect::<Vec<_>>()});
+        "runs": summary, "curves": runs.iter().map(|r| json!({"experiment": r.experiment, "ctr_over_time": r.ctr_over_time, "cumulative_ctr": r.cumulative_ctr, "variant_sessions": r.variant_sessions})).collect::<Vec<_>>()});
     std::fs::write(a.out.join("simulation.json"), serde_json::to_string_pretty(&out)?)?;
     for f in files {
         eprintln!("wrote {}", f.display());
