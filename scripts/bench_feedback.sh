@@ -49,6 +49,22 @@ for r in $(seq "$ROUNDS"); do
   run "recorded with a session, ALS (round $r)" $((PORT + 1)) "$WORK/session.lua"
   run "experiment office-ab: assigned + recorded (round $r)" $((PORT + 1)) "$WORK/experiment.lua"
 done
+# at the service's target load (2,000 req/s, below saturation): the latency recording adds
+if command -v hey >/dev/null; then
+  for f in plain session experiment; do sed -n '3p' "$WORK/$f.lua" | sed -e 's/^\[==\[//' -e 's/\]==\],$//' > "$WORK/$f.json"; done
+  fixed() { # label port body
+    hey -z "$DURATION" -c 4 -q 500 -m POST -T application/json -D "$3" "http://127.0.0.1:$2/v1/recommend" |
+      python3 scripts/hey_row.py "$1"
+  }
+  echo
+  echo "| /v1/recommend at 2,000 req/s (hey -c4 -q500) | req/s | p50 ms | p99 ms | statuses |"
+  echo "|---|---|---|---|---|"
+  for r in $(seq "$ROUNDS"); do
+    fixed "feedback off (round $r)" "$PORT" "$WORK/plain.json"
+    fixed "recorded with a session (round $r)" $((PORT + 1)) "$WORK/session.json"
+    fixed "experiment: assigned + recorded (round $r)" $((PORT + 1)) "$WORK/experiment.json"
+  done
+fi
 cat > "$WORK/events.lua" <<'LUA'
 local n = 0
 local headers = { ["Content-Type"] = "application/json" }

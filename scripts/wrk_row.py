@@ -20,8 +20,12 @@ def main() -> None:
     p = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: (.*)", text)
-    mode, _items, known, embedded = retrieval.split()
-    row = f"| {label} | {model} | {mode} | {known} known + {embedded} embedded | {rps:,.0f} | {ms(p['50']):.2f} | {ms(p['99']):.2f} |"
+    if retrieval.strip():
+        mode, _items, known, embedded = retrieval.split()
+        history = f"{known} known + {embedded} embedded"
+    else:
+        mode = history = "–"
+    row = f"| {label} | {model} | {mode} | {history} | {rps:,.0f} | {ms(p['50']):.2f} | {ms(p['99']):.2f} |"
     if bad:
         row += f" {bad.group(1)} non-2xx"
     if errors:

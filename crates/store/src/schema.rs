@@ -105,9 +105,9 @@ CREATE TABLE recommendations(
   items TEXT NOT NULL,          -- JSON array of the shown product ids, best first
   at INTEGER NOT NULL
 );
-CREATE INDEX recommendations_session ON recommendations(session);
+CREATE INDEX recommendations_session ON recommendations(session) WHERE session IS NOT NULL;
 CREATE INDEX recommendations_at ON recommendations(at);
-CREATE INDEX recommendations_experiment ON recommendations(experiment, variant);
+CREATE INDEX recommendations_experiment ON recommendations(experiment, variant) WHERE experiment IS NOT NULL;
 CREATE TABLE event_keys(
   key TEXT PRIMARY KEY,
   session TEXT NOT NULL,
@@ -132,7 +132,7 @@ CREATE TABLE events(
 CREATE UNIQUE INDEX events_once ON events(recommendation, kind, product) WHERE recommendation IS NOT NULL;
 CREATE INDEX events_session ON events(session);
 CREATE INDEX events_at ON events(at);
-CREATE INDEX events_experiment ON events(experiment, variant, session);
+CREATE INDEX events_experiment ON events(experiment, variant, session) WHERE experiment IS NOT NULL;
 ";
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
