@@ -443,6 +443,9 @@ impl Feedback {
     }
 }
 
+/// How long the writer lets served lists gather before writing them.
+const RECORD_BATCH_WAIT: Duration = Duration::from_millis(10);
+
 /// The writer: records in batches, events in order, erasures, purges (at start and hourly).
 fn writer(mut store: Store, rx: Receiver<Job>, live: Arc<Mutex<LiveSignals>>, retention: i64) {
     let mut last_purge = Instant::now();
@@ -455,9 +458,14 @@ fn writer(mut store: Store, rx: Receiver<Job>, live: Arc<Mutex<LiveSignals>>, re
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
+        // a served list alone waits a moment for company: one transaction (and one wake-up)
+        // per batch of lists rather than per request; events, erasures and flushes go at once
+        if matches!(first, Some(Job::Record(_))) {
+            std::thread::sleep(RECORD_BATCH_WAIT);
+        }
         let mut records = Vec::new();
         let mut others = Vec::new();
-        for job in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).take(10_000)) {
+        for job in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).take(20_000)) {
             match job {
                 Job::Record(r) => records.push(r),
                 other => others.push(other),

@@ -389,25 +389,27 @@ impl Service {
     }
 
     /// Turns on the online loop: recommendations are recorded, events accepted, experiments
-    /// run (the writer thread opens its own connection to the store).
-    pub fn enable_feedback(&mut self, opts: FeedbackOptions, experiments: Experiments) -> Result<()> {
+    /// run (the writer thread opens its own connection to the store). Returns warnings:
+    /// experiments naming sites or models this service does not serve (one file may declare
+    /// the experiments of several deployments; such an experiment answers 400/404 when asked).
+    pub fn enable_feedback(&mut self, opts: FeedbackOptions, experiments: Experiments) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
         for x in experiments.all() {
             for s in &x.sites {
-                self.site(s, &format!("experiment `{}` sites", x.key))?;
+                if !self.sites.contains_key(s) {
+                    warnings.push(format!("experiment `{}`: site `{s}` is not served here", x.key));
+                }
             }
             for v in &x.variants {
                 if let (Some(m), false) = (&v.model, v.model.as_deref().is_some_and(crate::recommend::is_live_model)) {
                     if !self.groups.iter().any(|g| g.models.iter().any(|s| s.name() == m)) {
-                        return Err(Error::NotFound {
-                            what: "model",
-                            key: format!("{m} (experiment `{}`, variant `{}`)", x.key, v.name),
-                        });
+                        warnings.push(format!("experiment `{}`, variant `{}`: model `{m}` is not served here", x.key, v.name));
                     }
                 }
             }
         }
         self.feedback = Some(Feedback::start(&self.store_path, opts, experiments)?);
-        Ok(())
+        Ok(warnings)
     }
 
     /// The online loop, when enabled.

@@ -3,18 +3,22 @@
 //! HTTP server) for a list inside an experiment, looks at it with position bias, clicks by a
 //! ground truth, and reports impressions, clicks, carts and purchases as events. The ground
 //! truth is real: the served models' hold-out shoppers — people whose target-shop items were
-//! hidden from training — click the items they really bought there.
+//! hidden from training — click the items they really bought there; or, for persona shoppers
+//! (`warmstart personas --save-only`), the items their persona's stated preferences value.
 //!
 //! Click model (position-based): position `p` (0 = top) is examined with probability
-//! `(1 / (p + 1))^decay`; an examined item is clicked with probability `attract_relevant` when
-//! it is one of the shopper's real target-shop items and `attract_other` otherwise; a click on
-//! a real item is carted with `cart_given_click`, and bought with `purchase_given_cart`.
+//! `(1 / (p + 1))^decay`; an examined item of relevance `r` in [0, 1] is clicked with
+//! probability `attract_other + r (attract_relevant − attract_other)`, where `r` is 1 for a
+//! shopper's real target-shop item (0 otherwise) or `utility⁴` under their persona; a click is
+//! carted with probability `r · cart_given_click`, and bought with `purchase_given_cart`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use warmstart_core::Rng;
+use warmstart_eval::personas::{ItemFacets, Persona};
 use warmstart_eval::protocol::serving_holdout;
 use warmstart_eval::ProtocolOptions;
 use warmstart_store::Store;
@@ -45,8 +49,8 @@ pub struct Shopper {
     pub user: String,
     /// History on the other shops, as a client sends it.
     pub history: Vec<HistoryEntry>,
-    /// Product ids on the target shop they interacted with.
-    pub relevant: HashSet<String>,
+    /// Relevance in (0, 1] of target-shop products (absent: 0).
+    pub relevance: Arc<HashMap<String, f64>>,
 }
 
 /// The position-based click model.
@@ -127,9 +131,17 @@ pub struct ExperimentRun {
     pub report: ExperimentReport,
 }
 
+/// Where simulated shoppers' clicks come from.
+pub enum GroundTruth<'a> {
+    /// The target-shop products the hold-out shopper really interacted with.
+    HeldOut,
+    /// Their persona's utility of every target-shop product (users `persona:<name>:<n>`).
+    Personas(&'a [Persona]),
+}
+
 /// The served models' hold-out shoppers of a target site: the users the artifacts never saw
 /// on that site (same seed and share as training), with their history elsewhere.
-pub fn holdout_shoppers(store: &Store, dataset: &str, target: &str) -> Result<Vec<Shopper>> {
+pub fn holdout_shoppers(store: &Store, dataset: &str, target: &str, truth: GroundTruth) -> Result<Vec<Shopper>> {
     let (latest, _) = artifact::latest(&artifact::root(store))?;
     let trained: Vec<_> = latest.iter().filter(|a| a.manifest.dataset == dataset).collect();
     let first = trained.first().ok_or_else(|| Error::NotFound { what: "trained artifact of", key: dataset.into() })?;
@@ -148,15 +160,47 @@ pub fn holdout_shoppers(store: &Store, dataset: &str, target: &str) -> Result<Ve
     let range = d.sites[t].items.clone();
     let tasks = serving_holdout(&d, &ProtocolOptions { seed, holdout_share: share, ..Default::default() });
     let task = tasks.iter().find(|x| x.target as usize == t).ok_or_else(|| Error::NotFound { what: "task", key: target.into() })?;
-    task.test
-        .iter()
-        .map(|c| {
-            let user = d.users[c.user as usize].clone();
-            let history = stored_history(&d, &user, Some(range.clone()))?;
-            let relevant = c.relevant.iter().map(|&i| d.products[i as usize].external_id.clone()).collect();
-            Ok(Shopper { user, history, relevant })
-        })
-        .collect()
+    // persona relevance of every target product, once per persona
+    let by_persona: HashMap<&str, Arc<HashMap<String, f64>>> = match &truth {
+        GroundTruth::HeldOut => HashMap::new(),
+        GroundTruth::Personas(personas) => {
+            let attributes = store.product_attributes(Some(dataset))?;
+            personas
+                .iter()
+                .map(|p| {
+                    let m = range
+                        .clone()
+                        .filter_map(|i| {
+                            let q = &d.products[i as usize];
+                            let u = p.utility(&ItemFacets::of(&q.category, &q.title, &attributes[i as usize])) as f64;
+                            let r = u.powi(4);
+                            (r >= 0.01).then(|| (q.external_id.clone(), r))
+                        })
+                        .collect();
+                    (p.name.as_str(), Arc::new(m))
+                })
+                .collect()
+        }
+    };
+    let mut out = Vec::new();
+    for c in &task.test {
+        let user = d.users[c.user as usize].clone();
+        let relevance = match &truth {
+            GroundTruth::HeldOut => {
+                Arc::new(c.relevant.iter().map(|&i| (d.products[i as usize].external_id.clone(), 1.0)).collect())
+            }
+            GroundTruth::Personas(_) => {
+                let name = user.strip_prefix("persona:").and_then(|r| r.rsplit_once(':')).map(|(n, _)| n);
+                match name.and_then(|n| by_persona.get(n)) {
+                    Some(m) => m.clone(),
+                    None => continue,
+                }
+            }
+        };
+        let history = stored_history(&d, &user, Some(range.clone()))?;
+        out.push(Shopper { user, history, relevance });
+    }
+    Ok(out)
 }
 
 /// Offline NDCG@10 on a target site of each served model (its artifact's own hold-out
@@ -243,8 +287,8 @@ pub fn run_experiment(
         let c = &opts.click;
         for (p, item) in r.items.iter().enumerate() {
             let examined = chance(&mut clicks_rng, (1.0 / (p as f64 + 1.0)).powf(c.position_decay));
-            let relevant = shopper.relevant.contains(&item.id);
-            let attract = if relevant { c.attract_relevant } else { c.attract_other };
+            let relevance = shopper.relevance.get(&item.id).copied().unwrap_or(0.0);
+            let attract = c.attract_other + relevance * (c.attract_relevant - c.attract_other);
             if !(examined && chance(&mut clicks_rng, attract)) {
                 continue;
             }
@@ -262,7 +306,7 @@ pub fn run_experiment(
                 time: None,
             };
             events.push(event(EventType::Click, "c"));
-            if relevant && chance(&mut clicks_rng, c.cart_given_click) {
+            if relevance > 0.0 && chance(&mut clicks_rng, relevance * c.cart_given_click) {
                 events.push(event(EventType::Cart, "a"));
                 if chance(&mut clicks_rng, c.purchase_given_cart) {
                     events.push(event(EventType::Purchase, "p"));

@@ -11,7 +11,10 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use warmstart_app::experiment::{report_from_store, Allocation, Experiments};
 use warmstart_app::experiment_pages::write_report;
-use warmstart_app::simulate::{holdout_shoppers, offline_ndcg, run_experiment, write_ctr_chart, SimulationOptions};
+use warmstart_app::simulate::{
+    holdout_shoppers, offline_ndcg, run_experiment, write_ctr_chart, GroundTruth, SimulationOptions,
+};
+use warmstart_eval::personas::{load_personas, parse_personas, BUILTIN_PERSONAS};
 use warmstart_server::client::HttpClient;
 use warmstart_store::Store;
 
@@ -73,6 +76,13 @@ pub struct SimulateArgs {
     /// Sessions per point of the CTR-over-time curve.
     #[arg(long, default_value_t = 1000)]
     pub window: usize,
+    /// Where clicks come from: `held-out` (the items hold-out shoppers really chose on the
+    /// target shop) or `personas` (their persona's utility; users from `personas --save-only`).
+    #[arg(long, default_value = "held-out")]
+    pub ground_truth: String,
+    /// Personas file for `--ground-truth personas` (default: the built-in one).
+    #[arg(long)]
+    pub personas: Option<PathBuf>,
     /// A broken client: VARIANT=SHARE drops that share of the variant's sessions' events.
     #[arg(long)]
     pub drop: Option<String>,
@@ -151,10 +161,24 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<()> {
 fn simulate(cli: &Cli, a: &SimulateArgs) -> anyhow::Result<()> {
     let xs = Experiments::load(&a.experiments_file)?;
     let store = Store::open(&cli.store_path())?;
-    let shoppers = holdout_shoppers(&store, &a.dataset, &a.site)?;
+    let personas = match (a.ground_truth.as_str(), &a.personas) {
+        ("held-out", _) => Vec::new(),
+        ("personas", Some(p)) => load_personas(p)?,
+        ("personas", None) => parse_personas(BUILTIN_PERSONAS, "data/personas.toml (built in)")?,
+        (other, _) => anyhow::bail!("--ground-truth {other}: held-out or personas"),
+    };
+    let truth = if personas.is_empty() { GroundTruth::HeldOut } else { GroundTruth::Personas(&personas) };
+    let shoppers = holdout_shoppers(&store, &a.dataset, &a.site, truth)?;
+    anyhow::ensure!(!shoppers.is_empty(), "no hold-out shoppers of {} on {}", a.dataset, a.site);
     let offline = offline_ndcg(&store, &a.dataset, &a.site)?;
     drop(store);
-    eprintln!("{} hold-out shoppers of {} (their {} items were never trained on)", shoppers.len(), a.dataset, a.site);
+    eprintln!(
+        "{} hold-out shoppers of {} (their {} items were never trained on; clicks by {})",
+        shoppers.len(),
+        a.dataset,
+        a.site,
+        a.ground_truth
+    );
     let drop = a
         .drop
         .as_deref()
@@ -221,7 +245,7 @@ fn simulate(cli: &Cli, a: &SimulateArgs) -> anyhow::Result<()> {
         &format!("{} on {}: cumulative CTR (seed {})", a.dataset, a.site, a.seed),
         &a.out.join("ctr_over_time"),
     )?;
-    let out = json!({"dataset": a.dataset, "site": a.site, "shoppers": shoppers.len(), "options": opts,
+    let out = json!({"dataset": a.dataset, "site": a.site, "ground_truth": a.ground_truth, "shoppers": shoppers.len(), "options": opts,
         "runs": summary, "curves": runs.iter().map(|r| json!({"experiment": r.experiment, "ctr_over_time": r.ctr_over_time, "cumulative_ctr": r.cumulative_ctr, "variant_sessions": r.variant_sessions})).collect::<Vec<_>>()});
     std::fs::write(a.out.join("simulation.json"), serde_json::to_string_pretty(&out)?)?;
     for f in files {

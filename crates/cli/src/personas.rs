@@ -55,6 +55,10 @@ pub struct PersonasArgs {
     /// demo data; idempotent for the same seed.
     #[arg(long)]
     pub save: bool,
+    /// Store the shoppers (as --save) and stop: no vectors, no benchmark (e.g. to train
+    /// collaborative models on them for `experiments simulate --ground-truth personas`).
+    #[arg(long)]
+    pub save_only: bool,
 }
 
 /// Writes the shoppers' interactions into the store; returns how many were new.
@@ -105,9 +109,16 @@ pub fn run(cli: &Cli, a: &PersonasArgs) -> anyhow::Result<()> {
         d.products.iter().zip(&attributes).map(|(p, at)| ItemFacets::of(&p.category, &p.title, at)).collect();
     let shopper_opts = ShopperOptions { per_persona: a.per_persona, seed: a.seed, ..Default::default() };
     let shoppers = generate_shoppers(&personas, &d, &facets, &shopper_opts)?;
-    let stored = if a.save { Some(save_shoppers(&mut store, &d, &personas, &shoppers, a.per_persona)?) } else { None };
+    let stored = if a.save || a.save_only {
+        Some(save_shoppers(&mut store, &d, &personas, &shoppers, a.per_persona)?)
+    } else {
+        None
+    };
     if let (Some(n), false) = (stored, cli.json) {
         eprintln!("stored {n} new interactions of {} simulated shoppers", shoppers.len());
+    }
+    if a.save_only {
+        return Ok(());
     }
 
     // vectors (computed when missing: cached by content hash)

@@ -120,7 +120,9 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
             trending_half_life_seconds: a.trending_half_life_hours * 3600.0,
             ..Default::default()
         };
-        service.enable_feedback(fopts, experiments)?;
+        for w in service.enable_feedback(fopts, experiments)? {
+            eprintln!("warning: {w}");
+        }
     } else {
         anyhow::ensure!(a.experiments.is_none(), "--experiments needs the online loop (drop --no-feedback)");
     }
