@@ -519,7 +519,8 @@ weight = 3
 
     #[test]
     fn report_flags_a_60_40_split_of_a_50_50_experiment() {
-        let x = Experiments::parse(TOML.replace("weight = 3", "weight = 1").as_str()).unwrap().get("e1").unwrap().clone();
+        let x =
+            Experiments::parse(TOML.replace("weight = 3", "weight = 1").as_str()).unwrap().get("e1").unwrap().clone();
         let mut sessions = Vec::new();
         for i in 0..1000 {
             let variant = if i < 600 { "a" } else { "b" };

@@ -40,8 +40,19 @@ pub fn write_report(r: &ExperimentReport, dir: &Path) -> Result<Vec<PathBuf>> {
         )));
     }
     let head = [
-        "variant", "model", "weight", "sessions", "impressions", "clicks", "CTR", "CTR 95% CI", "lift vs control",
-        "lift 95% CI", "p", "cart rate", "purchase rate",
+        "variant",
+        "model",
+        "weight",
+        "sessions",
+        "impressions",
+        "clicks",
+        "CTR",
+        "CTR 95% CI",
+        "lift vs control",
+        "lift 95% CI",
+        "p",
+        "cart rate",
+        "purchase rate",
     ];
     let rows = r
         .variants
@@ -84,7 +95,9 @@ pub fn write_report(r: &ExperimentReport, dir: &Path) -> Result<Vec<PathBuf>> {
             .variants
             .iter()
             .filter(|v| !v.by_position.is_empty())
-            .map(|v| Series::new(&v.name, v.by_position.iter().map(|p| (p.position as f64 + 1.0, 100.0 * p.ctr)).collect()))
+            .map(|v| {
+                Series::new(&v.name, v.by_position.iter().map(|p| (p.position as f64 + 1.0, 100.0 * p.ctr)).collect())
+            })
             .collect();
         if !series.is_empty() {
             let stem = dir.join("ctr_by_position");

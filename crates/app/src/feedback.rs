@@ -3,10 +3,10 @@
 //! (`DELETE /v1/sessions/{id}`), old rows leave with the retention window, and live signals
 //! and bandit posteriors learn from every accepted event.
 //!
-//! One writer thread owns a store connection: recommendation records queue to it without
-//! blocking the request (a full queue drops the record and counts it), and event batches are
-//! validated and written by it in arrival order, so an event always sees the recommendation it
-//! names. Session ids are stored only as a keyed hash (SipHash-1-3 with a secret kept in the
+//! One writer thread owns a store connection: served lists are appended to a buffer it writes
+//! every 10 ms in one transaction (the request never waits; a full buffer drops the list and
+//! counts it), and event batches are validated and written by it in arrival order after the
+//! buffer, so an event always sees the recommendation it names. Session ids are stored only as a keyed hash (SipHash-1-3 with a secret kept in the
 //! store); recommendation records hold the shown items, never the shopper's history.
 
 use std::collections::HashSet;
@@ -35,7 +35,7 @@ pub struct FeedbackOptions {
     pub trending_half_life_seconds: f64,
     /// Largest event batch.
     pub max_batch: usize,
-    /// Recommendation records queued for the writer before new ones are dropped.
+    /// Served lists waiting for the writer before new ones are dropped.
     pub queue: usize,
     /// Seed of the bandit's draws.
     pub seed: u64,
@@ -181,7 +181,6 @@ enum Outcome {
 }
 
 enum Job {
-    Record(RecommendationRow),
     Events(Vec<Pending>, mpsc::Sender<Result<Vec<Outcome>>>),
     Erase(String, mpsc::Sender<Result<Erased>>),
     Purge(mpsc::Sender<Result<Erased>>),
@@ -191,6 +190,8 @@ enum Job {
 /// The online loop's state inside a service.
 pub struct Feedback {
     jobs: SyncSender<Job>,
+    /// Served lists waiting for the writer (appended without waking it).
+    lists: Arc<Mutex<Vec<RecommendationRow>>>,
     key: (u64, u64),
     pub(crate) live: Arc<Mutex<LiveSignals>>,
     pub(crate) experiments: Experiments,
@@ -212,7 +213,9 @@ fn fresh_secret() -> [u8; 32] {
         for (i, chunk) in out.chunks_mut(8).enumerate() {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_usize(i);
-            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+            h.write_u128(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+            );
             chunk.copy_from_slice(&h.finish().to_le_bytes());
         }
     }
@@ -255,15 +258,17 @@ impl Feedback {
             }
         }
         let live = Arc::new(Mutex::new(live));
-        let (tx, rx) = mpsc::sync_channel(opts.queue.max(1));
-        let writer_live = live.clone();
+        let (tx, rx) = mpsc::sync_channel(64);
+        let lists = Arc::new(Mutex::new(Vec::new()));
+        let (writer_live, writer_lists) = (live.clone(), lists.clone());
         let retention = opts.retention_seconds;
         std::thread::Builder::new()
             .name("feedback-writer".into())
-            .spawn(move || writer(store, rx, writer_live, retention))
+            .spawn(move || writer(store, rx, writer_lists, writer_live, retention))
             .map_err(|e| Error::io(store_path, e))?;
         Ok(Feedback {
             jobs: tx,
+            lists,
             key,
             live,
             rng: Mutex::new(warmstart_core::Rng::new(opts.seed)),
@@ -282,10 +287,14 @@ impl Feedback {
         format!("{:016x}", h.finish())
     }
 
-    /// Queues a served recommendation for recording (never blocks; a full queue drops it).
+    /// Queues a served recommendation for recording (never waits on the writer; a full queue
+    /// drops it and counts it).
     pub(crate) fn record(&self, row: RecommendationRow) {
-        if self.jobs.try_send(Job::Record(row)).is_err() {
-            self.unrecorded.fetch_add(1, Ordering::Relaxed);
+        match self.lists.lock() {
+            Ok(mut l) if l.len() < self.opts.queue => l.push(row),
+            _ => {
+                self.unrecorded.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -296,7 +305,10 @@ impl Feedback {
 
     fn call<T>(&self, job: impl FnOnce(mpsc::Sender<T>) -> Job) -> Result<T> {
         let (tx, rx) = mpsc::channel();
-        let gone = || Error::Artifact { path: self.store_path.display().to_string(), reason: "the feedback writer stopped".into() };
+        let gone = || Error::Artifact {
+            path: self.store_path.display().to_string(),
+            reason: "the feedback writer stopped".into(),
+        };
         self.jobs.send(job(tx)).map_err(|_| gone())?;
         rx.recv().map_err(|_| gone())
     }
@@ -321,7 +333,11 @@ impl Feedback {
 
     /// `POST /v1/events`, with `known_product(site, id)` answering whether a site sells a
     /// product (`None`: no such site).
-    pub fn post(&self, req: &EventsRequest, known_product: impl Fn(&str, &str) -> Option<bool>) -> Result<EventsResponse> {
+    pub fn post(
+        &self,
+        req: &EventsRequest,
+        known_product: impl Fn(&str, &str) -> Option<bool>,
+    ) -> Result<EventsResponse> {
         if req.events.is_empty() || req.events.len() > self.opts.max_batch {
             return Err(Error::bad("events", format!("1–{} events", self.opts.max_batch)));
         }
@@ -376,7 +392,10 @@ impl Feedback {
             return Err(("future_time", format!("{at}.time: {time} is in the future")));
         }
         if time < now - self.opts.retention_seconds {
-            return Err(("expired", format!("{at}.time: older than the {} s retention window", self.opts.retention_seconds)));
+            return Err((
+                "expired",
+                format!("{at}.time: older than the {} s retention window", self.opts.retention_seconds),
+            ));
         }
         if let Some(r) = &e.recommendation_id {
             if !token_ok(r, 1) {
@@ -386,7 +405,10 @@ impl Feedback {
         let items: Vec<(String, Option<u32>)> = match e.kind {
             EventType::Impression => {
                 if e.recommendation_id.is_none() {
-                    return Err(("bad_field", format!("{at}.recommendation_id: an impression names its recommendation")));
+                    return Err((
+                        "bad_field",
+                        format!("{at}.recommendation_id: an impression names its recommendation"),
+                    ));
                 }
                 if e.id.is_some() || e.position.is_some() {
                     return Err(("bad_field", format!("{at}: an impression lists its `items`, not `id`/`position`")));
@@ -416,7 +438,9 @@ impl Feedback {
                     };
                     match known_product(site, &id) {
                         None => return Err(("unknown_site", format!("{at}.site: no site `{site}`"))),
-                        Some(false) => return Err(("unknown_product", format!("{at}.id: `{site}` has no product `{id}`"))),
+                        Some(false) => {
+                            return Err(("unknown_product", format!("{at}.id: `{site}` has no product `{id}`")))
+                        }
                         Some(true) => {}
                     }
                 }
@@ -437,63 +461,59 @@ impl Feedback {
 
     /// The report of a declared experiment from the stored events.
     pub fn report(&self, key: &str) -> Result<crate::experiment::ExperimentReport> {
-        let x = self.experiments.get(key).ok_or_else(|| Error::NotFound { what: "experiment", key: key.to_string() })?;
+        let x =
+            self.experiments.get(key).ok_or_else(|| Error::NotFound { what: "experiment", key: key.to_string() })?;
         self.flush()?;
         report_from_store(&Store::open(&self.store_path)?, x)
     }
 }
 
-/// How long the writer lets served lists gather before writing them.
+/// How often the writer writes the served lists that gathered (one transaction each time).
 const RECORD_BATCH_WAIT: Duration = Duration::from_millis(10);
 
-/// The writer: records in batches, events in order, erasures, purges (at start and hourly).
-fn writer(mut store: Store, rx: Receiver<Job>, live: Arc<Mutex<LiveSignals>>, retention: i64) {
+/// The writer: every RECORD_BATCH_WAIT, or as soon as a job arrives, the served lists that
+/// gathered go in one transaction; then the job (events in order, erasure, purge, flush). A
+/// list is queued before its response is sent, so it is written before any event naming it is
+/// handled. Expired rows are purged hourly.
+fn writer(
+    mut store: Store,
+    rx: Receiver<Job>,
+    lists: Arc<Mutex<Vec<RecommendationRow>>>,
+    live: Arc<Mutex<LiveSignals>>,
+    retention: i64,
+) {
     let mut last_purge = Instant::now();
     let log = |what: &str, e: &dyn std::fmt::Display| {
         eprintln!("{}", serde_json::json!({"level": "error", "writer": what, "error": e.to_string()}));
     };
     loop {
-        let first = match rx.recv_timeout(Duration::from_secs(60)) {
+        let job = match rx.recv_timeout(RECORD_BATCH_WAIT) {
             Ok(j) => Some(j),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        // a served list alone waits a moment for company: one transaction (and one wake-up)
-        // per batch of lists rather than per request; events, erasures and flushes go at once
-        if matches!(first, Some(Job::Record(_))) {
-            std::thread::sleep(RECORD_BATCH_WAIT);
-        }
-        let mut records = Vec::new();
-        let mut others = Vec::new();
-        for job in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).take(20_000)) {
-            match job {
-                Job::Record(r) => records.push(r),
-                other => others.push(other),
-            }
-        }
+        let records = lists.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
         if !records.is_empty() {
             if let Err(e) = store.record_recommendations(&records) {
                 log("record", &e);
             }
         }
-        for job in others {
-            match job {
-                Job::Record(_) => {}
-                Job::Events(pending, reply) => {
-                    let _ = reply.send(write_events(&mut store, pending, &live));
+        match job {
+            None => {}
+            Some(Job::Events(pending, reply)) => {
+                let _ = reply.send(write_events(&mut store, pending, &live));
+            }
+            Some(Job::Erase(session, reply)) => {
+                if let Ok(mut l) = live.lock() {
+                    l.forget_session(&session);
                 }
-                Job::Erase(session, reply) => {
-                    if let Ok(mut l) = live.lock() {
-                        l.forget_session(&session);
-                    }
-                    let _ = reply.send(store.delete_session(&session).map_err(Error::from));
-                }
-                Job::Purge(reply) => {
-                    let _ = reply.send(store.purge_events(now_seconds() - retention).map_err(Error::from));
-                }
-                Job::Flush(reply) => {
-                    let _ = reply.send(());
-                }
+                let _ = reply.send(store.delete_session(&session).map_err(Error::from));
+            }
+            Some(Job::Purge(reply)) => {
+                let _ = reply.send(store.purge_events(now_seconds() - retention).map_err(Error::from));
+            }
+            Some(Job::Flush(reply)) => {
+                let _ = reply.send(());
             }
         }
         if last_purge.elapsed() > Duration::from_secs(3600) {
@@ -532,7 +552,10 @@ fn write_events(store: &mut Store, pending: Vec<Pending>, live: &Mutex<LiveSigna
         let mut bad = None;
         if let Some(r) = &rec {
             if r.session.as_ref().is_some_and(|s| *s != p.session) {
-                bad = reject("session_mismatch", format!("events[{}].session: not the session of the recommendation", p.index));
+                bad = reject(
+                    "session_mismatch",
+                    format!("events[{}].session: not the session of the recommendation", p.index),
+                );
             } else if p.site.as_ref().is_some_and(|s| *s != r.site) {
                 bad = reject("bad_field", format!("events[{}].site: the recommendation is for `{}`", p.index, r.site));
             }
@@ -548,19 +571,30 @@ fn write_events(store: &mut Store, pending: Vec<Pending>, live: &Mutex<LiveSigna
                         );
                     }
                     Some(q) if r.items[q as usize] != *id => {
-                        bad = reject("wrong_item", format!("events[{}]: position {q} showed `{}`, not `{id}`", p.index, r.items[q as usize]));
+                        bad = reject(
+                            "wrong_item",
+                            format!("events[{}]: position {q} showed `{}`, not `{id}`", p.index, r.items[q as usize]),
+                        );
                     }
                     Some(_) => {}
                     None => match r.items.iter().position(|x| x == id) {
                         Some(q) => *pos = Some(q as u32),
-                        None => bad = reject("wrong_item", format!("events[{}].id: `{id}` was not in the recommendation", p.index)),
+                        None => {
+                            bad = reject(
+                                "wrong_item",
+                                format!("events[{}].id: `{id}` was not in the recommendation", p.index),
+                            )
+                        }
                     },
                 }
             }
             if bad.is_none() && p.kind == EventKind::Click {
                 let (id, _) = &items[0];
                 if !shown.contains(&(r.id.clone(), id.clone())) && !store.has_event(&r.id, EventKind::Impression, id)? {
-                    bad = reject("no_impression", format!("events[{}]: a click on `{id}` before its impression", p.index));
+                    bad = reject(
+                        "no_impression",
+                        format!("events[{}]: a click on `{id}` before its impression", p.index),
+                    );
                 }
             }
         }

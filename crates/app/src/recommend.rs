@@ -22,12 +22,12 @@ pub fn is_live_model(name: &str) -> bool {
 }
 
 use crate::catalog::Catalog;
+use crate::experiment::{thompson_pick, Allocation, Variant};
+use crate::feedback::{check_session, now_seconds};
 use crate::request::{
     Explanation, HistoryReport, Kind, ProductInput, ProductRef, RecommendRequest, RecommendResponse, RecommendedItem,
     SimilarResponse,
 };
-use crate::experiment::{thompson_pick, Allocation, Variant};
-use crate::feedback::{check_session, now_seconds};
 use crate::service::{poisoned, Served, Service};
 use crate::{Error, Result};
 

@@ -16,9 +16,9 @@ use warmstart_models::Recommender;
 use warmstart_store::Store;
 
 use crate::artifact::{self, ArtifactRef};
+use crate::catalog::{normalize_product, Catalog};
 use crate::experiment::{ExperimentReport, Experiments};
 use crate::feedback::{EventsRequest, EventsResponse, Feedback, FeedbackOptions, SessionErased};
-use crate::catalog::{normalize_product, Catalog};
 use crate::request::{CatalogChange, EmbedRequest, EmbedResponse, ModelInfo, ProductInput, SiteInfo, UpsertRequest};
 use crate::vectors::{load_vectors, VectorSpec, CONTENT_ENCODER};
 use crate::{Error, Result};
@@ -403,7 +403,10 @@ impl Service {
             for v in &x.variants {
                 if let (Some(m), false) = (&v.model, v.model.as_deref().is_some_and(crate::recommend::is_live_model)) {
                     if !self.groups.iter().any(|g| g.models.iter().any(|s| s.name() == m)) {
-                        warnings.push(format!("experiment `{}`, variant `{}`: model `{m}` is not served here", x.key, v.name));
+                        warnings.push(format!(
+                            "experiment `{}`, variant `{}`: model `{m}` is not served here",
+                            x.key, v.name
+                        ));
                     }
                 }
             }
@@ -418,7 +421,9 @@ impl Service {
     }
 
     fn feedback_on(&self) -> Result<&Feedback> {
-        self.feedback.as_ref().ok_or_else(|| Error::NotFound { what: "feature", key: "feedback (the service runs with it off)".into() })
+        self.feedback
+            .as_ref()
+            .ok_or_else(|| Error::NotFound { what: "feature", key: "feedback (the service runs with it off)".into() })
     }
 
     /// `POST /v1/events`.

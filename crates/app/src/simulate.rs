@@ -146,20 +146,32 @@ pub fn holdout_shoppers(store: &Store, dataset: &str, target: &str, truth: Groun
     let trained: Vec<_> = latest.iter().filter(|a| a.manifest.dataset == dataset).collect();
     let first = trained.first().ok_or_else(|| Error::NotFound { what: "trained artifact of", key: dataset.into() })?;
     let (seed, share) = (first.manifest.training.seed, first.manifest.training.holdout_share);
-    if let Some(a) = trained.iter().find(|a| a.manifest.training.seed != seed || a.manifest.training.holdout_share != share) {
+    if let Some(a) =
+        trained.iter().find(|a| a.manifest.training.seed != seed || a.manifest.training.holdout_share != share)
+    {
         return Err(Error::bad(
             "dataset",
-            format!("artifacts of {dataset} hold out different users ({} differs); retrain with one seed", a.manifest.model),
+            format!(
+                "artifacts of {dataset} hold out different users ({} differs); retrain with one seed",
+                a.manifest.model
+            ),
         ));
     }
     if share <= 0.0 {
         return Err(Error::bad("dataset", format!("the artifacts of {dataset} were trained without a hold-out")));
     }
     let d = store.load_dataset(Some(dataset))?;
-    let t = d.sites.iter().position(|s| s.key == target).ok_or_else(|| Error::NotFound { what: "site", key: target.into() })?;
+    let t = d
+        .sites
+        .iter()
+        .position(|s| s.key == target)
+        .ok_or_else(|| Error::NotFound { what: "site", key: target.into() })?;
     let range = d.sites[t].items.clone();
     let tasks = serving_holdout(&d, &ProtocolOptions { seed, holdout_share: share, ..Default::default() });
-    let task = tasks.iter().find(|x| x.target as usize == t).ok_or_else(|| Error::NotFound { what: "task", key: target.into() })?;
+    let task = tasks
+        .iter()
+        .find(|x| x.target as usize == t)
+        .ok_or_else(|| Error::NotFound { what: "task", key: target.into() })?;
     // persona relevance of every target product, once per persona
     let by_persona: HashMap<&str, Arc<HashMap<String, f64>>> = match &truth {
         GroundTruth::HeldOut => HashMap::new(),
@@ -278,7 +290,12 @@ pub fn run_experiment(
             key: format!("{session}:i"),
             session: session.clone(),
             recommendation_id: Some(r.recommendation_id.clone()),
-            items: r.items.iter().enumerate().map(|(p, i)| ShownItem { id: i.id.clone(), position: p as u32 }).collect(),
+            items: r
+                .items
+                .iter()
+                .enumerate()
+                .map(|(p, i)| ShownItem { id: i.id.clone(), position: p as u32 })
+                .collect(),
             site: None,
             id: None,
             position: None,

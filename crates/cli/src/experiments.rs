@@ -207,12 +207,8 @@ fn simulate(cli: &Cli, a: &SimulateArgs) -> anyhow::Result<()> {
             .filter_map(|v| v.model.as_deref().and_then(|m| offline.get(m)).map(|n| (v.name.as_str(), *n)))
             .collect();
         let offline_best = ndcg.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(v, _)| v.to_string());
-        let ctr_best = run
-            .report
-            .variants
-            .iter()
-            .max_by(|a, b| a.ctr.value.total_cmp(&b.ctr.value))
-            .map(|v| v.name.clone());
+        let ctr_best =
+            run.report.variants.iter().max_by(|a, b| a.ctr.value.total_cmp(&b.ctr.value)).map(|v| v.name.clone());
         let srm = run.report.sample_ratio.as_ref();
         let line = json!({
             "experiment": key,

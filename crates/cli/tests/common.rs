@@ -99,7 +99,6 @@ pub fn post(addr: &str, path: &str, body: &Value) -> Response {
     http(addr, "POST", path, &[], Some(body.to_string().as_bytes()))
 }
 
-
 /// A subset of the Amazon Art/Office data: every product, the first users' sequences.
 pub fn subset(dir: &Path) -> PathBuf {
     let src = data_dir().join("amazon-art-office");

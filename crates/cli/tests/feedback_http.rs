@@ -86,14 +86,24 @@ fn events_experiments_live_signals_and_erasure_over_http() {
     // a shopper's Art history, as the shop's page would send it
     let sites: Value = http(addr, "GET", "/v1/sites", &[], None).json();
     assert!(sites.as_array().unwrap().iter().any(|s| s["site"] == "amazon-office"));
-    let art = recommend(addr, json!({"site": "amazon-art", "history": [{"site": "amazon-office", "id": "B00006IFHD"}], "k": 3, "model": "pop"}));
-    let history: Vec<Value> =
-        art["items"].as_array().unwrap().iter().map(|i| json!({"site": "amazon-art", "id": i["id"], "kind": "purchase"})).collect();
+    let art = recommend(
+        addr,
+        json!({"site": "amazon-art", "history": [{"site": "amazon-office", "id": "B00006IFHD"}], "k": 3, "model": "pop"}),
+    );
+    let history: Vec<Value> = art["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| json!({"site": "amazon-art", "id": i["id"], "kind": "purchase"}))
+        .collect();
     let history_ids: Vec<String> = history.iter().map(|h| h["id"].as_str().unwrap().to_string()).collect();
 
     // experiment assignment: stable per session, recorded in the response
     let ask = |session: &str, key: &str| {
-        recommend(addr, json!({"site": "amazon-office", "history": history, "k": 5, "session": session, "experiment": key}))
+        recommend(
+            addr,
+            json!({"site": "amazon-office", "history": history, "k": 5, "session": session, "experiment": key}),
+        )
     };
     let s1 = "session-aaaaaaaa-0001";
     let r1 = ask(s1, "ab");
@@ -123,7 +133,10 @@ fn events_experiments_live_signals_and_erasure_over_http() {
     // events: accepted once, duplicates counted, every bad event named
     let ok = events(addr, json!([impression("k-imp-1", s1, &r1), click("k-clk-1", s1, &r1, 1)]));
     assert_eq!((ok["accepted"].as_u64(), ok["duplicates"].as_u64()), (Some(2), Some(0)), "{ok}");
-    let again = events(addr, json!([impression("k-imp-1", s1, &r1), impression("k-imp-2", s1, &r1), click("k-clk-2", s1, &r1, 1)]));
+    let again = events(
+        addr,
+        json!([impression("k-imp-1", s1, &r1), impression("k-imp-2", s1, &r1), click("k-clk-2", s1, &r1, 1)]),
+    );
     assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(3)), "{again}");
     let r2 = ask(s1, "ab");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -156,8 +169,17 @@ fn events_experiments_live_signals_and_erasure_over_http() {
     assert_eq!(
         codes(&resp),
         [
-            "bad_position", "wrong_item", "no_impression", "unknown_recommendation", "future_time", "expired",
-            "session_mismatch", "unknown_product", "unknown_site", "bad_field", "bad_field"
+            "bad_position",
+            "wrong_item",
+            "no_impression",
+            "unknown_recommendation",
+            "future_time",
+            "expired",
+            "session_mismatch",
+            "unknown_product",
+            "unknown_site",
+            "bad_field",
+            "bad_field"
         ],
         "{resp}"
     );
@@ -175,13 +197,19 @@ fn events_experiments_live_signals_and_erasure_over_http() {
         assert_eq!(r.status, status, "{body}");
         assert!(r.json()["error"]["code"].is_string());
     }
-    let many: Vec<Value> = (0..501).map(|n| json!({"type": "purchase", "key": format!("m{n}"), "session": s1, "site": "amazon-office", "id": "x"})).collect();
+    let many: Vec<Value> = (0..501)
+        .map(|n| json!({"type": "purchase", "key": format!("m{n}"), "session": s1, "site": "amazon-office", "id": "x"}))
+        .collect();
     assert_eq!(post(addr, "/v1/events", &json!({ "events": many })).status, 400);
 
     // the report counts exactly what was accepted
     let report = http(addr, "GET", "/v1/experiments/ab/report", &[], None).json();
     let v = report["variants"].as_array().unwrap().iter().find(|x| x["name"] == v1.as_str()).unwrap().clone();
-    assert_eq!((v["sessions"].as_u64(), v["impressions"].as_u64(), v["clicks"].as_u64(), v["carts"].as_u64()), (Some(1), Some(5), Some(1), Some(1)), "{report}");
+    assert_eq!(
+        (v["sessions"].as_u64(), v["impressions"].as_u64(), v["clicks"].as_u64(), v["carts"].as_u64()),
+        (Some(1), Some(5), Some(1), Some(1)),
+        "{report}"
+    );
     assert!((v["ctr"]["value"].as_f64().unwrap() - 0.2).abs() < 1e-12);
     assert!(report["sample_ratio"]["p_value"].is_number());
     assert_eq!(http(addr, "GET", "/v1/experiments/nope/report", &[], None).status, 404);
@@ -190,16 +218,26 @@ fn events_experiments_live_signals_and_erasure_over_http() {
     // and co-clicks link products, without a restart
     // engagement weights: purchase 5 (item 4) > click 1 + cart 3 (item 1) > nothing
     let live = recommend(addr, json!({"site": "amazon-office", "history": history, "k": 3, "model": "live-popular"}));
-    assert_eq!((&live["items"][0]["id"], &live["items"][1]["id"]), (&r1["items"][4]["id"], &r1["items"][1]["id"]), "{live}");
+    assert_eq!(
+        (&live["items"][0]["id"], &live["items"][1]["id"]),
+        (&r1["items"][4]["id"], &r1["items"][1]["id"]),
+        "{live}"
+    );
     assert!((live["items"][0]["score"].as_f64().unwrap() - 5.0).abs() < 0.01);
     let s2 = "session-bbbbbbbb-0002";
-    let r3 = recommend(addr, json!({"site": "amazon-office", "history": history, "k": 5, "model": "pop", "session": s2}));
-    let e = events(addr, json!([impression("s2-imp", s2, &r3), click("s2-c0", s2, &r3, 0), click("s2-c2", s2, &r3, 2)]));
+    let r3 =
+        recommend(addr, json!({"site": "amazon-office", "history": history, "k": 5, "model": "pop", "session": s2}));
+    let e =
+        events(addr, json!([impression("s2-imp", s2, &r3), click("s2-c0", s2, &r3, 0), click("s2-c2", s2, &r3, 2)]));
     assert_eq!(e["accepted"], 3, "{e}");
     let a = r3["items"][0]["id"].as_str().unwrap();
-    let sim = http(addr, "GET", &format!("/v1/sites/amazon-office/products/{a}/similar?model=co-click&k=5"), &[], None).json();
+    let sim = http(addr, "GET", &format!("/v1/sites/amazon-office/products/{a}/similar?model=co-click&k=5"), &[], None)
+        .json();
     assert_eq!(sim["items"][0]["id"], r3["items"][2]["id"], "{sim}");
-    let b = recommend(addr, json!({"site": "amazon-office", "history": history, "k": 5, "session": s2, "experiment": "bandit"}));
+    let b = recommend(
+        addr,
+        json!({"site": "amazon-office", "history": history, "k": 5, "session": s2, "experiment": "bandit"}),
+    );
     assert!(b["variant"] == "pop" || b["variant"] == "trending");
 
     // erasure: every row of the session, answered with counts; a second erase finds nothing
@@ -217,6 +255,7 @@ fn events_experiments_live_signals_and_erasure_over_http() {
     assert_eq!(v["impressions"], 0, "{report}");
     let metrics = String::from_utf8(http(addr, "GET", "/metrics", &[], None).body).unwrap();
     assert!(metrics.contains("warmstart_events_total{outcome=\"accepted\"}"));
+    assert!(metrics.contains("warmstart_recommendations_unrecorded_total 0"));
     drop(server);
 
     // privacy: no raw session id, history product or title in the log; no raw session id in the store
@@ -238,7 +277,10 @@ fn events_experiments_live_signals_and_erasure_over_http() {
     std::thread::sleep(std::time::Duration::from_millis(4000));
     let server = start(&store, dir.path(), &["--events-retention-days", "0.00002"]);
     let report = http(&server.addr, "GET", "/v1/experiments/ab/report", &[], None).json();
-    assert!(report["variants"].as_array().unwrap().iter().all(|v| v["impressions"] == 0 && v["recommendations"] == 0), "{report}");
+    assert!(
+        report["variants"].as_array().unwrap().iter().all(|v| v["impressions"] == 0 && v["recommendations"] == 0),
+        "{report}"
+    );
     let del = http(&server.addr, "DELETE", &format!("/v1/sessions/{s2}"), &[], None).json();
     assert_eq!(del["events"], 0, "purged already: {del}");
     // feedback off: the routes answer 404 and recommendations still work

@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn lift_and_its_p_value() {
-        let a = RatioEstimate { value: 0.11, se: 0.004, lo: 0.0, hi: 0.0, numerator: 0.0, denominator: 0.0, sessions: 0 };
+        let a =
+            RatioEstimate { value: 0.11, se: 0.004, lo: 0.0, hi: 0.0, numerator: 0.0, denominator: 0.0, sessions: 0 };
         let c = RatioEstimate { value: 0.10, se: 0.003, ..a };
         let l = lift(&a, &c);
         assert!((l.relative - 0.1).abs() < 1e-12);

@@ -35,12 +35,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
+use warmstart_app::experiment::ExperimentReport;
+use warmstart_app::feedback::{EventsRequest, EventsResponse, SessionErased};
 use warmstart_app::request::{
     CatalogChange, DeleteRequest, EmbedRequest, EmbedResponse, RecommendRequest, RecommendResponse, SimilarResponse,
     SiteInfo, UpsertRequest,
 };
-use warmstart_app::experiment::ExperimentReport;
-use warmstart_app::feedback::{EventsRequest, EventsResponse, SessionErased};
 use warmstart_app::Service;
 
 use crate::metrics::Metrics;
@@ -424,7 +424,12 @@ async fn readyz(State(s): State<Shared>) -> Response {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(s): State<Shared>) -> Response {
-    let text = s.metrics.render(&s.service.index_sizes());
+    let mut text = s.metrics.render(&s.service.index_sizes());
+    if let Some(f) = s.service.feedback() {
+        text.push_str("# HELP warmstart_recommendations_unrecorded_total Served lists dropped because the feedback writer fell behind.\n");
+        text.push_str("# TYPE warmstart_recommendations_unrecorded_total counter\n");
+        text.push_str(&format!("warmstart_recommendations_unrecorded_total {}\n", f.unrecorded()));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

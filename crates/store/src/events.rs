@@ -366,7 +366,9 @@ impl Store {
     pub fn recent_engagement(&self, since: i64) -> Result<Vec<(String, String, EventKind, i64, String)>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT site, product, kind, at, session FROM events WHERE kind > 0 AND at >= ?1 ORDER BY id")
+            .prepare_cached(
+                "SELECT site, product, kind, at, session FROM events WHERE kind > 0 AND at >= ?1 ORDER BY id",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, r.get(3)?, r.get(4)?)))

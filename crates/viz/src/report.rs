@@ -92,10 +92,7 @@ mod tests {
         std::fs::write(&svg, "<?xml version=\"1.0\"?>\n<svg width=\"1\"></svg>").unwrap();
         let r = HtmlReport {
             title: "A<B".into(),
-            blocks: vec![
-                Block::Table(vec!["x".into()], vec![vec!["<script>".into()]]),
-                Block::Svg(svg),
-            ],
+            blocks: vec![Block::Table(vec!["x".into()], vec![vec!["<script>".into()]]), Block::Svg(svg)],
         };
         let html = r.to_html().unwrap();
         assert!(html.contains("A&lt;B") && html.contains("&lt;script&gt;") && !html.contains("<?xml"));
