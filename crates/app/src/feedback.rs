@@ -247,8 +247,8 @@ impl Feedback {
         );
         store.purge_events(now_seconds() - opts.retention_seconds)?;
         let mut live = LiveSignals::new(opts.trending_half_life_seconds);
-        for (site, product, kind, at, session) in store.recent_engagement(now_seconds() - opts.retention_seconds)? {
-            live.engage(&site, &product, kind, at, &session);
+        for e in store.recent_engagement(now_seconds() - opts.retention_seconds)? {
+            live.engage(&e.site, &e.product, e.kind, e.at, &e.session);
         }
         for (x, v, kind, n) in store.variant_event_counts()? {
             match kind {

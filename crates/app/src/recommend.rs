@@ -9,6 +9,16 @@ use warmstart_core::{EventTime, InteractionRow, ItemId, Split};
 use warmstart_scoring::{dot, normalize, ItemFilter};
 use warmstart_store::events::RecommendationRow;
 
+use crate::catalog::Catalog;
+use crate::experiment::{thompson_pick, Allocation, Variant};
+use crate::feedback::{check_session, now_seconds};
+use crate::request::{
+    Explanation, HistoryReport, Kind, ProductInput, ProductRef, RecommendRequest, RecommendResponse, RecommendedItem,
+    SimilarResponse,
+};
+use crate::service::{poisoned, Served, Service};
+use crate::{Error, Result};
+
 /// Ranks by all-time engagement from feedback events (clicks, carts, purchases).
 pub const LIVE_POPULAR: &str = "live-popular";
 /// Ranks by engagement decayed with the trending half-life.
@@ -20,16 +30,6 @@ pub const CO_CLICK: &str = "co-click";
 pub fn is_live_model(name: &str) -> bool {
     name == LIVE_POPULAR || name == LIVE_TRENDING
 }
-
-use crate::catalog::Catalog;
-use crate::experiment::{thompson_pick, Allocation, Variant};
-use crate::feedback::{check_session, now_seconds};
-use crate::request::{
-    Explanation, HistoryReport, Kind, ProductInput, ProductRef, RecommendRequest, RecommendResponse, RecommendedItem,
-    SimilarResponse,
-};
-use crate::service::{poisoned, Served, Service};
-use crate::{Error, Result};
 
 /// A resolved history entry.
 enum Resolved {

@@ -341,7 +341,7 @@ pub fn run_experiment(
             run.events_rejected += resp.rejected.len();
         }
         run.sessions += 1;
-        if run.sessions % opts.window.max(1) == 0 {
+        if run.sessions.is_multiple_of(opts.window.max(1)) {
             run.ctr_over_time.push((run.sessions, if win_imp > 0 { win_clk as f64 / win_imp as f64 } else { 0.0 }));
             run.cumulative_ctr.push((run.sessions, run.clicks as f64 / run.impressions.max(1) as f64));
             win_imp = 0;

@@ -38,7 +38,6 @@ pub fn site<'a>(st: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
 }
 
 /// A response of [`http`].
-
 pub struct Response {
     pub status: u16,
     pub headers: HashMap<String, String>,
@@ -120,7 +119,6 @@ pub fn subset(dir: &Path) -> PathBuf {
 }
 
 /// A running server, killed on drop.
-
 pub struct Server {
     pub child: Child,
     pub addr: String,

@@ -361,9 +361,9 @@ impl Store {
         Ok(rows.into_iter().filter_map(|(e, v, k, n)| EventKind::from_i64(k).map(|k| (e, v, k, n))).collect())
     }
 
-    /// Clicks, carts and purchases of a dataset's sites since `since` (unix seconds), oldest
-    /// first: (site, product, kind, at, session), to rebuild live signals at start.
-    pub fn recent_engagement(&self, since: i64) -> Result<Vec<(String, String, EventKind, i64, String)>> {
+    /// Clicks, carts and purchases since `since` (unix seconds), oldest first, to rebuild
+    /// live signals at start.
+    pub fn recent_engagement(&self, since: i64) -> Result<Vec<Engagement>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -371,11 +371,31 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, r.get(3)?, r.get(4)?)))
-            .and_then(|it| it.collect::<rusqlite::Result<Vec<(String, String, i64, i64, String)>>>())
+            .query_map(params![since], |r| Ok((r.get::<_, i64>(2)?, r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?)))
+            .and_then(|it| it.collect::<rusqlite::Result<Vec<(i64, String, String, i64, String)>>>())
             .map_err(|e| self.err(e))?;
-        Ok(rows.into_iter().filter_map(|(s, p, k, t, x)| EventKind::from_i64(k).map(|k| (s, p, k, t, x))).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, site, product, at, session)| {
+                EventKind::from_i64(k).map(|kind| Engagement { site, product, kind, at, session })
+            })
+            .collect())
     }
+}
+
+/// A stored click, cart or purchase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Engagement {
+    /// Site.
+    pub site: String,
+    /// Product id.
+    pub product: String,
+    /// Click, cart or purchase.
+    pub kind: EventKind,
+    /// Unix seconds.
+    pub at: i64,
+    /// Keyed hash of the session id.
+    pub session: String,
 }
 
 #[cfg(test)]
