@@ -195,3 +195,108 @@ fn train_killed_at_random_moments_publishes_whole_versions_or_none() {
     run(&store, &[], &train);
     assert_eq!(warmstart_app::artifact::latest(&root).unwrap().0[0].manifest.version, before + 1);
 }
+
+/// One HTTP/1.1 request that may fail (the server may be gone): the status and the whole
+/// response, or `None`.
+fn try_request(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer crash-key\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    Some((raw.split(' ').nth(1)?.parse().ok()?, raw))
+}
+
+/// A `warmstart serve` killed with SIGKILL while it takes catalog upserts and feedback events:
+/// every write it acknowledged is in the store afterwards, the write in flight is whole or
+/// absent, the file passes SQLite's integrity check, and a restarted server serves the
+/// acknowledged products.
+#[test]
+fn serve_killed_under_writes_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (products, interactions) = write_data(dir.path());
+    let store = dir.path().join("s.sqlite");
+    run(&store, &[], &["ingest", "jsonl", products.to_str().unwrap(), "--dataset", "crash"]);
+    run(&store, &[], &["ingest", "jsonl", interactions.to_str().unwrap(), "--dataset", "crash"]);
+    run(&store, &[], &["train", "pop", "--dataset", "crash"]);
+    let mut rng = Rng::new(99);
+    for round in 0..4u64 {
+        let server = common::serve(&store, dir.path(), &[], &["--api-key", "crash-key", "--write-rate-limit", "0"]);
+        let addr = server.addr.clone();
+        let pid = server.child.id();
+        let kill_at = Duration::from_millis(300 + rng.below(1200) as u64);
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(kill_at);
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        });
+        // acknowledged writes, and the one in flight when the server died
+        let (mut acked_products, mut acked_events) = (Vec::new(), Vec::new());
+        let mut in_flight: Option<(bool, Vec<String>)> = None;
+        for n in 0.. {
+            let ids: Vec<String> = (0..10).map(|i| format!("r{round}-b{n}-{i}")).collect();
+            let (path, body, products) = if n % 2 == 0 {
+                let ps: Vec<String> =
+                    ids.iter().map(|id| format!("{{\"id\":\"{id}\",\"title\":\"crash product {id}\"}}")).collect();
+                ("/v1/sites/crash-a/products", format!("{{\"products\":[{}]}}", ps.join(",")), true)
+            } else {
+                let es: Vec<String> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| {
+                        format!(
+                            "{{\"type\":\"purchase\",\"key\":\"{key}\",\"session\":\"crash-session-{round}\",\"site\":\"crash-b\",\"id\":\"{i}\"}}"
+                        )
+                    })
+                    .collect();
+                ("/v1/events", format!("{{\"events\":[{}]}}", es.join(",")), false)
+            };
+            let method = if products { "PUT" } else { "POST" };
+            match try_request(&addr, method, path, &body).map(|r| r.0) {
+                Some(200) if products => acked_products.extend(ids),
+                Some(200) => acked_events.extend(ids),
+                Some(other) => panic!("round {round}: {method} {path} answered {other}"),
+                None => {
+                    in_flight = Some((products, ids));
+                    break;
+                }
+            }
+        }
+        killer.join().unwrap();
+        drop(server);
+        assert!(!acked_products.is_empty() && !acked_events.is_empty(), "round {round}: killed before any write");
+        let s = warmstart_store::Store::open(&store).unwrap();
+        assert_eq!(s.integrity_check().unwrap(), "ok", "round {round}");
+        let rows = s.product_rows("crash-a", &acked_products).unwrap();
+        assert!(rows.iter().all(Option::is_some), "round {round}: an acknowledged product is missing");
+        for key in &acked_events {
+            assert!(s.has_event_key(key).unwrap(), "round {round}: acknowledged event {key} is missing");
+        }
+        if let Some((products, ids)) = in_flight {
+            let present = if products {
+                s.product_rows("crash-a", &ids).unwrap().iter().filter(|r| r.is_some()).count()
+            } else {
+                ids.iter().filter(|k| s.has_event_key(k).unwrap()).count()
+            };
+            assert!(
+                present == 0 || present == ids.len(),
+                "round {round}: a write in flight is half stored ({present})"
+            );
+        }
+        drop(s);
+        // a restart serves what was acknowledged: taking the products off finds every one
+        let server = common::serve(&store, dir.path(), &[], &["--api-key", "crash-key"]);
+        for chunk in acked_products.chunks(1000) {
+            let ids: Vec<String> = chunk.iter().map(|i| format!("\"{i}\"")).collect();
+            let body = format!("{{\"ids\":[{}]}}", ids.join(","));
+            let (status, resp) = try_request(&server.addr, "DELETE", "/v1/sites/crash-a/products", &body).unwrap();
+            assert!(status == 200 && resp.contains(&format!("\"removed\":{}", chunk.len())), "round {round}: {resp}");
+        }
+    }
+}

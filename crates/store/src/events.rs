@@ -244,6 +244,14 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Whether an event with this idempotency key is stored.
+    pub fn has_event_key(&self, key: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM event_keys WHERE key = ?1")
+            .and_then(|mut st| st.exists(params![key]))
+            .map_err(|e| self.err(e))
+    }
+
     /// Erases everything stored about a session (its events, its recommendations, its keys).
     pub fn delete_session(&mut self, session: &str) -> Result<Erased> {
         self.erase("session = ?1", params![session])

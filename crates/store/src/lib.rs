@@ -189,6 +189,16 @@ impl Store {
         Error::Sqlite { path: self.path.clone(), source: e }
     }
 
+    /// SQLite's own consistency check of the whole file: `"ok"`, or what is wrong.
+    pub fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<String> = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(rows.join("; "))
+    }
+
     /// Path of the store file.
     pub fn path(&self) -> &Path {
         &self.path
