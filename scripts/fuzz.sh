@@ -6,7 +6,8 @@
 #   scripts/fuzz.sh                    # every target, BUDGET seconds each (60)
 #   BUDGET=3600 scripts/fuzz.sh jsonl  # one target for an hour
 #
-# Targets: jsonl csv html amazon cdrib movielens idx (fuzz/fuzz_targets/). Multi-file importers
+# Targets: jsonl csv html amazon cdrib movielens idx image (fuzz/fuzz_targets/; image: a
+# fashion catalog's photo inside a real images.tar.gz, decoded as the importer verifies it). Multi-file importers
 # read one input split at "\n---\n" into their files. Crashes land in fuzz/artifacts/TARGET/;
 # each one found becomes a regression test in the importer's crate. Prints executions per
 # target at the end. Env: WARMSTART_DATA (../shared/data), BUDGET, RSS_MB (2048).
@@ -16,7 +17,7 @@ DATA="${WARMSTART_DATA:-../shared/data}"
 BUDGET="${BUDGET:-60}"
 RSS_MB="${RSS_MB:-2048}"
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(jsonl csv html amazon cdrib movielens idx)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(jsonl csv html amazon cdrib movielens idx image)
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 1; }
 
 seed() { # target dir
@@ -59,6 +60,23 @@ seed() { # target dir
         python3 -c "import gzip,sys; sys.stdout.buffer.write(gzip.open('$mnist/t10k-images-idx3-ubyte.gz').read()[:16 + 784 * 3])" > "$d/seed2"
       fi
       printf '\x00\x00\x08\x01\x00\x00\x00\x03\x00\x09\x04' > "$d/seed3"
+      ;;
+    image)
+      # a few real product photos (JPEG) and small PNG/GIF/BMP headers
+      python3 - "$DATA/fashion-products/images.tar.gz" "$d" <<'PY' || true
+import sys, tarfile
+n = 0
+with tarfile.open(sys.argv[1]) as t:
+    for m in t:
+        if m.isfile() and m.size < 20000:
+            open(f"{sys.argv[2]}/seed{n}.jpg", "wb").write(t.extractfile(m).read())
+            n += 1
+            if n == 4:
+                break
+PY
+      printf '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00' > "$d/seed-png"
+      printf 'GIF89a\x01\x00\x01\x00\x00\x00\x00;' > "$d/seed-gif"
+      printf 'BM\x1e\x00\x00\x00\x00\x00\x00\x00\x1a\x00\x00\x00\x0c\x00\x00\x00\x01\x00\x01\x00\x01\x00\x18\x00\x00\x00\xff\x00' > "$d/seed-bmp"
       ;;
   esac
 }
