@@ -12,6 +12,17 @@ fn pct(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
 }
 
+/// Writes an experiment's per-session counts as CSV (variant, impressions, clicks, carts,
+/// purchases), for checks with other tools.
+pub fn write_sessions_csv(store: &warmstart_store::Store, key: &str, path: &Path) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut text = String::from("variant,impressions,clicks,carts,purchases\n");
+    for s in store.experiment_sessions(key)? {
+        let _ = writeln!(text, "{},{},{},{},{}", s.variant, s.impressions, s.clicks, s.carts, s.purchases);
+    }
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
 /// Writes `ctr.svg/png`, `ctr_by_position.svg/png`, `report.html` and `report.json` under
 /// `dir`; returns the files.
 pub fn write_report(r: &ExperimentReport, dir: &Path) -> Result<Vec<PathBuf>> {

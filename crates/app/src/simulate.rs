@@ -25,7 +25,7 @@ use warmstart_store::Store;
 use warmstart_viz::{LineChart, Series};
 
 use crate::artifact;
-use crate::experiment::ExperimentReport;
+use crate::experiment::{Allocation, Experiment, ExperimentReport};
 use crate::feedback::{EventInput, EventType, EventsRequest, EventsResponse, ShownItem};
 use crate::query::stored_history;
 use crate::request::{HistoryEntry, RecommendRequest, RecommendResponse};
@@ -351,6 +351,108 @@ pub fn run_experiment(
     }
     run.report = endpoint.report(experiment)?;
     Ok(run)
+}
+
+/// One variant of a run beside its model's offline NDCG@10.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantSummary {
+    /// Variant.
+    pub variant: String,
+    /// Its model.
+    pub model: Option<String>,
+    /// Sessions with events.
+    pub sessions: u64,
+    /// CTR and its 95% interval.
+    pub ctr: f64,
+    /// Lower end.
+    pub ctr_lo: f64,
+    /// Upper end.
+    pub ctr_hi: f64,
+    /// Relative lift against control.
+    pub lift: Option<f64>,
+    /// Its p-value.
+    pub p_value: Option<f64>,
+    /// The model's hold-out NDCG@10 on the target site.
+    pub offline_ndcg10: Option<f64>,
+    /// Carts per impression.
+    pub cart_rate: f64,
+    /// Purchases per impression.
+    pub purchase_rate: f64,
+}
+
+/// What a run says: CTR per variant, the A/B verdict against the offline ranking, the
+/// sample-ratio check.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Experiment key.
+    pub experiment: String,
+    /// Allocation.
+    pub allocation: Allocation,
+    /// Sessions simulated.
+    pub sessions: usize,
+    /// Sessions whose events the broken client dropped.
+    pub dropped_sessions: usize,
+    /// CTR the simulated shoppers experienced.
+    pub ctr_experienced: f64,
+    /// Variants.
+    pub variants: Vec<VariantSummary>,
+    /// The report's winner (significant lift, else control).
+    pub ab_winner: String,
+    /// The variant with the highest CTR.
+    pub ab_best_ctr: Option<String>,
+    /// The variant whose model has the highest offline NDCG@10.
+    pub offline_best_ndcg10: Option<String>,
+    /// Split allocation, and the two agree.
+    pub ab_agrees_with_offline: bool,
+    /// Sample-ratio p-value.
+    pub srm_p_value: Option<f64>,
+    /// Sample-ratio flag.
+    pub srm_mismatch: Option<bool>,
+    /// Events the service refused.
+    pub events_rejected: usize,
+}
+
+/// Summarises a run of experiment `x` against the served models' offline NDCG@10 (by model).
+pub fn summarize(run: &ExperimentRun, x: &Experiment, offline: &HashMap<String, f64>) -> RunSummary {
+    let ndcg: HashMap<&str, f64> = x
+        .variants
+        .iter()
+        .filter_map(|v| v.model.as_deref().and_then(|m| offline.get(m)).map(|n| (v.name.as_str(), *n)))
+        .collect();
+    let offline_best = ndcg.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(v, _)| v.to_string());
+    let r = &run.report;
+    let ctr_best = r.variants.iter().max_by(|a, b| a.ctr.value.total_cmp(&b.ctr.value)).map(|v| v.name.clone());
+    RunSummary {
+        experiment: run.experiment.clone(),
+        allocation: x.allocation,
+        sessions: run.sessions,
+        dropped_sessions: run.dropped_sessions,
+        ctr_experienced: if run.impressions > 0 { run.clicks as f64 / run.impressions as f64 } else { 0.0 },
+        variants: r
+            .variants
+            .iter()
+            .map(|v| VariantSummary {
+                variant: v.name.clone(),
+                model: v.model.clone(),
+                sessions: v.sessions,
+                ctr: v.ctr.value,
+                ctr_lo: v.ctr.lo,
+                ctr_hi: v.ctr.hi,
+                lift: v.lift.as_ref().map(|l| l.relative),
+                p_value: v.lift.as_ref().map(|l| l.p_value),
+                offline_ndcg10: ndcg.get(v.name.as_str()).copied(),
+                cart_rate: v.cart_rate.value,
+                purchase_rate: v.purchase_rate.value,
+            })
+            .collect(),
+        ab_winner: r.winner.clone(),
+        ab_agrees_with_offline: x.allocation == Allocation::Split && ctr_best.is_some() && ctr_best == offline_best,
+        ab_best_ctr: ctr_best,
+        offline_best_ndcg10: offline_best,
+        srm_p_value: r.sample_ratio.as_ref().map(|s| s.p_value),
+        srm_mismatch: r.sample_ratio.as_ref().map(|s| s.mismatch),
+        events_rejected: run.events_rejected,
+    }
 }
 
 /// The cumulative CTR of several runs over sessions (e.g. a bandit against a fixed split).

@@ -2,17 +2,15 @@
 //! per-session counts for independent checks), and the shopper simulator against a running
 //! server.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use warmstart_app::experiment::{report_from_store, Allocation, Experiments};
-use warmstart_app::experiment_pages::write_report;
+use warmstart_app::experiment::{report_from_store, Experiments};
+use warmstart_app::experiment_pages::{write_report, write_sessions_csv};
 use warmstart_app::simulate::{
-    holdout_shoppers, offline_ndcg, run_experiment, write_ctr_chart, GroundTruth, SimulationOptions,
+    holdout_shoppers, offline_ndcg, run_experiment, summarize, write_ctr_chart, GroundTruth, SimulationOptions,
 };
 use warmstart_eval::personas::{load_personas, parse_personas, BUILTIN_PERSONAS};
 use warmstart_server::client::HttpClient;
@@ -105,14 +103,7 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<()> {
     let store = Store::open(&cli.store_path())?;
     let r = report_from_store(&store, x)?;
     if let Some(path) = &a.sessions_csv {
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
-        writeln!(f, "variant,impressions,clicks,carts,purchases")?;
-        for s in store.experiment_sessions(&a.key)? {
-            writeln!(f, "{},{},{},{},{}", s.variant, s.impressions, s.clicks, s.carts, s.purchases)?;
-        }
-        f.flush()?;
+        write_sessions_csv(&store, &a.key, path)?;
     }
     if let Some(dir) = &a.out {
         for f in write_report(&r, dir)? {
@@ -200,36 +191,7 @@ fn simulate(cli: &Cli, a: &SimulateArgs) -> anyhow::Result<()> {
         let run = run_experiment(&mut client, &shoppers, &a.site, key, &opts, &mut |n| bar.set_position(n as u64))?;
         bar.finish_and_clear();
         write_report(&run.report, &a.out.join(key))?;
-        // offline ranking of the variants by their models' hold-out NDCG@10 on this site
-        let ndcg: HashMap<&str, f64> = x
-            .variants
-            .iter()
-            .filter_map(|v| v.model.as_deref().and_then(|m| offline.get(m)).map(|n| (v.name.as_str(), *n)))
-            .collect();
-        let offline_best = ndcg.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(v, _)| v.to_string());
-        let ctr_best =
-            run.report.variants.iter().max_by(|a, b| a.ctr.value.total_cmp(&b.ctr.value)).map(|v| v.name.clone());
-        let srm = run.report.sample_ratio.as_ref();
-        let line = json!({
-            "experiment": key,
-            "allocation": x.allocation,
-            "sessions": run.sessions,
-            "dropped_sessions": run.dropped_sessions,
-            "ctr_experienced": if run.impressions > 0 { run.clicks as f64 / run.impressions as f64 } else { 0.0 },
-            "variants": run.report.variants.iter().map(|v| json!({
-                "variant": v.name, "model": v.model, "sessions": v.sessions, "ctr": v.ctr.value,
-                "ctr_lo": v.ctr.lo, "ctr_hi": v.ctr.hi, "lift": v.lift.as_ref().map(|l| l.relative),
-                "p_value": v.lift.as_ref().map(|l| l.p_value), "offline_ndcg10": ndcg.get(v.name.as_str()),
-                "cart_rate": v.cart_rate.value, "purchase_rate": v.purchase_rate.value,
-            })).collect::<Vec<_>>(),
-            "ab_winner": run.report.winner,
-            "ab_best_ctr": ctr_best,
-            "offline_best_ndcg10": offline_best,
-            "ab_agrees_with_offline": x.allocation == Allocation::Split && ctr_best.is_some() && ctr_best == offline_best,
-            "srm_p_value": srm.map(|s| s.p_value),
-            "srm_mismatch": srm.map(|s| s.mismatch),
-            "events_rejected": run.events_rejected,
-        });
+        let line = summarize(&run, x, &offline);
         if !cli.json {
             eprintln!("{}", serde_json::to_string(&line)?);
         }
