@@ -14,6 +14,7 @@
 //!   session erasure, the retention window; [`live`]: popularity, trending and co-click
 //!   signals and bandit posteriors learnt from events; [`experiment`]: A/B experiments
 //!   (TOML), stable assignment, Thompson sampling and the report's statistics.
+//! - [`migrate`]: a whole store copied to another backend (SQLite ⇄ PostgreSQL).
 //! - [`request`]: typed requests and responses (serde, OpenAPI schemas).
 //! - [`vectors`]: which content vectors a model reads (`minilm`, `TEXT+IMAGE[:w]`).
 //!
@@ -25,6 +26,7 @@ pub mod experiment;
 pub mod experiment_pages;
 pub mod feedback;
 pub mod live;
+pub mod migrate;
 pub mod query;
 pub mod recommend;
 pub mod request;

@@ -287,7 +287,7 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
         dir.join("config.json"),
         serde_json::to_string_pretty(&serde_json::json!({
             "protocol": p.as_str(), "dataset": dataset, "models": models, "ks": ks, "folds": a.folds, "seed": a.seed,
-            "threads": a.threads, "git_commit": report.git_commit, "store": store.path(),
+            "threads": a.threads, "git_commit": report.git_commit, "store": store.location(),
         }))?,
     )?;
     Ok((report, dir))

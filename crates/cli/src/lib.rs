@@ -7,6 +7,7 @@ mod experiments;
 mod gallery;
 mod ingest;
 mod item_maps;
+mod migrate;
 mod montage;
 pub mod npy;
 mod personas;
@@ -29,7 +30,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Debug, Parser)]
 #[command(name = "warmstart", version, about)]
 pub struct Cli {
-    /// Store file (default: $WARMSTART_HOME/store.sqlite, else ~/.local/share/warmstart/store.sqlite).
+    /// Store: an SQLite file or a postgres:// URL (default: $WARMSTART_HOME/store.sqlite, else
+    /// ~/.local/share/warmstart/store.sqlite).
     #[arg(long, global = true, env = "WARMSTART_STORE")]
     pub store: Option<PathBuf>,
     /// Print machine-readable JSON on stdout instead of tables.
@@ -72,6 +74,8 @@ pub enum Command {
     /// Cluster embedding sets and score the clusters (Fashion-MNIST reproduction, stored sets).
     #[command(subcommand)]
     Analyze(analyze::AnalyzeCommand),
+    /// Copy a whole store to another backend (SQLite ⇄ PostgreSQL), with its trained models.
+    Migrate(migrate::MigrateArgs),
     /// The main job end to end on a data directory: ingest every known dataset found, then stats.
     Pipeline(pipeline::PipelineArgs),
 }
@@ -125,5 +129,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Train(c) => train::run(cli, c),
         Command::Personas(args) => personas::run(cli, args),
         Command::Analyze(c) => analyze::run(cli, c),
+        Command::Migrate(args) => migrate::run(cli, args),
     }
 }

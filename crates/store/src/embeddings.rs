@@ -1,7 +1,6 @@
 //! Content vectors beside the catalog: one row per (product, model), keyed by the product's
 //! content hash so that re-embedding only touches products whose content changed.
 
-use rusqlite::{params, Connection};
 use warmstart_core::ItemVectors;
 
 /// A product that may need a vector.
@@ -25,37 +24,6 @@ pub struct EmbedCandidate {
     pub content_hash: String,
     /// Whether a vector for this model and content hash is already stored.
     pub cached: bool,
-}
-
-pub(crate) fn candidates(
-    conn: &Connection,
-    model: &str,
-    dataset: Option<&str>,
-) -> rusqlite::Result<Vec<EmbedCandidate>> {
-    let mut q = conn.prepare(
-        "SELECT p.id, p.title, p.description, p.brand, p.category, p.attributes, p.content_hash, e.content_hash, p.image
-         FROM products p JOIN sites s ON s.id = p.site_id
-         LEFT JOIN embeddings e ON e.product_id = p.id AND e.model = ?1
-         WHERE ?2 IS NULL OR s.dataset = ?2 ORDER BY p.id",
-    )?;
-    let rows = q.query_map(params![model, dataset], |r| {
-        let attrs: String = r.get(5)?;
-        let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&attrs).unwrap_or_default();
-        let hash: String = r.get(6)?;
-        let cached: Option<String> = r.get(7)?;
-        Ok(EmbedCandidate {
-            id: r.get(0)?,
-            title: r.get(1)?,
-            description: r.get(2)?,
-            brand: r.get(3)?,
-            category: r.get(4)?,
-            attributes: map.into_iter().collect(),
-            image: r.get(8)?,
-            cached: cached.as_deref() == Some(hash.as_str()),
-            content_hash: hash,
-        })
-    })?;
-    rows.collect()
 }
 
 /// How vectors are stored.
@@ -89,7 +57,7 @@ impl std::str::FromStr for VectorDtype {
     }
 }
 
-fn encode(v: &[f32], dtype: VectorDtype) -> Vec<u8> {
+pub(crate) fn encode(v: &[f32], dtype: VectorDtype) -> Vec<u8> {
     match dtype {
         VectorDtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         VectorDtype::F16 => v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect(),
@@ -97,7 +65,7 @@ fn encode(v: &[f32], dtype: VectorDtype) -> Vec<u8> {
 }
 
 /// Decodes a stored vector; `None` when the blob does not hold `dim` values of `dtype`.
-fn decode(blob: &[u8], dim: usize, dtype: &str, out: &mut Vec<f32>) -> bool {
+pub(crate) fn decode(blob: &[u8], dim: usize, dtype: &str, out: &mut Vec<f32>) -> bool {
     match dtype {
         "f32" if blob.len() == dim * 4 => {
             out.extend(blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
@@ -111,64 +79,43 @@ fn decode(blob: &[u8], dim: usize, dtype: &str, out: &mut Vec<f32>) -> bool {
     }
 }
 
-pub(crate) fn put(
-    conn: &mut Connection,
-    model: &str,
-    rows: &[(i64, String, Vec<f32>)],
-    dtype: VectorDtype,
-) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut ins = tx.prepare_cached(
-            "INSERT INTO embeddings(product_id, model, content_hash, dim, dtype, vector) VALUES (?1, ?2, ?3, ?4, ?6, ?5)
-             ON CONFLICT(product_id, model) DO UPDATE SET content_hash = excluded.content_hash, dim = excluded.dim,
-             dtype = excluded.dtype, vector = excluded.vector",
-        )?;
-        for (id, hash, v) in rows {
-            ins.execute(params![id, model, hash, v.len() as i64, encode(v, dtype), dtype.as_str()])?;
-        }
-    }
-    tx.commit()
+/// Builds [`ItemVectors`] row by row in `load_dataset` item order. A missing or stale vector
+/// (or one of another dimension) is zeros with `present = false`; the dimension is the first
+/// stored vector's.
+#[derive(Default)]
+pub(crate) struct VectorsBuilder {
+    out: ItemVectors,
+    pending_zero: usize,
 }
 
-/// Loads vectors aligned with `Store::load_dataset(dataset)`'s item order (sites by id,
-/// products by id). Vectors whose content hash is stale are treated as missing.
-pub(crate) fn load(conn: &Connection, model: &str, dataset: Option<&str>) -> rusqlite::Result<ItemVectors> {
-    let mut q = conn.prepare(
-        "SELECT e.dim, e.vector, e.content_hash = p.content_hash, e.dtype FROM sites s JOIN products p ON p.site_id = s.id
-         LEFT JOIN embeddings e ON e.product_id = p.id AND e.model = ?1
-         WHERE ?2 IS NULL OR s.dataset = ?2 ORDER BY s.id, p.id",
-    )?;
-    let mut out = ItemVectors::default();
-    let mut rows = q.query(params![model, dataset])?;
-    let mut pending_zero = 0usize; // items before the first vector tells us the dimension
-    while let Some(r) = rows.next()? {
-        let dim: Option<i64> = r.get(0)?;
-        let fresh: Option<bool> = r.get(2)?;
-        match (dim, fresh) {
-            (Some(d), Some(true)) => {
-                let blob: Vec<u8> = r.get(1)?;
-                if out.dim == 0 {
-                    out.dim = d as usize;
-                    out.data.resize(pending_zero * out.dim, 0.0);
-                }
-                let dtype: String = r.get(3)?;
-                if d as usize == out.dim && decode(&blob, out.dim, &dtype, &mut out.data) {
-                    out.present.push(true);
-                    continue;
-                }
-                out.data.extend(std::iter::repeat_n(0.0, out.dim));
-                out.present.push(false);
-            }
-            _ => {
-                if out.dim == 0 {
-                    pending_zero += 1;
-                } else {
-                    out.data.extend(std::iter::repeat_n(0.0, out.dim));
-                }
-                out.present.push(false);
-            }
+impl VectorsBuilder {
+    /// An item without an up-to-date vector.
+    pub fn missing(&mut self) {
+        if self.out.dim == 0 {
+            self.pending_zero += 1;
+        } else {
+            self.out.data.extend(std::iter::repeat_n(0.0, self.out.dim));
+        }
+        self.out.present.push(false);
+    }
+
+    /// An item with a stored vector: `decode` appends its `dim` values (or nothing, returning
+    /// false, when the stored bytes are not a vector of that size).
+    pub fn stored(&mut self, dim: usize, decode: impl FnOnce(&mut Vec<f32>) -> bool) {
+        if self.out.dim == 0 {
+            self.out.dim = dim;
+            self.out.data.resize(self.pending_zero * dim, 0.0);
+        }
+        if dim == self.out.dim && decode(&mut self.out.data) {
+            self.out.present.push(true);
+        } else {
+            self.out.data.truncate(self.out.present.len() * self.out.dim);
+            self.out.data.extend(std::iter::repeat_n(0.0, self.out.dim));
+            self.out.present.push(false);
         }
     }
-    Ok(out)
+
+    pub fn finish(self) -> ItemVectors {
+        self.out
+    }
 }

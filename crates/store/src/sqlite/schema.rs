@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 pub(crate) enum MigrateError {
     Sqlite(rusqlite::Error),
@@ -135,6 +135,19 @@ CREATE INDEX events_at ON events(at);
 CREATE INDEX events_experiment ON events(experiment, variant, session) WHERE experiment IS NOT NULL;
 ";
 
+/// Version 4: replicas. A catalog version that every catalog-changing transaction bumps
+/// (kept in `settings`), stamped on the products it changed, so that other `serve` processes
+/// on the same store pick up exactly what changed.
+const V4: &str = "
+CREATE TABLE settings(
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+INSERT INTO settings(name, value) VALUES ('catalog_version', '0');
+ALTER TABLE products ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX products_version ON products(version);
+";
+
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -151,7 +164,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         if v < 2 {
             tx.execute_batch(V2)?;
         }
-        tx.execute_batch(V3)?;
+        if v < 3 {
+            tx.execute_batch(V3)?;
+        }
+        tx.execute_batch(V4)?;
         tx.pragma_update(None, "user_version", VERSION)?;
         tx.commit()?;
     }

@@ -1,0 +1,683 @@
+//! The embedded backend: one SQLite file (bundled library) in WAL mode; trained models live
+//! in a directory beside it (`<store>.models/`).
+
+mod embeddings;
+mod events;
+mod schema;
+mod stats;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use warmstart_core::{Dataset, Interaction, ItemVectors, Product, Site};
+
+use crate::backend::{BackendKind, CatalogChange, StoreBackend};
+use crate::dump::{Column, Row, Table, Value, CHUNK};
+use crate::events::{
+    Engagement, Erased, EventKind, EventRow, PositionCounts, RecommendationRow, SessionCounts, Stored,
+};
+use crate::rows::{check_dataset, group_sites, time_cols, DatasetAssembler, InteractionDbRow, ProductRow};
+use crate::{content_hash, now_secs, EmbedCandidate, Error, Result, StoreStats, VectorDtype, WriteSummary};
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Takes the next catalog version (inside the writing transaction).
+fn bump_catalog_version(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    tx.query_row(
+        "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE name = 'catalog_version' RETURNING CAST(value AS INTEGER)",
+        [],
+        |r| r.get(0),
+    )
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.into(), source: e })?;
+        }
+        let conn = Connection::open(path).map_err(|e| Error::Sqlite { path: path.into(), source: e })?;
+        // the service writes catalog changes and feedback events on two connections
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| Error::Sqlite { path: path.into(), source: e })?;
+        let mut store = SqliteStore { conn, path: path.to_path_buf() };
+        schema::migrate(&mut store.conn).map_err(|e| store.schema_err(e))?;
+        Ok(store)
+    }
+
+    fn schema_err(&self, e: schema::MigrateError) -> Error {
+        match e {
+            schema::MigrateError::Sqlite(e) => self.err(e),
+            schema::MigrateError::Version(v) => Error::Schema {
+                path: self.path.clone(),
+                message: format!("schema version {v} is newer than this warmstart understands ({})", schema::VERSION),
+            },
+        }
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        let message = e.to_string();
+        if message.contains("file is not a database") {
+            return Error::Schema {
+                path: self.path.clone(),
+                message: "not a warmstart store (not an SQLite database)".into(),
+            };
+        }
+        Error::Sqlite { path: self.path.clone(), source: e }
+    }
+
+    /// Path of the store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn set_removed(&mut self, site: &str, external_ids: &[String], removed: bool) -> Result<usize> {
+        let rows = self.product_rows(site, external_ids)?;
+        let now = now_secs();
+        let path = self.path.clone();
+        let err = |e| Error::Sqlite { path: path.clone(), source: e };
+        let tx = self.conn.transaction().map_err(err)?;
+        let version = bump_catalog_version(&tx).map_err(err)?;
+        let mut found = 0;
+        for (id, _) in rows.iter().flatten() {
+            if removed {
+                tx.execute("INSERT OR REPLACE INTO removed_products(product_id, at) VALUES (?1, ?2)", params![id, now])
+                    .map_err(err)?;
+            } else {
+                tx.execute("DELETE FROM removed_products WHERE product_id = ?1", params![id]).map_err(err)?;
+            }
+            tx.execute("UPDATE products SET version = ?2 WHERE id = ?1", params![id, version]).map_err(err)?;
+            found += 1;
+        }
+        tx.commit().map_err(err)?;
+        Ok(found)
+    }
+}
+
+fn sql_value(r: &rusqlite::Row<'_>, i: usize, col: Column) -> rusqlite::Result<Value> {
+    use rusqlite::types::ValueRef;
+    Ok(match (r.get_ref(i)?, col) {
+        (ValueRef::Null, _) => Value::Null,
+        (ValueRef::Integer(v), Column::OptReal) => Value::Real(v as f64),
+        (ValueRef::Integer(v), _) => Value::Int(v),
+        (ValueRef::Real(v), _) => Value::Real(v),
+        (ValueRef::Text(t), _) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        (ValueRef::Blob(b), _) => Value::Blob(b.to_vec()),
+    })
+}
+
+fn to_sql(v: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match v {
+        Value::Null => V::Null,
+        Value::Int(i) => V::Integer(*i),
+        Value::Real(f) => V::Real(*f),
+        Value::Text(t) => V::Text(t.clone()),
+        Value::Blob(b) => V::Blob(b.clone()),
+    }
+}
+
+impl StoreBackend for SqliteStore {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn models_dir(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".models");
+        PathBuf::from(p)
+    }
+
+    fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<String> = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(rows.join("; "))
+    }
+
+    fn write(
+        &mut self,
+        source: &str,
+        sites: &[Site],
+        products: &[Product],
+        interactions: &[Interaction],
+        log: &str,
+        progress: &dyn Fn(u64),
+    ) -> Result<WriteSummary> {
+        let path = self.path.clone();
+        let e = |source| Error::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut s = WriteSummary::default();
+        let mut site_ids: HashMap<String, i64> = HashMap::new();
+        {
+            let mut find_site = tx.prepare_cached("SELECT id, dataset FROM sites WHERE key = ?1").map_err(e)?;
+            let mut ins_site =
+                tx.prepare_cached("INSERT INTO sites(key, name, dataset) VALUES (?1, ?2, ?3)").map_err(e)?;
+            let mut all_sites: Vec<Site> = sites.to_vec();
+            for p in products {
+                if !all_sites.iter().any(|x| x.key == p.site) {
+                    all_sites.push(Site { key: p.site.clone(), name: p.site.clone(), dataset: source.to_string() });
+                }
+            }
+            for site in &all_sites {
+                let found: Option<(i64, String)> =
+                    find_site.query_row([&site.key], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(e)?;
+                let id = match found {
+                    // site keys are global: a source may not add to another dataset group's site
+                    Some((_, stored)) if stored != site.dataset => {
+                        return Err(Error::SiteConflict {
+                            site: site.key.clone(),
+                            stored,
+                            import: site.dataset.clone(),
+                        });
+                    }
+                    Some((id, _)) => id,
+                    None => {
+                        ins_site.execute(params![site.key, site.name, site.dataset]).map_err(e)?;
+                        s.sites_created += 1;
+                        tx.last_insert_rowid()
+                    }
+                };
+                site_ids.insert(site.key.clone(), id);
+            }
+        }
+        let version = if products.is_empty() { 0 } else { bump_catalog_version(&tx).map_err(e)? };
+        {
+            let mut find = tx
+                .prepare_cached("SELECT id, content_hash FROM products WHERE site_id = ?1 AND external_id = ?2")
+                .map_err(e)?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO products(site_id, external_id, title, description, brand, category, price, currency, price_usd, image, attributes, missing, content_hash, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .map_err(e)?;
+            let mut upd = tx
+                .prepare_cached(
+                    "UPDATE products SET title=?2, description=?3, brand=?4, category=?5, price=?6, currency=?7, price_usd=?8, image=?9, attributes=?10, missing=?11, content_hash=?12, version=?13 WHERE id=?1",
+                )
+                .map_err(e)?;
+            for (n, p) in products.iter().enumerate() {
+                let site = site_ids[&p.site];
+                let hash = content_hash(p);
+                let attrs = serde_json::to_string(&p.attributes).unwrap_or_else(|_| "{}".into());
+                let (price, cur, usd) = match p.price {
+                    Some(pr) => (Some(pr.amount), Some(pr.currency_code().to_string()), pr.approx_usd()),
+                    None => (None, None, None),
+                };
+                let image = p.image.as_ref().map(|i| i.0.clone());
+                let cat = (!p.category.is_empty()).then(|| p.category_path());
+                let existing: Option<(i64, String)> = find
+                    .query_row(params![site, p.external_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(e)?;
+                match existing {
+                    None => {
+                        ins.execute(params![
+                            site,
+                            p.external_id,
+                            p.title,
+                            p.description,
+                            p.brand,
+                            cat,
+                            price,
+                            cur,
+                            usd,
+                            image,
+                            attrs,
+                            p.missing.0,
+                            hash,
+                            version
+                        ])
+                        .map_err(e)?;
+                        s.products_inserted += 1;
+                    }
+                    Some((_, old)) if old == hash => s.products_unchanged += 1,
+                    Some((id, _)) => {
+                        upd.execute(params![
+                            id,
+                            p.title,
+                            p.description,
+                            p.brand,
+                            cat,
+                            price,
+                            cur,
+                            usd,
+                            image,
+                            attrs,
+                            p.missing.0,
+                            hash,
+                            version
+                        ])
+                        .map_err(e)?;
+                        s.products_updated += 1;
+                    }
+                }
+                if n % 4096 == 0 {
+                    progress(n as u64);
+                }
+            }
+        }
+        if !interactions.is_empty() {
+            // product lookup for the sites the interactions touch
+            let mut pid: HashMap<(i64, String), i64> = HashMap::new();
+            let mut touched: Vec<&str> = interactions.iter().map(|i| i.site.as_str()).collect();
+            touched.sort_unstable();
+            touched.dedup();
+            {
+                let mut find_site = tx.prepare_cached("SELECT id, dataset FROM sites WHERE key = ?1").map_err(e)?;
+                let mut q = tx.prepare_cached("SELECT id, external_id FROM products WHERE site_id = ?1").map_err(e)?;
+                for key in touched {
+                    let sid: Option<i64> = match site_ids.get(key) {
+                        Some(id) => Some(*id),
+                        None => find_site.query_row([key], |r| r.get(0)).optional().map_err(e)?,
+                    };
+                    let Some(sid) = sid else { continue };
+                    site_ids.insert(key.to_string(), sid);
+                    let rows = q.query_map([sid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(e)?;
+                    for row in rows {
+                        let (id, ext) = row.map_err(e)?;
+                        pid.insert((sid, ext), id);
+                    }
+                }
+            }
+            let mut uid: HashMap<&str, i64> = HashMap::new();
+            let mut find_user = tx.prepare_cached("SELECT id FROM users WHERE key = ?1").map_err(e)?;
+            let mut ins_user = tx.prepare_cached("INSERT INTO users(key) VALUES (?1)").map_err(e)?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO interactions(user_id, product_id, kind, value, text, time_kind, time, split)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(e)?;
+            for (n, it) in interactions.iter().enumerate() {
+                let product = site_ids.get(&it.site).and_then(|sid| pid.get(&(*sid, it.product.clone())));
+                let Some(&product) = product else {
+                    s.interactions_unknown_product += 1;
+                    if s.unknown_product_examples.len() < 10 {
+                        s.unknown_product_examples.push(format!("{}/{}", it.site, it.product));
+                    }
+                    continue;
+                };
+                let user = match uid.get(it.user.as_str()) {
+                    Some(u) => *u,
+                    None => {
+                        let u: Option<i64> = find_user.query_row([&it.user], |r| r.get(0)).optional().map_err(e)?;
+                        let u = match u {
+                            Some(u) => u,
+                            None => {
+                                ins_user.execute([&it.user]).map_err(e)?;
+                                s.users_created += 1;
+                                tx.last_insert_rowid()
+                            }
+                        };
+                        uid.insert(&it.user, u);
+                        u
+                    }
+                };
+                let (tk, tv) = time_cols(it.time);
+                let changed = ins
+                    .execute(params![user, product, it.kind.code(), it.value, it.text, tk, tv, it.split.code()])
+                    .map_err(e)?;
+                if changed == 1 {
+                    s.interactions_inserted += 1;
+                } else {
+                    s.interactions_existing += 1;
+                }
+                if n % 4096 == 0 {
+                    progress((products.len() + n) as u64);
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO imports(source, at, summary, report) VALUES (?1, strftime('%s','now'), ?2, ?3)",
+            params![source, serde_json::to_string(&s).unwrap_or_default(), log],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(s)
+    }
+
+    fn datasets(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let mut q =
+            self.conn.prepare("SELECT dataset, key FROM sites ORDER BY dataset, id").map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(group_sites(rows))
+    }
+
+    fn load_dataset(&self, dataset: Option<&str>) -> Result<Dataset> {
+        let e = |x| self.err(x);
+        check_dataset(&self.datasets()?, dataset)?;
+        let mut b = DatasetAssembler::default();
+        let mut sites = self
+            .conn
+            .prepare("SELECT id, key, name, dataset FROM sites WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id")
+            .map_err(e)?;
+        let site_rows: Vec<(i64, String, String, String)> = sites
+            .query_map([dataset], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(e)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(e)?;
+        let mut pq = self
+            .conn
+            .prepare("SELECT id, external_id, title, brand, category, price_usd, image FROM products WHERE site_id = ?1 ORDER BY id")
+            .map_err(e)?;
+        for (sid, key, name, ds) in &site_rows {
+            b.site(key, name, ds);
+            let rows = pq
+                .query_map([sid], |r| {
+                    Ok(ProductRow {
+                        id: r.get(0)?,
+                        external_id: r.get(1)?,
+                        title: r.get(2)?,
+                        brand: r.get(3)?,
+                        category: r.get(4)?,
+                        price_usd: r.get(5)?,
+                        image: r.get(6)?,
+                    })
+                })
+                .map_err(e)?;
+            for row in rows {
+                b.product(row.map_err(e)?);
+            }
+        }
+        let mut iq = self
+            .conn
+            .prepare(
+                "SELECT i.user_id, u.key, i.product_id, i.kind, i.value, i.time_kind, i.time, i.split
+                 FROM interactions i JOIN users u ON u.id = i.user_id JOIN products p ON p.id = i.product_id JOIN sites s ON s.id = p.site_id
+                 WHERE ?1 IS NULL OR s.dataset = ?1 ORDER BY i.id",
+            )
+            .map_err(e)?;
+        let rows = iq
+            .query_map([dataset], |r| {
+                Ok(InteractionDbRow {
+                    user_id: r.get(0)?,
+                    user_key: r.get(1)?,
+                    product_id: r.get(2)?,
+                    kind: r.get(3)?,
+                    value: r.get(4)?,
+                    time_kind: r.get(5)?,
+                    time: r.get(6)?,
+                    split: r.get(7)?,
+                })
+            })
+            .map_err(e)?;
+        for row in rows {
+            b.interaction(row.map_err(e)?);
+        }
+        b.finish()
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        stats::compute(&self.conn, &self.path).map_err(|e| self.err(e))
+    }
+
+    fn row_counts(&self) -> Result<[i64; 5]> {
+        let mut out = [0i64; 5];
+        for (i, t) in ["sites", "products", "users", "interactions", "imports"].iter().enumerate() {
+            out[i] =
+                self.conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        }
+        Ok(out)
+    }
+
+    fn product_attributes(&self, dataset: Option<&str>) -> Result<Vec<Vec<(String, String)>>> {
+        let e = |x| self.err(x);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT p.attributes FROM sites s JOIN products p ON p.site_id = s.id
+                 WHERE ?1 IS NULL OR s.dataset = ?1 ORDER BY s.id, p.id",
+            )
+            .map_err(e)?;
+        let rows = q.query_map([dataset], |r| Ok(crate::rows::parse_attributes(&r.get::<_, String>(0)?))).map_err(e)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(e)
+    }
+
+    fn embed_candidates(&self, model: &str, dataset: Option<&str>) -> Result<Vec<EmbedCandidate>> {
+        embeddings::candidates(&self.conn, model, dataset).map_err(|e| self.err(e))
+    }
+
+    fn put_embeddings(&mut self, model: &str, rows: &[(i64, String, Vec<f32>)], dtype: VectorDtype) -> Result<()> {
+        let path = self.path.clone();
+        embeddings::put(&mut self.conn, model, rows, dtype).map_err(|e| Error::Sqlite { path, source: e })
+    }
+
+    fn load_item_vectors(&self, model: &str, dataset: Option<&str>) -> Result<ItemVectors> {
+        embeddings::load(&self.conn, model, dataset).map_err(|e| self.err(e))
+    }
+
+    fn product_rows(&self, site: &str, external_ids: &[String]) -> Result<Vec<Option<(i64, String)>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.id, p.content_hash FROM products p JOIN sites s ON s.id = p.site_id
+                 WHERE s.key = ?1 AND p.external_id = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        external_ids
+            .iter()
+            .map(|id| {
+                stmt.query_row(params![site, id], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    fn remove_products(&mut self, site: &str, external_ids: &[String]) -> Result<usize> {
+        self.set_removed(site, external_ids, true)
+    }
+
+    fn restore_products(&mut self, site: &str, external_ids: &[String]) -> Result<()> {
+        self.set_removed(site, external_ids, false).map(|_| ())
+    }
+
+    fn removed_products(&self, dataset: Option<&str>) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.key, p.external_id FROM removed_products r JOIN products p ON p.id = r.product_id
+                 JOIN sites s ON s.id = p.site_id WHERE ?1 IS NULL OR s.dataset = ?1 ORDER BY s.key, p.external_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![dataset], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    fn catalog_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'catalog_version'", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn catalog_changes(&self, dataset: &str, after: i64, model: Option<&str>) -> Result<Vec<CatalogChange>> {
+        let e = |x| self.err(x);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT s.key, p.id, p.external_id, p.title, p.brand, p.category, p.price_usd, p.image,
+                        r.product_id IS NOT NULL, e.dim, e.dtype, e.vector, p.version
+                 FROM products p JOIN sites s ON s.id = p.site_id
+                 LEFT JOIN removed_products r ON r.product_id = p.id
+                 LEFT JOIN embeddings e ON e.product_id = p.id AND e.model = ?3 AND e.content_hash = p.content_hash
+                 WHERE s.dataset = ?1 AND p.version > ?2 ORDER BY p.version, p.id",
+            )
+            .map_err(e)?;
+        let rows = q
+            .query_map(params![dataset, after, model], |r| {
+                let dim: Option<i64> = r.get(9)?;
+                let dtype: Option<String> = r.get(10)?;
+                let blob: Option<Vec<u8>> = r.get(11)?;
+                let vector = match (dim, dtype, blob) {
+                    (Some(d), Some(t), Some(b)) => {
+                        let mut v = Vec::with_capacity(d as usize);
+                        crate::embeddings::decode(&b, d as usize, &t, &mut v).then_some(v)
+                    }
+                    _ => None,
+                };
+                Ok(CatalogChange {
+                    site: r.get(0)?,
+                    meta: ProductRow {
+                        id: r.get(1)?,
+                        external_id: r.get(2)?,
+                        title: r.get(3)?,
+                        brand: r.get(4)?,
+                        category: r.get(5)?,
+                        price_usd: r.get(6)?,
+                        image: r.get(7)?,
+                    }
+                    .meta(0),
+                    removed: r.get(8)?,
+                    vector,
+                    version: r.get(12)?,
+                })
+            })
+            .map_err(e)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
+    }
+
+    fn get_secret(&self, name: &str) -> Result<Option<[u8; 32]>> {
+        events::get_secret(self, name)
+    }
+
+    fn secret_or_insert(&mut self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32]> {
+        events::secret_or_insert(self, name, fresh)
+    }
+
+    fn record_recommendations(&mut self, rows: &[RecommendationRow]) -> Result<()> {
+        events::record_recommendations(self, rows)
+    }
+
+    fn recommendation(&self, id: &str) -> Result<Option<RecommendationRow>> {
+        events::recommendation(self, id)
+    }
+
+    fn insert_events(&mut self, rows: &[EventRow]) -> Result<Vec<Stored>> {
+        events::insert_events(self, rows)
+    }
+
+    fn has_event(&self, recommendation: &str, kind: EventKind, product: &str) -> Result<bool> {
+        events::has_event(self, recommendation, kind, product)
+    }
+
+    fn has_event_key(&self, key: &str) -> Result<bool> {
+        events::has_event_key(self, key)
+    }
+
+    fn delete_session(&mut self, session: &str) -> Result<Erased> {
+        events::delete_session(self, session)
+    }
+
+    fn purge_events(&mut self, before: i64) -> Result<Erased> {
+        events::purge_events(self, before)
+    }
+
+    fn session_rows(&self, session: &str) -> Result<Erased> {
+        events::session_rows(self, session)
+    }
+
+    fn experiment_assignments(&self, experiment: &str) -> Result<Vec<(String, u64, u64)>> {
+        events::experiment_assignments(self, experiment)
+    }
+
+    fn experiment_sessions(&self, experiment: &str) -> Result<Vec<SessionCounts>> {
+        events::experiment_sessions(self, experiment)
+    }
+
+    fn experiment_positions(&self, experiment: &str) -> Result<Vec<PositionCounts>> {
+        events::experiment_positions(self, experiment)
+    }
+
+    fn variant_event_counts(&self) -> Result<Vec<(String, String, EventKind, u64)>> {
+        events::variant_event_counts(self)
+    }
+
+    fn recent_engagement(&self, since: i64) -> Result<Vec<Engagement>> {
+        events::recent_engagement(self, since)
+    }
+
+    fn dump_table(&self, table: Table, sink: &mut dyn FnMut(Vec<Row>) -> Result<()>) -> Result<()> {
+        let cols = table.columns();
+        let sql = format!("SELECT {} FROM {} ORDER BY {}", table.column_list(), table.name(), table.order_by());
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let row = cols
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c))| sql_value(r, i, *c))
+                .collect::<rusqlite::Result<Row>>()
+                .map_err(|e| self.err(e))?;
+            chunk.push(row);
+            if chunk.len() == CHUNK {
+                sink(std::mem::take(&mut chunk))?;
+            }
+        }
+        if !chunk.is_empty() {
+            sink(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> Result<bool> {
+        let counts = self.row_counts()?;
+        let events: i64 = self
+            .conn
+            .query_row("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM recommendations)", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(counts.iter().all(|&n| n == 0) && events == 0)
+    }
+
+    fn load_rows(&mut self, table: Table, rows: &[Row]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| Error::Sqlite { path: path.clone(), source: e };
+        let cols = table.columns();
+        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        let verb = if table == Table::Secrets { "INSERT OR REPLACE" } else { "INSERT" };
+        let sql = format!("{verb} INTO {}({}) VALUES ({})", table.name(), table.column_list(), marks.join(", "));
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut st = tx.prepare_cached(&sql).map_err(err)?;
+            for row in rows {
+                if row.len() != cols.len() {
+                    return Err(Error::Copy(format!(
+                        "{}: a row of {} cells, expected {}",
+                        table.name(),
+                        row.len(),
+                        cols.len()
+                    )));
+                }
+                let values: Vec<rusqlite::types::Value> = row.iter().map(to_sql).collect();
+                st.execute(rusqlite::params_from_iter(values)).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn finish_load(&mut self) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE settings SET value = (SELECT coalesce(max(version), 0) FROM products) WHERE name = 'catalog_version'",
+                [],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
