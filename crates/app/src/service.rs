@@ -135,6 +135,8 @@ pub struct Service {
     encoders: Mutex<HashMap<String, Arc<LoadedModel>>>,
     pub(crate) counter: AtomicU64,
     pub(crate) feedback: Option<Feedback>,
+    /// Catalog version of the store that the in-memory catalogs include.
+    synced: Mutex<i64>,
 }
 
 fn hnsw_params(opts: &ServiceOptions) -> Result<HnswParams> {
@@ -196,6 +198,8 @@ impl Service {
     /// (memory-mapped; built and saved once when missing or stale).
     pub fn open(store_path: &Path, opts: ServiceOptions) -> Result<(Service, LoadReport)> {
         let store = Store::open(store_path)?;
+        // read before loading: changes committed while loading are applied again (idempotent)
+        let synced = store.catalog_version()?;
         let root = artifact::root(&store);
         let (latest, bad) = artifact::latest(&root)?;
         let mut report = LoadReport { skipped: bad.iter().map(|e| e.to_string()).collect(), ..Default::default() };
@@ -236,6 +240,7 @@ impl Service {
             encoders: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
             feedback: None,
+            synced: Mutex::new(synced),
         };
         Ok((service, report))
     }
@@ -707,6 +712,63 @@ impl Service {
             }
         }
         Ok(change)
+    }
+
+    /// Applies the catalog changes that other processes committed to the store since the last
+    /// sync (another replica's upserts and removals, `warmstart ingest` or `embed` runs):
+    /// products are upserted or taken off, with their vectors and ANN entries. Products of
+    /// sites the service did not load are skipped (a new site needs a restart). Returns the
+    /// changes applied.
+    pub fn sync_catalog(&self) -> Result<usize> {
+        let mut synced = self.synced.lock().map_err(|_| poisoned())?;
+        let mut pending = Vec::new();
+        let top = {
+            let store = self.store.lock().map_err(|_| poisoned())?;
+            let now = store.catalog_version()?;
+            if now <= *synced {
+                return Ok(0);
+            }
+            let mut top = now;
+            for (gi, g) in self.groups.iter().enumerate() {
+                let dataset = g.catalog.read().map_err(|_| poisoned())?.dataset.clone();
+                let model = match &g.space {
+                    Some(VectorSpec::Single(m)) => Some(m.as_str()),
+                    _ => None,
+                };
+                let changes = store.catalog_changes(&dataset, *synced, model)?;
+                top = changes.iter().map(|c| c.version).fold(top, i64::max);
+                pending.push((gi, changes));
+            }
+            top
+        };
+        let mut applied = 0;
+        for (gi, changes) in pending {
+            let g = &self.groups[gi];
+            let mut c = g.catalog.write().map_err(|_| poisoned())?;
+            let mut index = g.content_index.write().map_err(|_| poisoned())?;
+            for ch in changes {
+                let Some(s) = c.site(&ch.site) else { continue };
+                if ch.removed {
+                    if let Some(i) = c.remove(s, &ch.meta.external_id) {
+                        if let Some(ix) = index.get_mut(&s) {
+                            ix.remove(i);
+                        }
+                    }
+                    applied += 1;
+                    continue;
+                }
+                let meta = warmstart_core::ProductMeta { site: s, ..ch.meta };
+                // a vector of another dimension (a re-embedded space) waits for a restart
+                let vector = ch.vector.filter(|v| v.len() == c.dim());
+                let (id, _) = c.upsert(s, meta, vector.clone())?;
+                if let (Some(v), Some(ix)) = (vector, index.get_mut(&s)) {
+                    ix.upsert(id, &v)?;
+                }
+                applied += 1;
+            }
+        }
+        *synced = top;
+        Ok(applied)
     }
 
     /// `DELETE /v1/sites/{site}/products`: products taken off the served catalog (kept in the

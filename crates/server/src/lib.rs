@@ -81,6 +81,9 @@ pub struct ServerOptions {
     /// Seconds a client may take to send a request's head (also the idle limit of a
     /// kept-alive connection): a client trickling headers (slowloris) is cut off.
     pub header_timeout_seconds: u64,
+    /// How often the catalog is synced with the store, picking up what other processes
+    /// (replicas, `warmstart ingest`, `embed`) changed; `None`: never.
+    pub catalog_sync: Option<std::time::Duration>,
 }
 
 impl Default for ServerOptions {
@@ -92,6 +95,7 @@ impl Default for ServerOptions {
             rate_per_address: None,
             write_rate_per_key: Rate::new(20.0, 40),
             header_timeout_seconds: 10,
+            catalog_sync: Some(std::time::Duration::from_millis(500)),
         }
     }
 }
@@ -540,6 +544,24 @@ async fn limit(State(s): State<Shared>, req: Request, next: Next) -> Response {
     resp
 }
 
+/// Syncs the catalog with the store every `every` until the state is dropped.
+fn spawn_catalog_sync(state: std::sync::Weak<AppState>, every: std::time::Duration) {
+    let spawned = std::thread::Builder::new().name("catalog-sync".into()).spawn(move || loop {
+        std::thread::sleep(every);
+        let Some(s) = state.upgrade() else { break };
+        match s.service.sync_catalog() {
+            Ok(n) => s.metrics.catalog_sync(n, false),
+            Err(e) => {
+                s.metrics.catalog_sync(0, true);
+                eprintln!("catalog sync: {e}");
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        eprintln!("catalog sync: not started: {e}");
+    }
+}
+
 /// The router over a loaded service. The per-address limit needs the client's address as
 /// `ConnectInfo<SocketAddr>`, which [`serve_connections`] supplies.
 pub fn router(service: Service, opts: ServerOptions) -> Router {
@@ -551,6 +573,9 @@ pub fn router(service: Service, opts: ServerOptions) -> Router {
         auth_failures: Limiter::new(auth_failure_rate()),
     };
     let state: Shared = Arc::new(AppState { service, metrics: Metrics::default(), opts, limits });
+    if let Some(every) = state.opts.catalog_sync {
+        spawn_catalog_sync(Arc::downgrade(&state), every);
+    }
     Router::new()
         .route("/v1/recommend", post(recommend))
         .route("/v1/sites/{site}/products/{id}/similar", get(similar))

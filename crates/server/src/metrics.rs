@@ -36,6 +36,8 @@ struct State {
     embedded_products: u64,
     /// accepted, duplicate, rejected events
     events: [u64; 3],
+    /// catalog changes applied from the store, failed syncs
+    catalog_sync: [u64; 2],
 }
 
 /// The service's counters.
@@ -68,6 +70,13 @@ impl Metrics {
             s.events[0] += accepted as u64;
             s.events[1] += duplicates as u64;
             s.events[2] += rejected as u64;
+        }
+    }
+    /// Counts a catalog sync with the store: changes applied, or a failure.
+    pub fn catalog_sync(&self, applied: usize, failed: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.catalog_sync[0] += applied as u64;
+            s.catalog_sync[1] += failed as u64;
         }
     }
     /// The exposition text, with catalog and index sizes (site, live products, indexed).
@@ -106,6 +115,14 @@ impl Metrics {
         for (outcome, n) in ["accepted", "duplicate", "rejected"].iter().zip(s.events) {
             let _ = writeln!(out, "warmstart_events_total{{outcome=\"{outcome}\"}} {n}");
         }
+        out.push_str("# HELP warmstart_catalog_changes_synced_total Catalog changes picked up from the store (other replicas' writes included).\n");
+        out.push_str("# TYPE warmstart_catalog_changes_synced_total counter\n");
+        let _ = writeln!(out, "warmstart_catalog_changes_synced_total {}", s.catalog_sync[0]);
+        out.push_str(
+            "# HELP warmstart_catalog_sync_failures_total Catalog syncs with the store that failed (retried).\n",
+        );
+        out.push_str("# TYPE warmstart_catalog_sync_failures_total counter\n");
+        let _ = writeln!(out, "warmstart_catalog_sync_failures_total {}", s.catalog_sync[1]);
         out.push_str("# HELP warmstart_catalog_products Live products per site.\n");
         out.push_str("# TYPE warmstart_catalog_products gauge\n");
         for (site, live, _) in sizes {

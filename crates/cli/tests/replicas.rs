@@ -1,0 +1,135 @@
+//! Several `warmstart serve` processes on one store: a catalog write through one replica is
+//! served by the others within the sync interval, and feedback events sent to different
+//! replicas are counted once. Runs on SQLite (two processes, one file) and on PostgreSQL when
+//! `WARMSTART_TEST_POSTGRES` names a server (CI sets it).
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{http, post, serve, subset, warmstart};
+use serde_json::{json, Value};
+
+fn office_products(addr: &str) -> u64 {
+    let sites: Value = http(addr, "GET", "/v1/sites", &[], None).json();
+    sites.as_array().unwrap().iter().find(|s| s["site"] == "amazon-office").unwrap()["products"].as_u64().unwrap()
+}
+
+/// Polls `addr` until the office catalog has `want` products; returns how long that took.
+fn wait_for_count(addr: &str, want: u64) -> Duration {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if office_products(addr) == want {
+            return t0.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{addr}: the office catalog never reached {want} products (has {})", office_products(addr));
+}
+
+fn events(addr: &str, body: &Value) -> Value {
+    // the list was served by another replica, which records it within milliseconds
+    for _ in 0..100 {
+        let r = post(addr, "/v1/events", &json!({ "events": [body] }));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        let unknown = v["rejected"].as_array().unwrap().iter().any(|e| e["code"] == "unknown_recommendation");
+        if !unknown {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{addr}: the recommendation never became known");
+}
+
+fn replicas_share_one_store(store: &Path, dir: &Path) {
+    let home = dir.join("home");
+    warmstart(store)
+        .env("WARMSTART_HOME", &home)
+        .args(["ingest", "amazon-art-office"])
+        .arg(subset(dir))
+        .assert()
+        .success();
+    warmstart(store)
+        .env("WARMSTART_HOME", &home)
+        .args(["train", "pop", "--dataset", "amazon-art-office"])
+        .assert()
+        .success();
+    let (da, db) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&da).unwrap();
+    std::fs::create_dir_all(&db).unwrap();
+    let a = serve(store, &da, &[("WARMSTART_HOME", &home)], &["--api-key", "k"]);
+    let b = serve(store, &db, &[("WARMSTART_HOME", &home)], &["--api-key", "k"]);
+    let auth = [("X-Api-Key", "k")];
+    let before = office_products(&b.addr);
+    assert_eq!(office_products(&a.addr), before);
+
+    // an upsert through A is served by B within the sync interval (500 ms) and a poll
+    let body = json!({"products": [{"id": "replica-1", "title": "walnut desk organizer"}]}).to_string();
+    let up = http(&a.addr, "PUT", "/v1/sites/amazon-office/products", &auth, Some(body.as_bytes()));
+    assert_eq!(up.status, 200, "{}", String::from_utf8_lossy(&up.body));
+    assert_eq!(office_products(&a.addr), before + 1, "the writing replica serves it at once");
+    let seen = wait_for_count(&b.addr, before + 1);
+    assert!(seen < Duration::from_secs(3), "B took {seen:?}");
+    // a removal through B reaches A
+    let del = json!({"ids": ["replica-1"]}).to_string();
+    let d = http(&b.addr, "DELETE", "/v1/sites/amazon-office/products", &auth, Some(del.as_bytes()));
+    assert_eq!(d.status, 200, "{}", String::from_utf8_lossy(&d.body));
+    wait_for_count(&a.addr, before);
+    // a product imported by another process (warmstart ingest) reaches both
+    let extra = dir.join("extra.jsonl");
+    std::fs::write(&extra, "{\"site\":\"amazon-office\",\"id\":\"cli-1\",\"title\":\"stapler\"}\n").unwrap();
+    warmstart(store)
+        .env("WARMSTART_HOME", &home)
+        .args(["ingest", "jsonl", "--dataset", "amazon-art-office"])
+        .arg(&extra)
+        .assert()
+        .success();
+    wait_for_count(&a.addr, before + 1);
+    wait_for_count(&b.addr, before + 1);
+
+    // events about one list, sent to both replicas, count once
+    let r = post(
+        &a.addr,
+        "/v1/recommend",
+        &json!({"site": "amazon-office", "history": [{"site": "amazon-art", "id": "37"}], "k": 4, "model": "pop", "session": "replica-session-1"}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let rec = r.json();
+    let items: Vec<Value> = rec["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(p, i)| json!({"id": i["id"], "position": p}))
+        .collect();
+    let shown = |key: &str| {
+        json!({"type": "impression", "key": key, "session": "replica-session-1",
+               "recommendation_id": rec["recommendation_id"], "items": items})
+    };
+    let first = events(&b.addr, &shown("imp-1"));
+    assert_eq!((first["accepted"].as_u64(), first["duplicates"].as_u64()), (Some(1), Some(0)), "{first}");
+    let again = events(&a.addr, &shown("imp-2"));
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)), "{again}");
+    let same_key = events(&b.addr, &shown("imp-1"));
+    assert_eq!(same_key["duplicates"].as_u64(), Some(1), "{same_key}");
+    // and erasing the session through either replica removes it everywhere
+    let erased = http(&b.addr, "DELETE", "/v1/sessions/replica-session-1", &[], None);
+    assert_eq!(erased.status, 200, "{}", String::from_utf8_lossy(&erased.body));
+    assert_eq!(erased.json()["events"], 4, "four shown items");
+}
+
+#[test]
+fn two_replicas_on_one_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    replicas_share_one_store(&dir.path().join("s.sqlite"), dir.path());
+}
+
+#[test]
+fn two_replicas_on_one_postgres_database() {
+    let Some(admin) = warmstart_store::test_server("two_replicas_on_one_postgres_database") else { return };
+    let db = warmstart_store::TempDatabase::create(&admin).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    replicas_share_one_store(Path::new(db.url()), dir.path());
+}
