@@ -2,7 +2,9 @@
 # The whole test suite: formatting, lints, unit and integration tests (on the shared data
 # in $WARMSTART_DATA, default ../shared/data), and the metric cross-check against an
 # independent implementation (pytrec_eval, installed into .venv by this script), and the A/B
-# report's statistics against NumPy/SciPy on a simulated experiment.
+# report's statistics against NumPy/SciPy on a simulated experiment. The PostgreSQL backend's
+# tests run when WARMSTART_TEST_POSTGRES names a server (`eval "$(scripts/pg.sh start)"`;
+# .ci/run does this and sets WARMSTART_REQUIRE_POSTGRES=1 so that they cannot skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WARMSTART_DATA="${WARMSTART_DATA:-$(cd .. && pwd)/shared/data}"

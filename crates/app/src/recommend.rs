@@ -277,7 +277,8 @@ impl Service {
         let g = &self.groups[gi];
         // a live signal ranks with the default model's view of the history
         let live = model.filter(|m| is_live_model(m));
-        let served = self.model(g, if live.is_some() { None } else { model })?;
+        let served_arc = self.model(g, if live.is_some() { None } else { model })?;
+        let served = &*served_arc;
         let (history, profile) = match &req.profile {
             Some(p) => {
                 if !req.history.is_empty() {
@@ -630,7 +631,8 @@ impl Service {
                 (CO_CLICK.to_string(), scored)
             }
             Some(name) => {
-                let served = self.model(g, Some(name))?;
+                let served_arc = self.model(g, Some(name))?;
+                let served = &*served_arc;
                 let space = served.model.space().ok_or_else(|| {
                     Error::bad("model", format!("{name} has no item vector space (try the content space: no model)"))
                 })?;

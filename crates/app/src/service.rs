@@ -108,7 +108,8 @@ pub(crate) struct Group {
     pub(crate) space: Option<VectorSpec>,
     /// ANN indexes over the content space, by site (keys: catalog item ids).
     pub(crate) content_index: RwLock<HashMap<SiteId, Hnsw>>,
-    pub(crate) models: Vec<Served>,
+    /// Served artifacts; a newer version of one replaces it in place (see `sync_artifacts`).
+    pub(crate) models: RwLock<Vec<Arc<Served>>>,
     pub(crate) default: usize,
 }
 
@@ -137,6 +138,8 @@ pub struct Service {
     pub(crate) feedback: Option<Feedback>,
     /// Catalog version of the store that the in-memory catalogs include.
     synced: Mutex<i64>,
+    /// Where trained artifacts are published (in the store's models directory).
+    artifacts_root: PathBuf,
 }
 
 fn hnsw_params(opts: &ServiceOptions) -> Result<HnswParams> {
@@ -192,6 +195,73 @@ pub fn open_or_build_index(
     Ok((Hnsw::open(path)?, true))
 }
 
+/// Loads one artifact against a live catalog: its item ids mapped to the catalog's (by site
+/// and external id, so products upserted since the catalog was loaded are found too), its
+/// content inputs (aligned with `d`, the store's dataset), and its ANN indexes.
+fn load_served(
+    a: ArtifactRef,
+    d: &warmstart_core::Dataset,
+    catalog: &Catalog,
+    space: Option<&VectorSpec>,
+    vectors: Option<Arc<ItemVectors>>,
+) -> Result<Served> {
+    let items = a.items()?;
+    let mut to_catalog = vec![NONE; items.len()];
+    for (m, (site, ext)) in items.iter().enumerate() {
+        if let Some(c) = catalog.site(site).and_then(|s| catalog.item(s, ext)) {
+            to_catalog[m] = c;
+        }
+    }
+    let identity = items.len() <= catalog.n_items() && to_catalog.iter().enumerate().all(|(m, &c)| c == m as ItemId);
+    let mut to_model = Vec::new();
+    if !identity {
+        to_model = vec![NONE; catalog.n_items()];
+        for (m, &c) in to_catalog.iter().enumerate() {
+            if c != NONE {
+                to_model[c as usize] = m as u32;
+            }
+        }
+    }
+    let ids = IdMap { identity, to_model, to_catalog };
+    // inputs of models that read content: in the model's item order
+    let inputs = match vectors {
+        None => None,
+        Some(v) if v.n_items() == items.len() && artifact::item_keys(d).iter().zip(&items).all(|(a, b)| a == b) => {
+            Some(v)
+        }
+        Some(v) => {
+            let row_of: HashMap<(String, String), usize> =
+                artifact::item_keys(d).into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+            let mut out =
+                ItemVectors { dim: v.dim, data: vec![0.0; items.len() * v.dim], present: vec![false; items.len()] };
+            for (m, key) in items.iter().enumerate() {
+                if let Some(&r) = row_of.get(key).filter(|&&r| v.present[r]) {
+                    out.data[m * v.dim..(m + 1) * v.dim].copy_from_slice(v.row(r as ItemId));
+                    out.present[m] = true;
+                }
+            }
+            Some(Arc::new(out))
+        }
+    };
+    let model = warmstart_models::load(&a.model_dir(), inputs.as_deref())?;
+    if model.n_items() != items.len() {
+        return Err(Error::Artifact {
+            path: a.dir.display().to_string(),
+            reason: format!("the model knows {} items, items.json lists {}", model.n_items(), items.len()),
+        });
+    }
+    let content_space = model.space().is_some_and(|s| s.cosine())
+        && a.manifest.vectors.is_some()
+        && a.manifest.vectors.as_deref().and_then(|s| s.parse::<VectorSpec>().ok()).as_ref() == space;
+    let mut indexes = HashMap::new();
+    for info in &a.manifest.index {
+        if let Some(s) = catalog.site(&info.site) {
+            indexes.insert(s, Hnsw::open(&a.dir.join("index").join(&info.file))?);
+        }
+    }
+    Ok(Served { artifact: a, model, ids, content_space, indexes })
+}
+
 impl Service {
     /// Loads the newest artifact of every model of every dataset group (or of
     /// `opts.datasets`), the groups' catalogs and content vectors, and the ANN indexes
@@ -241,6 +311,7 @@ impl Service {
             counter: AtomicU64::new(0),
             feedback: None,
             synced: Mutex::new(synced),
+            artifacts_root: root,
         };
         Ok((service, report))
     }
@@ -278,68 +349,16 @@ impl Service {
         };
         let space_vectors = space.as_ref().map(|s| vectors_of(&s.to_string())).transpose()?.map(|v| (*v).clone());
         let catalog = Catalog::new(&d, space_vectors, &removed)?;
-        let keys = artifact::item_keys(&d);
         let mut models = Vec::new();
         for a in artifacts {
-            let items = a.items()?;
-            let identity = items.len() <= keys.len() && items.iter().zip(&keys).all(|(a, b)| a == b);
-            let mut to_catalog = vec![NONE; items.len()];
-            let mut to_model = Vec::new();
-            if !identity {
-                to_model = vec![NONE; d.n_items()];
-                let lookup: HashMap<(&str, &str), ItemId> =
-                    keys.iter().enumerate().map(|(i, (s, e))| ((s.as_str(), e.as_str()), i as ItemId)).collect();
-                for (m, (s, e)) in items.iter().enumerate() {
-                    if let Some(&c) = lookup.get(&(s.as_str(), e.as_str())) {
-                        to_catalog[m] = c;
-                        to_model[c as usize] = m as u32;
-                    }
-                }
-            } else {
-                to_catalog = (0..items.len() as ItemId).collect();
-            }
-            let ids = IdMap { identity, to_model, to_catalog };
-            // inputs of models that read content: in the model's item order
-            let inputs = match a.manifest.vectors.as_deref() {
-                None => None,
-                Some(spec) => {
-                    let v = vectors_of(spec)?;
-                    Some(if ids.identity && v.n_items() == items.len() {
-                        v
-                    } else {
-                        let mut out = ItemVectors {
-                            dim: v.dim,
-                            data: vec![0.0; items.len() * v.dim],
-                            present: vec![false; items.len()],
-                        };
-                        for m in 0..items.len() as u32 {
-                            if let Some(c) = ids.catalog_id(m).filter(|&c| v.present[c as usize]) {
-                                out.data[m as usize * v.dim..(m as usize + 1) * v.dim].copy_from_slice(v.row(c));
-                                out.present[m as usize] = true;
-                            }
-                        }
-                        Arc::new(out)
-                    })
-                }
-            };
-            let model = warmstart_models::load(&a.model_dir(), inputs.as_deref())?;
-            if model.n_items() != items.len() {
-                return Err(Error::Artifact {
-                    path: a.dir.display().to_string(),
-                    reason: format!("the model knows {} items, items.json lists {}", model.n_items(), items.len()),
-                });
-            }
-            let content_space = model.space().is_some_and(|s| s.cosine())
-                && a.manifest.vectors.is_some()
-                && a.manifest.vectors.as_deref().and_then(|s| s.parse::<VectorSpec>().ok()) == space;
-            let mut indexes = HashMap::new();
-            for info in &a.manifest.index {
-                if let Some(s) = catalog.site(&info.site) {
-                    indexes.insert(s, Hnsw::open(&a.dir.join("index").join(&info.file))?);
-                }
-            }
-            report.models.push((dataset.to_string(), a.manifest.model.clone(), a.manifest.version));
-            models.push(Served { artifact: a, model, ids, content_space, indexes });
+            let inputs = a.manifest.vectors.as_deref().map(&mut vectors_of).transpose()?;
+            let served = load_served(a, &d, &catalog, space.as_ref(), inputs)?;
+            report.models.push((
+                dataset.to_string(),
+                served.artifact.manifest.model.clone(),
+                served.artifact.manifest.version,
+            ));
+            models.push(Arc::new(served));
         }
         let default = opts
             .default_models
@@ -357,7 +376,7 @@ impl Service {
                     s.artifact.manifest.evaluation.as_ref().and_then(|e| e.mean("ndcg@10")).unwrap_or(f64::NEG_INFINITY)
                 };
                 (0..models.len())
-                    .max_by(|&a, &b| ndcg(&models[a]).total_cmp(&ndcg(&models[b])).then(b.cmp(&a)))
+                    .max_by(|&a, &b| ndcg(&*models[a]).total_cmp(&ndcg(&*models[b])).then(b.cmp(&a)))
                     .unwrap_or(0)
             });
         // content-space indexes, one per site, memory-mapped from beside the store
@@ -380,7 +399,13 @@ impl Service {
                 content_index.insert(s, index);
             }
         }
-        Ok(Group { catalog: RwLock::new(catalog), space, content_index: RwLock::new(content_index), models, default })
+        Ok(Group {
+            catalog: RwLock::new(catalog),
+            space,
+            content_index: RwLock::new(content_index),
+            models: RwLock::new(models),
+            default,
+        })
     }
 
     /// The store file.
@@ -407,7 +432,7 @@ impl Service {
             }
             for v in &x.variants {
                 if let (Some(m), false) = (&v.model, v.model.as_deref().is_some_and(crate::recommend::is_live_model)) {
-                    if !self.groups.iter().any(|g| g.models.iter().any(|s| s.name() == m)) {
+                    if !self.groups.iter().any(|g| g.models.read().is_ok_and(|ms| ms.iter().any(|s| s.name() == m))) {
                         warnings.push(format!(
                             "experiment `{}`, variant `{}`: model `{m}` is not served here",
                             x.key, v.name
@@ -457,16 +482,18 @@ impl Service {
         self.sites.get(key).copied().ok_or_else(|| Error::NotFound { what: "site", key: key.to_string() })
     }
 
-    pub(crate) fn model<'a>(&self, group: &'a Group, name: Option<&str>) -> Result<&'a Served> {
+    pub(crate) fn model(&self, group: &Group, name: Option<&str>) -> Result<Arc<Served>> {
+        let models = group.models.read().map_err(|_| poisoned())?;
         match name {
-            None => {
-                group.models.get(group.default).ok_or_else(|| Error::NotFound { what: "model", key: "default".into() })
-            }
-            Some(n) => group.models.iter().find(|s| s.name() == n).ok_or_else(|| Error::NotFound {
+            None => models
+                .get(group.default)
+                .cloned()
+                .ok_or_else(|| Error::NotFound { what: "model", key: "default".into() }),
+            Some(n) => models.iter().find(|s| s.name() == n).cloned().ok_or_else(|| Error::NotFound {
                 what: "model",
                 key: format!(
                     "{n} (served: {})",
-                    group.models.iter().map(|s| s.name().to_string()).collect::<Vec<_>>().join(", ")
+                    models.iter().map(|s| s.name().to_string()).collect::<Vec<_>>().join(", ")
                 ),
             }),
         }
@@ -486,6 +513,8 @@ impl Service {
                     products: c.live_items(s).len(),
                     models: g
                         .models
+                        .read()
+                        .map_err(|_| poisoned())?
                         .iter()
                         .enumerate()
                         .map(|(i, m)| ModelInfo {
@@ -769,6 +798,53 @@ impl Service {
         }
         *synced = top;
         Ok(applied)
+    }
+
+    /// Loads artifacts published since start (by `warmstart train` on any machine sharing the
+    /// models directory): a newer version of a served model replaces it in place, a model of
+    /// a served dataset group not yet served is added. Requests keep using the old version
+    /// until the new one is loaded. Returns (dataset, model, version) of what was loaded.
+    pub fn sync_artifacts(&self) -> Result<Vec<(String, String, u32)>> {
+        let (latest, _bad) = artifact::latest(&self.artifacts_root)?;
+        let mut loaded = Vec::new();
+        for a in latest {
+            let Some(g) = self.groups.iter().find(|g| g.catalog.read().is_ok_and(|c| c.dataset == a.manifest.dataset))
+            else {
+                continue;
+            };
+            let newer = {
+                let models = g.models.read().map_err(|_| poisoned())?;
+                match models.iter().find(|s| s.name() == a.manifest.model) {
+                    Some(s) => s.artifact.manifest.version < a.manifest.version,
+                    None => true,
+                }
+            };
+            if !newer {
+                continue;
+            }
+            let dataset = a.manifest.dataset.clone();
+            let (d, inputs) = {
+                let store = self.store.lock().map_err(|_| poisoned())?;
+                let d = store.load_dataset(Some(&dataset))?;
+                let inputs = match a.manifest.vectors.as_deref() {
+                    Some(spec) => Some(Arc::new(load_vectors(&store, &dataset, &d, &spec.parse()?, &mut |_| {})?)),
+                    None => None,
+                };
+                (d, inputs)
+            };
+            let served = {
+                let c = g.catalog.read().map_err(|_| poisoned())?;
+                load_served(a, &d, &c, g.space.as_ref(), inputs)?
+            };
+            let key = (dataset, served.name().to_string(), served.artifact.manifest.version);
+            let mut models = g.models.write().map_err(|_| poisoned())?;
+            match models.iter().position(|s| s.name() == key.1) {
+                Some(i) => models[i] = Arc::new(served),
+                None => models.push(Arc::new(served)),
+            }
+            loaded.push(key);
+        }
+        Ok(loaded)
     }
 
     /// `DELETE /v1/sites/{site}/products`: products taken off the served catalog (kept in the

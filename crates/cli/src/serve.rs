@@ -74,6 +74,11 @@ pub struct ServeArgs {
     /// Half-life of the live-trending signal, in hours.
     #[arg(long, default_value_t = 6.0)]
     pub trending_half_life_hours: f64,
+    /// Milliseconds between syncs with the store: catalog changes made by other replicas or
+    /// commands are served after at most this long (plus the sync itself); newly published
+    /// artifacts are looked for every tenth sync. 0: never.
+    #[arg(long, default_value_t = 500)]
+    pub sync_ms: u64,
     /// Write the bound address to this file once listening (for scripts).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
@@ -147,6 +152,7 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
         rate_per_address: rate(a.rate_limit, "--rate-limit")?,
         write_rate_per_key: rate(a.write_rate_limit, "--write-rate-limit")?,
         header_timeout_seconds: a.header_timeout,
+        catalog_sync: (a.sync_ms > 0).then(|| std::time::Duration::from_millis(a.sync_ms)),
         ..Default::default()
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

@@ -114,6 +114,26 @@ fn replicas_share_one_store(store: &Path, dir: &Path) {
     assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)), "{again}");
     let same_key = events(&b.addr, &shown("imp-1"));
     assert_eq!(same_key["duplicates"].as_u64(), Some(1), "{same_key}");
+    // a model trained while both serve is picked up by both without a restart
+    let version = |addr: &str| -> u64 {
+        let sites: Value = http(addr, "GET", "/v1/sites", &[], None).json();
+        let office = sites.as_array().unwrap().iter().find(|s| s["site"] == "amazon-office").unwrap().clone();
+        office["models"].as_array().unwrap().iter().find(|m| m["model"] == "pop").unwrap()["version"].as_u64().unwrap()
+    };
+    let v1 = version(&a.addr);
+    warmstart(store)
+        .env("WARMSTART_HOME", &home)
+        .args(["train", "pop", "--dataset", "amazon-art-office"])
+        .assert()
+        .success();
+    for addr in [&a.addr, &b.addr] {
+        let t0 = Instant::now();
+        while version(addr) == v1 {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{addr} never loaded the new artifact");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(version(addr), v1 + 1);
+    }
     // and erasing the session through either replica removes it everywhere
     let erased = http(&b.addr, "DELETE", "/v1/sessions/replica-session-1", &[], None);
     assert_eq!(erased.status, 200, "{}", String::from_utf8_lossy(&erased.body));

@@ -544,16 +544,30 @@ async fn limit(State(s): State<Shared>, req: Request, next: Next) -> Response {
     resp
 }
 
-/// Syncs the catalog with the store every `every` until the state is dropped.
+/// Syncs the catalog with the store every `every`, and looks for newly published artifacts
+/// every tenth time, until the state is dropped.
 fn spawn_catalog_sync(state: std::sync::Weak<AppState>, every: std::time::Duration) {
-    let spawned = std::thread::Builder::new().name("catalog-sync".into()).spawn(move || loop {
-        std::thread::sleep(every);
-        let Some(s) = state.upgrade() else { break };
-        match s.service.sync_catalog() {
-            Ok(n) => s.metrics.catalog_sync(n, false),
-            Err(e) => {
-                s.metrics.catalog_sync(0, true);
-                eprintln!("catalog sync: {e}");
+    let spawned = std::thread::Builder::new().name("catalog-sync".into()).spawn(move || {
+        for tick in 1u64.. {
+            std::thread::sleep(every);
+            let Some(s) = state.upgrade() else { break };
+            match s.service.sync_catalog() {
+                Ok(n) => s.metrics.catalog_sync(n, false),
+                Err(e) => {
+                    s.metrics.catalog_sync(0, true);
+                    eprintln!("catalog sync: {e}");
+                }
+            }
+            if tick % 10 == 0 {
+                match s.service.sync_artifacts() {
+                    Ok(loaded) => {
+                        for (dataset, model, version) in loaded {
+                            s.metrics.artifact_loaded();
+                            eprintln!("loaded artifact {dataset}/{model} v{version}");
+                        }
+                    }
+                    Err(e) => eprintln!("artifact sync: {e}"),
+                }
             }
         }
     });

@@ -38,6 +38,8 @@ struct State {
     events: [u64; 3],
     /// catalog changes applied from the store, failed syncs
     catalog_sync: [u64; 2],
+    /// artifacts loaded after start
+    artifacts_loaded: u64,
 }
 
 /// The service's counters.
@@ -77,6 +79,12 @@ impl Metrics {
         if let Ok(mut s) = self.state.lock() {
             s.catalog_sync[0] += applied as u64;
             s.catalog_sync[1] += failed as u64;
+        }
+    }
+    /// Counts an artifact published after start and now served.
+    pub fn artifact_loaded(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.artifacts_loaded += 1;
         }
     }
     /// The exposition text, with catalog and index sizes (site, live products, indexed).
@@ -123,6 +131,9 @@ impl Metrics {
         );
         out.push_str("# TYPE warmstart_catalog_sync_failures_total counter\n");
         let _ = writeln!(out, "warmstart_catalog_sync_failures_total {}", s.catalog_sync[1]);
+        out.push_str("# HELP warmstart_artifacts_loaded_total Trained artifacts picked up after start (no restart).\n");
+        out.push_str("# TYPE warmstart_artifacts_loaded_total counter\n");
+        let _ = writeln!(out, "warmstart_artifacts_loaded_total {}", s.artifacts_loaded);
         out.push_str("# HELP warmstart_catalog_products Live products per site.\n");
         out.push_str("# TYPE warmstart_catalog_products gauge\n");
         for (site, live, _) in sizes {
