@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod error;
 pub mod matrix;
 pub mod metrics;
+pub mod npy;
 pub mod paths;
 pub mod record;
 pub mod rng;

@@ -427,3 +427,37 @@ fn two_connections_writing_the_same_events_count_them_once() {
     assert_eq!(accepted.iter().sum::<usize>(), 3, "{accepted:?}: three items, each shown once");
     assert_eq!(first.session_rows("h1").unwrap(), Erased { events: 3, recommendations: 1, keys: 200 });
 }
+
+#[test]
+fn pgvector_hnsw_finds_the_nearest_products() {
+    let Some(pg) = postgres("pgvector_hnsw") else { return };
+    let mut store = warmstart_store::PgStore::open(pg.location.to_str().unwrap()).unwrap();
+    use warmstart_store::StoreBackend;
+    let site = Site { key: "s".into(), name: "S".into(), dataset: "d".into() };
+    let products: Vec<Product> = (0..300).map(|i| Product::new("s", i.to_string(), format!("p{i}"))).collect();
+    store.write("d", &[site], &products, &[], "{}", &|_| {}).unwrap();
+    let ids: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    let rows = store.product_rows("s", &ids).unwrap();
+    // points on a circle: the neighbours of angle i are i±1, i±2, …
+    let put: Vec<(i64, String, Vec<f32>)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (id, hash) = r.clone().unwrap();
+            let a = i as f32 * std::f32::consts::TAU / 300.0;
+            (id, hash, vec![a.cos(), a.sin(), 0.0])
+        })
+        .collect();
+    store.put_embeddings("circle", &put, VectorDtype::F32).unwrap();
+    let exact = store.nearest("circle", &put[10].2, 3, 40).unwrap();
+    assert!(store.create_vector_index("circle", 3, 16, 64).unwrap());
+    assert!(!store.create_vector_index("circle", 3, 16, 64).unwrap(), "built once");
+    let got = store.nearest("circle", &put[10].2, 3, 40).unwrap();
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), exact.iter().map(|g| g.0).collect::<Vec<_>>());
+    assert_eq!(got[0].0, put[10].0);
+    assert!(got[0].1.abs() < 1e-5, "{got:?}");
+    let mut near: Vec<i64> = got[1..].iter().map(|g| g.0).collect();
+    near.sort();
+    assert_eq!(near, vec![put[9].0, put[11].0]);
+    assert!(store.create_vector_index("circle", 3, 1, 64).is_err(), "m below 2 is refused");
+}

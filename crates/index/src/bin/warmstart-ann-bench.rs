@@ -11,12 +11,11 @@
 //! Every result is one JSON object per line on stdout; progress goes to stderr.
 
 use std::collections::BinaryHeap;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
+use warmstart_core::npy;
 use warmstart_index::{dot, Hnsw, HnswParams, Metric};
 
 type Res<T> = Result<T, String>;
@@ -60,63 +59,12 @@ impl Args {
 
 // ---------- .npy ----------
 
-fn write_npy(path: &Path, descr: &str, rows: usize, cols: usize, data: &[u8]) -> Res<()> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    let total = 10 + header.len() + 1;
-    header.push_str(&" ".repeat(total.div_ceil(64) * 64 - total));
-    header.push('\n');
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut w = BufWriter::new(File::create(path).map_err(err)?);
-    w.write_all(b"\x93NUMPY\x01\x00").map_err(err)?;
-    w.write_all(&(header.len() as u16).to_le_bytes()).map_err(err)?;
-    w.write_all(header.as_bytes()).map_err(err)?;
-    w.write_all(data).map_err(err)?;
-    w.flush().map_err(err)
-}
-
 fn write_f32(path: &Path, rows: usize, cols: usize, v: &[f32]) -> Res<()> {
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    write_npy(path, "<f4", rows, cols, &bytes)
-}
-
-/// Reads a 2-D little-endian `<f4` or `<i4` array: (rows, cols, raw bytes).
-fn read_npy(path: &Path, descr: &str) -> Res<(usize, usize, Vec<u8>)> {
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut r = BufReader::new(File::open(path).map_err(err)?);
-    let mut magic = [0u8; 8];
-    r.read_exact(&mut magic).map_err(err)?;
-    if &magic[..6] != b"\x93NUMPY" {
-        return Err(format!("{}: not an .npy file", path.display()));
-    }
-    let hlen = if magic[6] == 1 {
-        let mut b = [0u8; 2];
-        r.read_exact(&mut b).map_err(err)?;
-        u16::from_le_bytes(b) as usize
-    } else {
-        let mut b = [0u8; 4];
-        r.read_exact(&mut b).map_err(err)?;
-        u32::from_le_bytes(b) as usize
-    };
-    let mut h = vec![0u8; hlen];
-    r.read_exact(&mut h).map_err(err)?;
-    let h = String::from_utf8_lossy(&h).to_string();
-    if !h.contains(&format!("'descr': '{descr}'")) || h.contains("'fortran_order': True") {
-        return Err(format!("{}: need a C-order {descr} array, header is {h}", path.display()));
-    }
-    let shape = h.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).unwrap_or("");
-    let dims: Vec<usize> = shape.split(',').filter_map(|s| s.trim().parse().ok()).collect();
-    let [rows, cols] = dims[..] else { return Err(format!("{}: need a 2-D array, shape ({shape})", path.display())) };
-    let mut data = Vec::with_capacity(rows * cols * 4);
-    r.read_to_end(&mut data).map_err(err)?;
-    if data.len() != rows * cols * 4 {
-        return Err(format!("{}: {} data bytes for shape ({rows}, {cols})", path.display(), data.len()));
-    }
-    Ok((rows, cols, data))
+    npy::write(path, "<f4", &[rows, cols], &npy::f32_bytes(v)).map_err(|e| e.to_string())
 }
 
 fn read_f32(path: &Path) -> Res<(usize, usize, Vec<f32>)> {
-    let (r, c, b) = read_npy(path, "<f4")?;
-    Ok((r, c, b.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect()))
+    npy::read_f32_matrix(path).map_err(|e| e.to_string())
 }
 
 // ---------- data ----------
@@ -256,7 +204,7 @@ fn prepare(a: &Args) -> Res<()> {
     write_f32(&out.join("base.npy"), n, dim, &base)?;
     write_f32(&out.join("queries.npy"), nq, dim, &queries)?;
     let gt_bytes: Vec<u8> = gt.iter().flat_map(|x| x.to_le_bytes()).collect();
-    write_npy(&out.join("gt.npy"), "<i4", nq, k, &gt_bytes)?;
+    npy::write(&out.join("gt.npy"), "<i4", &[nq, k], &gt_bytes).map_err(|e| e.to_string())?;
     println!(
         "{{\"step\":\"prepare\",\"source\":\"{}\",\"n\":{n},\"dim\":{dim},\"queries\":{nq},\"k\":{k},\"ground_truth_s\":{gt_s:.2},\"total_s\":{:.2}}}",
         source.replace('"', "'"),
@@ -289,11 +237,10 @@ fn run(a: &Args) -> Res<()> {
 
     let (n, dim, base) = read_f32(&dir.join("base.npy"))?;
     let (nq, qdim, queries) = read_f32(&dir.join("queries.npy"))?;
-    let (gq, gk, gt_raw) = read_npy(&dir.join("gt.npy"), "<i4")?;
+    let (gq, gk, gt) = npy::read_i32_matrix(&dir.join("gt.npy")).map_err(|e| e.to_string())?;
     if qdim != dim || gq != nq || gk < k {
         return Err("base, queries and gt.npy do not match".into());
     }
-    let gt: Vec<i32> = gt_raw.chunks_exact(4).map(|x| i32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect();
     let rss_data = rss_kib("VmRSS:");
 
     let params = HnswParams::builder()

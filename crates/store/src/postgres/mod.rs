@@ -6,6 +6,7 @@ mod events;
 mod schema;
 pub mod scratch;
 mod stats;
+mod vectors;
 mod write;
 
 use std::cell::RefCell;

@@ -43,6 +43,8 @@ pub(super) fn write(
 ) -> Result<WriteSummary> {
     let err = |e| Error::Postgres { location: location.to_string(), source: e };
     let mut tx = client.transaction().map_err(err)?;
+    // staging joins and the ordered upserts sort in memory rather than spilling
+    tx.batch_execute("SET LOCAL work_mem = '64MB'").map_err(err)?;
     let mut s = WriteSummary::default();
 
     // sites, in the order the import names them
