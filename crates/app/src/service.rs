@@ -376,7 +376,7 @@ impl Service {
                     s.artifact.manifest.evaluation.as_ref().and_then(|e| e.mean("ndcg@10")).unwrap_or(f64::NEG_INFINITY)
                 };
                 (0..models.len())
-                    .max_by(|&a, &b| ndcg(&*models[a]).total_cmp(&ndcg(&*models[b])).then(b.cmp(&a)))
+                    .max_by(|&a, &b| ndcg(&models[a]).total_cmp(&ndcg(&models[b])).then(b.cmp(&a)))
                     .unwrap_or(0)
             });
         // content-space indexes, one per site, memory-mapped from beside the store
