@@ -357,9 +357,18 @@ impl Feedback {
                 }
             }
         }
-        if !pending.is_empty() {
-            for o in self.call(|tx| Job::Events(pending, tx))?? {
+        // A list served by another replica on the same store is known here once that
+        // replica's writer has flushed it (every RECORD_BATCH_WAIT): an event naming a list
+        // not found yet is retried a few times before it is refused as unknown.
+        for wait in UNKNOWN_RECOMMENDATION_RETRIES.iter().map(Some).chain([None]) {
+            if pending.is_empty() {
+                break;
+            }
+            let outcomes = self.call(|tx| Job::Events(pending.clone(), tx))??;
+            let mut retry = Vec::new();
+            for (p, o) in pending.into_iter().zip(outcomes) {
                 match o {
+                    Outcome::Rejected(_, code, _) if code == "unknown_recommendation" && wait.is_some() => retry.push(p),
                     Outcome::Stored(Stored::Accepted(_)) => out.accepted += 1,
                     Outcome::Stored(Stored::Duplicate) => out.duplicates += 1,
                     Outcome::Rejected(index, code, message) => {
@@ -367,6 +376,10 @@ impl Feedback {
                     }
                 }
             }
+            if let (Some(w), false) = (wait, retry.is_empty()) {
+                std::thread::sleep(*w);
+            }
+            pending = retry;
         }
         out.rejected.sort_by_key(|r| r.index);
         Ok(out)
@@ -470,6 +483,11 @@ impl Feedback {
 
 /// How often the writer writes the served lists that gathered (one transaction each time).
 const RECORD_BATCH_WAIT: Duration = Duration::from_millis(10);
+
+/// Waits before retrying events that name a list not (yet) in the store: another replica
+/// records its lists within RECORD_BATCH_WAIT plus a commit.
+const UNKNOWN_RECOMMENDATION_RETRIES: [Duration; 3] =
+    [Duration::from_millis(15), Duration::from_millis(30), Duration::from_millis(60)];
 
 /// The writer: every RECORD_BATCH_WAIT, or as soon as a job arrives, the served lists that
 /// gathered go in one transaction; then the job (events in order, erasure, purge, flush). A
