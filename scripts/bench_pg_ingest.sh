@@ -11,7 +11,7 @@ DATA=${WARMSTART_DATA:-../shared/data}
 eval "$(scripts/pg.sh start)"
 ADMIN=$WARMSTART_TEST_POSTGRES
 BASE=${ADMIN%/*}
-PSQL="$(.venv-pg/bin/python -c 'import pgserver, os; print(os.path.join(os.path.dirname(pgserver.__file__), "pginstall", "bin", "psql"))' 2>/dev/null)"
+PSQL="$(scripts/pg.sh bin)/psql"
 cargo build --release -q -p warmstart-cli
 WS=target/release/warmstart
 OUT=target/bench_pg_ingest

@@ -23,7 +23,7 @@ for tool in haproxy wrk; do command -v $tool >/dev/null || { echo "$tool is miss
 eval "$(scripts/pg.sh start)"
 BASE=${WARMSTART_TEST_POSTGRES%/*}
 URL="$BASE/bench_replicas"
-PSQL="$(.venv-pg/bin/python -c 'import pgserver, os; print(os.path.join(os.path.dirname(pgserver.__file__), "pginstall", "bin", "psql"))' 2>/dev/null)"
+PSQL="$(scripts/pg.sh bin)/psql"
 cargo build --release -q --bin warmstart
 BIN=$PWD/target/release/warmstart
 export WARMSTART_HOME=$PWD/$WORK/home

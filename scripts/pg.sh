@@ -5,14 +5,17 @@
 #
 #   eval "$(scripts/pg.sh start)"   # starts it; exports WARMSTART_TEST_POSTGRES (admin URL)
 #   scripts/pg.sh url               # prints that URL
+#   scripts/pg.sh bin               # prints the directory of psql, pg_ctl, …
 #   scripts/pg.sh stop
 #
-# Settings: WARMSTART_PG_PORT (54329), WARMSTART_PG_DIR (/tmp/warmstart-pg-$PORT).
+# Settings: WARMSTART_PG_PORT (54329), WARMSTART_PG_DIR (/tmp/warmstart-pg-$PORT),
+# WARMSTART_PG_VENV (where pgserver is installed: .venv-pg, or /tmp/warmstart-pg-venv as root,
+# so that the unprivileged server user can reach its binaries whatever the checkout's mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${WARMSTART_PG_PORT:-54329}
 DIR=${WARMSTART_PG_DIR:-/tmp/warmstart-pg-$PORT}
-VENV=$PWD/.venv-pg
+if [ "$(id -u)" -eq 0 ]; then VENV=${WARMSTART_PG_VENV:-/tmp/warmstart-pg-venv}; else VENV=${WARMSTART_PG_VENV:-$PWD/.venv-pg}; fi
 URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 
 bin_dir() {
@@ -53,6 +56,9 @@ case "${1:-}" in
     ;;
   url)
     echo "$URL"
+    ;;
+  bin)
+    bin_dir
     ;;
   stop)
     BIN=$(bin_dir)

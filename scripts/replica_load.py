@@ -21,6 +21,7 @@ def main() -> None:
     bodies = json.load(open(bodies_path))
     u = urllib.parse.urlparse(url)
     t_start = time.time()
+    run = f"{int(t_start * 1000):x}"  # sessions and keys unique to this run
     lock = threading.Lock()
     statuses: dict = {}
     failures: list = []
@@ -43,7 +44,7 @@ def main() -> None:
         n = 0
         while time.time() - t_start < duration:
             n += 1
-            session = f"bench-{w}-{n}"
+            session = f"bench-{run}-{w}-{n}"
             body = dict(bodies[(w * 7919 + n) % len(bodies)])
             body["session"] = session
             t = time.time()

@@ -368,7 +368,9 @@ impl Feedback {
             let mut retry = Vec::new();
             for (p, o) in pending.into_iter().zip(outcomes) {
                 match o {
-                    Outcome::Rejected(_, code, _) if code == "unknown_recommendation" && wait.is_some() => retry.push(p),
+                    Outcome::Rejected(_, code, _) if code == "unknown_recommendation" && wait.is_some() => {
+                        retry.push(p)
+                    }
                     Outcome::Stored(Stored::Accepted(_)) => out.accepted += 1,
                     Outcome::Stored(Stored::Duplicate) => out.duplicates += 1,
                     Outcome::Rejected(index, code, message) => {

@@ -131,6 +131,14 @@ fn replicas_share_one_store(store: &Path, dir: &Path) {
     let erased = http(&b.addr, "DELETE", "/v1/sessions/replica-session-1", &[], None);
     assert_eq!(erased.status, 200, "{}", String::from_utf8_lossy(&erased.body));
     assert_eq!(erased.json()["events"], 4, "four shown items");
+
+    // a replica stopped with SIGTERM closes its store connections and exits cleanly
+    let mut b = b;
+    let stopped = std::process::Command::new("kill").args(["-TERM", &b.child.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
+    let status = b.child.wait().unwrap();
+    let log = std::fs::read_to_string(db.join("server.log")).unwrap();
+    assert!(status.success() && !log.contains("panicked"), "{status}: {log}");
 }
 
 #[test]

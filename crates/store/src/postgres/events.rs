@@ -11,14 +11,12 @@ use crate::events::{
 use crate::{Error, Result};
 
 pub(super) fn get_secret(s: &PgStore, name: &str) -> Result<Option<[u8; 32]>> {
-    let row =
-        s.client.borrow_mut().query_opt("SELECT value FROM secrets WHERE name = $1", &[&name]).map_err(|e| s.err(e))?;
+    let row = s.conn().query_opt("SELECT value FROM secrets WHERE name = $1", &[&name]).map_err(|e| s.err(e))?;
     Ok(row.and_then(|r| <[u8; 32]>::try_from(r.get::<_, &[u8]>(0)).ok()))
 }
 
 pub(super) fn secret_or_insert(s: &mut PgStore, name: &str, fresh: [u8; 32]) -> Result<[u8; 32]> {
-    s.client
-        .get_mut()
+    s.conn_mut()
         .execute(
             "INSERT INTO secrets(name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
             &[&name, &&fresh[..]],
@@ -30,7 +28,7 @@ pub(super) fn secret_or_insert(s: &mut PgStore, name: &str, fresh: [u8; 32]) -> 
 pub(super) fn record_recommendations(s: &mut PgStore, rows: &[RecommendationRow]) -> Result<()> {
     let location = s.location.clone();
     let err = |e| Error::Postgres { location: location.clone(), source: e };
-    let mut tx = s.client.get_mut().transaction().map_err(err)?;
+    let mut tx = s.conn_mut().transaction().map_err(err)?;
     let st = tx
         .prepare(
             "INSERT INTO recommendations(id, session, site, model, experiment, variant, items, at)
@@ -47,8 +45,7 @@ pub(super) fn record_recommendations(s: &mut PgStore, rows: &[RecommendationRow]
 
 pub(super) fn recommendation(s: &PgStore, id: &str) -> Result<Option<RecommendationRow>> {
     let row = s
-        .client
-        .borrow_mut()
+        .conn()
         .query_opt(
             "SELECT id, session, site, model, experiment, variant, items, at FROM recommendations WHERE id = $1",
             &[&id],
@@ -69,7 +66,7 @@ pub(super) fn recommendation(s: &PgStore, id: &str) -> Result<Option<Recommendat
 pub(super) fn insert_events(s: &mut PgStore, rows: &[EventRow]) -> Result<Vec<Stored>> {
     let location = s.location.clone();
     let err = |e| Error::Postgres { location: location.clone(), source: e };
-    let mut tx = s.client.get_mut().transaction().map_err(err)?;
+    let mut tx = s.conn_mut().transaction().map_err(err)?;
     let key_st = tx
         .prepare("INSERT INTO event_keys(key, session, at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
         .map_err(err)?;
@@ -113,7 +110,7 @@ pub(super) fn insert_events(s: &mut PgStore, rows: &[EventRow]) -> Result<Vec<St
 }
 
 fn exists(s: &PgStore, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<bool> {
-    Ok(s.client.borrow_mut().query_opt(sql, params).map_err(|e| s.err(e))?.is_some())
+    Ok(s.conn().query_opt(sql, params).map_err(|e| s.err(e))?.is_some())
 }
 
 pub(super) fn has_event(s: &PgStore, recommendation: &str, kind: EventKind, product: &str) -> Result<bool> {
@@ -131,7 +128,7 @@ pub(super) fn has_event_key(s: &PgStore, key: &str) -> Result<bool> {
 pub(super) fn erase(s: &mut PgStore, cond: &str, p: &(dyn ToSql + Sync)) -> Result<Erased> {
     let location = s.location.clone();
     let err = |e| Error::Postgres { location: location.clone(), source: e };
-    let mut tx = s.client.get_mut().transaction().map_err(err)?;
+    let mut tx = s.conn_mut().transaction().map_err(err)?;
     let events = tx.execute(&format!("DELETE FROM events WHERE {cond}"), &[p]).map_err(err)? as usize;
     let recommendations = tx.execute(&format!("DELETE FROM recommendations WHERE {cond}"), &[p]).map_err(err)? as usize;
     let keys = tx.execute(&format!("DELETE FROM event_keys WHERE {cond}"), &[p]).map_err(err)? as usize;
@@ -141,8 +138,7 @@ pub(super) fn erase(s: &mut PgStore, cond: &str, p: &(dyn ToSql + Sync)) -> Resu
 
 pub(super) fn session_rows(s: &PgStore, session: &str) -> Result<Erased> {
     let r = s
-        .client
-        .borrow_mut()
+        .conn()
         .query_one(
             "SELECT (SELECT count(*) FROM events WHERE session = $1), (SELECT count(*) FROM recommendations WHERE session = $1),
                     (SELECT count(*) FROM event_keys WHERE session = $1)",
@@ -158,8 +154,7 @@ pub(super) fn session_rows(s: &PgStore, session: &str) -> Result<Erased> {
 
 pub(super) fn experiment_assignments(s: &PgStore, experiment: &str) -> Result<Vec<(String, u64, u64)>> {
     let rows = s
-        .client
-        .borrow_mut()
+        .conn()
         .query(
             "SELECT variant, COUNT(DISTINCT session), COUNT(*) FROM recommendations
              WHERE experiment = $1 AND variant IS NOT NULL GROUP BY variant ORDER BY variant COLLATE \"C\"",
@@ -171,8 +166,7 @@ pub(super) fn experiment_assignments(s: &PgStore, experiment: &str) -> Result<Ve
 
 pub(super) fn experiment_sessions(s: &PgStore, experiment: &str) -> Result<Vec<SessionCounts>> {
     let rows = s
-        .client
-        .borrow_mut()
+        .conn()
         .query(
             "SELECT variant, SUM((kind = 0)::int)::bigint, SUM((kind = 1)::int)::bigint, SUM((kind = 2)::int)::bigint,
                     SUM((kind = 3)::int)::bigint FROM events
@@ -195,8 +189,7 @@ pub(super) fn experiment_sessions(s: &PgStore, experiment: &str) -> Result<Vec<S
 
 pub(super) fn experiment_positions(s: &PgStore, experiment: &str) -> Result<Vec<PositionCounts>> {
     let rows = s
-        .client
-        .borrow_mut()
+        .conn()
         .query(
             "SELECT variant, position, SUM((kind = 0)::int)::bigint, SUM((kind = 1)::int)::bigint FROM events
              WHERE experiment = $1 AND variant IS NOT NULL AND position IS NOT NULL
@@ -217,8 +210,7 @@ pub(super) fn experiment_positions(s: &PgStore, experiment: &str) -> Result<Vec<
 
 pub(super) fn variant_event_counts(s: &PgStore) -> Result<Vec<(String, String, EventKind, u64)>> {
     let rows = s
-        .client
-        .borrow_mut()
+        .conn()
         .query(
             "SELECT experiment, variant, kind, COUNT(*) FROM events
              WHERE experiment IS NOT NULL AND variant IS NOT NULL GROUP BY experiment, variant, kind",
@@ -233,8 +225,7 @@ pub(super) fn variant_event_counts(s: &PgStore) -> Result<Vec<(String, String, E
 
 pub(super) fn recent_engagement(s: &PgStore, since: i64) -> Result<Vec<Engagement>> {
     let rows = s
-        .client
-        .borrow_mut()
+        .conn()
         .query("SELECT site, product, kind, at, session FROM events WHERE kind > 0 AND at >= $1 ORDER BY id", &[&since])
         .map_err(|e| s.err(e))?;
     Ok(rows

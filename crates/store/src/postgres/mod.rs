@@ -28,7 +28,8 @@ use crate::{EmbedCandidate, Error, Result, StoreStats, VectorDtype, WriteSummary
 /// A store in a PostgreSQL database. One connection; reads borrow it too (the contract's
 /// reads take `&self`), so a `PgStore` is used from one thread at a time, like SQLite's.
 pub struct PgStore {
-    client: RefCell<Client>,
+    /// `None` only while dropping.
+    client: RefCell<Option<Client>>,
     location: String,
     models_dir: PathBuf,
 }
@@ -118,7 +119,15 @@ impl PgStore {
         let models_dir: String =
             tx.query_one("SELECT value FROM settings WHERE name = 'models_dir'", &[]).map_err(err)?.get(0);
         tx.commit().map_err(err)?;
-        Ok(PgStore { client: RefCell::new(client), location, models_dir: PathBuf::from(models_dir) })
+        Ok(PgStore { client: RefCell::new(Some(client)), location, models_dir: PathBuf::from(models_dir) })
+    }
+
+    fn conn(&self) -> std::cell::RefMut<'_, Client> {
+        std::cell::RefMut::map(self.client.borrow_mut(), |c| c.as_mut().expect("the connection lives until drop"))
+    }
+
+    fn conn_mut(&mut self) -> &mut Client {
+        self.client.get_mut().as_mut().expect("the connection lives until drop")
     }
 
     fn err(&self, e: postgres::Error) -> Error {
@@ -130,7 +139,7 @@ impl PgStore {
         let now = crate::now_secs();
         let location = self.location.clone();
         let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let client = self.client.get_mut();
+        let client = self.conn_mut();
         let mut tx = client.transaction().map_err(err)?;
         let version = write::bump_catalog_version(&mut tx).map_err(err)?;
         let mut found = 0;
@@ -153,8 +162,19 @@ impl PgStore {
     }
 
     fn vector_type(&self) -> Result<Type> {
-        let st = self.client.borrow_mut().prepare("SELECT $1::vector").map_err(|e| self.err(e))?;
+        let st = self.conn().prepare("SELECT $1::vector").map_err(|e| self.err(e))?;
         Ok(st.params()[0].clone())
+    }
+}
+
+impl Drop for PgStore {
+    /// The synchronous client closes its connection by blocking on its own runtime, which
+    /// panics inside another (a server dropping its state on shutdown): close it on a thread
+    /// of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.get_mut().take() {
+            let _ = std::thread::Builder::new().name("pg-close".into()).spawn(move || drop(client)).map(|t| t.join());
+        }
     }
 }
 
@@ -237,8 +257,7 @@ impl StoreBackend for PgStore {
 
     fn integrity_check(&self) -> Result<String> {
         let n: i64 = self
-            .client
-            .borrow_mut()
+            .conn()
             .query_one(
                 "SELECT count(*) FROM interactions i LEFT JOIN products p ON p.id = i.product_id WHERE p.id IS NULL",
                 &[],
@@ -258,13 +277,12 @@ impl StoreBackend for PgStore {
         progress: &dyn Fn(u64),
     ) -> Result<WriteSummary> {
         let location = self.location.clone();
-        write::write(self.client.get_mut(), &location, source, sites, products, interactions, log, progress)
+        write::write(self.conn_mut(), &location, source, sites, products, interactions, log, progress)
     }
 
     fn datasets(&self) -> Result<Vec<(String, Vec<String>)>> {
         let rows = self
-            .client
-            .borrow_mut()
+            .conn()
             .query("SELECT dataset, key FROM sites ORDER BY dataset COLLATE \"C\", id", &[])
             .map_err(|e| self.err(e))?;
         Ok(group_sites(rows.iter().map(|r| (r.get(0), r.get(1)))))
@@ -272,7 +290,7 @@ impl StoreBackend for PgStore {
 
     fn load_dataset(&self, dataset: Option<&str>) -> Result<Dataset> {
         check_dataset(&self.datasets()?, dataset)?;
-        let mut c = self.client.borrow_mut();
+        let mut c = self.conn();
         let e = |x| Error::Postgres { location: self.location.clone(), source: x };
         let mut b = DatasetAssembler::default();
         let site_rows = c
@@ -325,12 +343,12 @@ impl StoreBackend for PgStore {
     }
 
     fn stats(&self) -> Result<StoreStats> {
-        stats::compute(&mut self.client.borrow_mut(), &self.location).map_err(|e| self.err(e))
+        stats::compute(&mut self.conn(), &self.location).map_err(|e| self.err(e))
     }
 
     fn row_counts(&self) -> Result<[i64; 5]> {
         let mut out = [0i64; 5];
-        let mut c = self.client.borrow_mut();
+        let mut c = self.conn();
         for (i, t) in ["sites", "products", "users", "interactions", "imports"].iter().enumerate() {
             out[i] = c.query_one(&format!("SELECT count(*) FROM {t}"), &[]).map_err(|e| self.err(e))?.get(0);
         }
@@ -339,8 +357,7 @@ impl StoreBackend for PgStore {
 
     fn product_attributes(&self, dataset: Option<&str>) -> Result<Vec<Vec<(String, String)>>> {
         let rows = self
-            .client
-            .borrow_mut()
+            .conn()
             .query(
                 "SELECT p.attributes FROM sites s JOIN products p ON p.site_id = s.id
                  WHERE $1::text IS NULL OR s.dataset = $1 ORDER BY s.id, p.id",
@@ -352,8 +369,7 @@ impl StoreBackend for PgStore {
 
     fn embed_candidates(&self, model: &str, dataset: Option<&str>) -> Result<Vec<EmbedCandidate>> {
         let rows = self
-            .client
-            .borrow_mut()
+            .conn()
             .query(
                 "SELECT p.id, p.title, p.description, p.brand, p.category, p.attributes, p.content_hash, e.content_hash, p.image
                  FROM products p JOIN sites s ON s.id = p.site_id
@@ -385,7 +401,7 @@ impl StoreBackend for PgStore {
     fn put_embeddings(&mut self, model: &str, rows: &[(i64, String, Vec<f32>)], dtype: VectorDtype) -> Result<()> {
         let location = self.location.clone();
         let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let mut tx = self.client.get_mut().transaction().map_err(err)?;
+        let mut tx = self.conn_mut().transaction().map_err(err)?;
         let version = write::bump_catalog_version(&mut tx).map_err(err)?;
         let ins = tx
             .prepare(
@@ -405,8 +421,7 @@ impl StoreBackend for PgStore {
 
     fn load_item_vectors(&self, model: &str, dataset: Option<&str>) -> Result<ItemVectors> {
         let rows = self
-            .client
-            .borrow_mut()
+            .conn()
             .query(
                 "SELECT e.dim, e.vector, e.content_hash = p.content_hash FROM sites s JOIN products p ON p.site_id = s.id
                  LEFT JOIN embeddings e ON e.product_id = p.id AND e.model = $1
@@ -437,8 +452,7 @@ impl StoreBackend for PgStore {
 
     fn product_rows(&self, site: &str, external_ids: &[String]) -> Result<Vec<Option<(i64, String)>>> {
         let rows = self
-            .client
-            .borrow_mut()
+            .conn()
             .query(
                 "SELECT x.n, p.id, p.content_hash FROM unnest($2::text[]) WITH ORDINALITY AS x(external_id, n)
                  JOIN sites s ON s.key = $1 JOIN products p ON p.site_id = s.id AND p.external_id = x.external_id",
@@ -463,8 +477,7 @@ impl StoreBackend for PgStore {
 
     fn removed_products(&self, dataset: Option<&str>) -> Result<Vec<(String, String)>> {
         let rows = self
-            .client
-            .borrow_mut()
+            .conn()
             .query(
                 "SELECT s.key, p.external_id FROM removed_products r JOIN products p ON p.id = r.product_id
                  JOIN sites s ON s.id = p.site_id WHERE $1::text IS NULL OR s.dataset = $1
@@ -477,8 +490,7 @@ impl StoreBackend for PgStore {
 
     fn catalog_version(&self) -> Result<i64> {
         Ok(self
-            .client
-            .borrow_mut()
+            .conn()
             .query_one("SELECT value::bigint FROM settings WHERE name = 'catalog_version'", &[])
             .map_err(|e| self.err(e))?
             .get(0))
@@ -486,8 +498,7 @@ impl StoreBackend for PgStore {
 
     fn catalog_changes(&self, dataset: &str, after: i64, model: Option<&str>) -> Result<Vec<CatalogChange>> {
         let rows = self
-            .client
-            .borrow_mut()
+            .conn()
             .query(
                 "SELECT s.key, p.id, p.external_id, p.title, p.brand, p.category, p.price_usd, p.image,
                         r.product_id IS NOT NULL, e.vector, p.version
@@ -591,7 +602,7 @@ impl StoreBackend for PgStore {
             })
             .collect();
         let sql = format!("SELECT {} FROM {} ORDER BY {}", table.column_list(), table.name(), order.join(", "));
-        let mut c = self.client.borrow_mut();
+        let mut c = self.conn();
         let e = |x| Error::Postgres { location: self.location.clone(), source: x };
         let mut tx = c.transaction().map_err(e)?;
         let portal = tx.bind(sql.as_str(), &[]).map_err(e)?;
@@ -619,8 +630,7 @@ impl StoreBackend for PgStore {
     fn is_empty(&self) -> Result<bool> {
         let counts = self.row_counts()?;
         let n: i64 = self
-            .client
-            .borrow_mut()
+            .conn()
             .query_one("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM recommendations)", &[])
             .map_err(|e| self.err(e))?
             .get(0);
@@ -634,7 +644,7 @@ impl StoreBackend for PgStore {
         let dtype_at = cols.iter().position(|(n, _)| *n == "dtype");
         let location = self.location.clone();
         let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let mut tx = self.client.get_mut().transaction().map_err(err)?;
+        let mut tx = self.conn_mut().transaction().map_err(err)?;
         let sink = tx
             .copy_in(&format!("COPY {}({}) FROM STDIN (FORMAT binary)", table.name(), table.column_list()))
             .map_err(err)?;
@@ -664,7 +674,7 @@ impl StoreBackend for PgStore {
     fn finish_load(&mut self) -> Result<()> {
         let location = self.location.clone();
         let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let c = self.client.get_mut();
+        let c = self.conn_mut();
         for t in Table::ALL.iter().filter(|t| t.has_serial_id()) {
             let name = t.name();
             c.batch_execute(&format!(

@@ -33,7 +33,7 @@ impl PgStore {
         let name = index_name(model);
         let location = self.location.clone();
         let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let c = self.client.get_mut();
+        let c = self.conn_mut();
         let exists: bool =
             c.query_one("SELECT EXISTS(SELECT 1 FROM pg_indexes WHERE indexname = $1)", &[&name]).map_err(err)?.get(0);
         if exists {
@@ -57,7 +57,7 @@ impl PgStore {
         let dim = query.len();
         let location = self.location.clone();
         let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let mut tx = self.client.get_mut().transaction().map_err(err)?;
+        let mut tx = self.conn_mut().transaction().map_err(err)?;
         tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}", ef.clamp(1, 1000))).map_err(err)?;
         // the model is a literal so that the planner can match the partial index
         let sql = format!(
