@@ -35,7 +35,7 @@ pub mod simulate;
 pub mod train;
 pub mod vectors;
 
-pub use service::{Service, ServiceOptions};
+pub use service::{Retrieval, Service, ServiceOptions};
 
 /// Errors of the application layer.
 #[derive(Debug, thiserror::Error)]

@@ -385,8 +385,10 @@ impl Service {
                 };
                 let content_index = g.content_index.read().map_err(|_| poisoned())?;
                 let index = if served.content_space { content_index.get(&target) } else { served.indexes.get(&target) };
-                let candidates: Vec<ItemId> = match index {
-                    Some(ix) if use_ann && !queries.is_empty() => {
+                // pgvector in place of the in-process content index
+                let pg = g.pgvector.as_ref().filter(|_| served.content_space && use_ann && !queries.is_empty());
+                let candidates: Vec<ItemId> = match (index, pg) {
+                    (Some(ix), _) if use_ann && !queries.is_empty() => {
                         let mut seen = HashSet::new();
                         for q in &queries {
                             let allow = |key: u32| {
@@ -404,9 +406,26 @@ impl Service {
                         v.sort_unstable();
                         v
                     }
+                    (None, Some(pg)) => {
+                        let mut seen = HashSet::new();
+                        for q in &queries {
+                            for (ext, _) in pg.nearest_in_site(c.site_key(target), q, pool, self.opts.ef.max(pool))? {
+                                if let Some(i) = c.item(target, &ext).filter(|&i| allowed(i)) {
+                                    seen.insert(i);
+                                }
+                            }
+                        }
+                        let mut v: Vec<ItemId> = seen.into_iter().collect();
+                        v.sort_unstable();
+                        v
+                    }
                     _ => c.live_items(target).iter().copied().filter(|&i| allowed(i)).collect(),
                 };
-                let ann = index.is_some() && use_ann && !queries.is_empty();
+                let retrieval = match (index.is_some(), pg.is_some()) {
+                    (true, _) if use_ann && !queries.is_empty() => "ann",
+                    (false, true) => "pgvector",
+                    _ => "exact",
+                };
                 let scored: Vec<(ItemId, f32)> = candidates
                     .into_iter()
                     .filter_map(|i| {
@@ -419,7 +438,7 @@ impl Service {
                         s.is_finite().then_some((i, s))
                     })
                     .collect();
-                (scored, if ann { "ann" } else { "exact" })
+                (scored, retrieval)
             }
             (None, None) => {
                 // models without a vector space (popularity, item-kNN): every known live item
@@ -599,11 +618,20 @@ impl Service {
                     key: format!("{site}/{id} (not embedded)"),
                 })?;
                 let index = g.content_index.read().map_err(|_| poisoned())?;
-                let scored = match index.get(&t) {
-                    Some(ix) => {
+                let pg = g.pgvector.as_ref().filter(|_| c.live_items(t).len() >= self.opts.ann_min_items);
+                let scored = match (index.get(&t), pg) {
+                    (Some(ix), _) => {
                         ix.search_filtered(v, k, Some(self.opts.ef.max(k)), &|key| key != item && c.is_live(key))?
                     }
-                    None => {
+                    (None, Some(pg)) => pg
+                        .nearest_in_site(c.site_key(t), v, k + 1, self.opts.ef.max(k + 1))?
+                        .into_iter()
+                        .filter_map(|(ext, d)| {
+                            c.item(t, &ext).filter(|&i| i != item && c.is_live(i)).map(|i| (i, 1.0 - d))
+                        })
+                        .take(k)
+                        .collect(),
+                    (None, None) => {
                         let all: Vec<(ItemId, f32)> = c
                             .live_items(t)
                             .iter()

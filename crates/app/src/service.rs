@@ -44,6 +44,22 @@ pub struct ServiceOptions {
     pub default_models: Vec<(String, String)>,
     /// Where encoders live (`$WARMSTART_HOME`).
     pub home: PathBuf,
+    /// Where content-space ANN retrieval runs.
+    pub retrieval: Retrieval,
+}
+
+/// Where the content space's nearest neighbours are searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retrieval {
+    /// HNSW indexes in this process, memory-mapped from the models directory.
+    #[default]
+    InProcess,
+    /// pgvector's HNSW index in the PostgreSQL store, over this many connections; nothing
+    /// is indexed in the process.
+    Pgvector {
+        /// Connections (concurrent searches).
+        connections: usize,
+    },
 }
 
 impl Default for ServiceOptions {
@@ -58,6 +74,7 @@ impl Default for ServiceOptions {
             datasets: Vec::new(),
             default_models: Vec::new(),
             home: warmstart_store::home_dir(),
+            retrieval: Retrieval::InProcess,
         }
     }
 }
@@ -108,6 +125,8 @@ pub(crate) struct Group {
     pub(crate) space: Option<VectorSpec>,
     /// ANN indexes over the content space, by site (keys: catalog item ids).
     pub(crate) content_index: RwLock<HashMap<SiteId, Hnsw>>,
+    /// pgvector retrieval over the content space, in place of `content_index`.
+    pub(crate) pgvector: Option<warmstart_store::PgVectorSearch>,
     /// Served artifacts; a newer version of one replaces it in place (see `sync_artifacts`).
     pub(crate) models: RwLock<Vec<Arc<Served>>>,
     pub(crate) default: usize,
@@ -293,7 +312,15 @@ impl Service {
         let mut groups = Vec::new();
         let mut sites = HashMap::new();
         for (dataset, artifacts) in by_dataset {
-            let group = Self::load_group(&store, &dataset, artifacts, &opts, &params, &mut report)?;
+            let group = Self::load_group(
+                &store,
+                &store_path.to_string_lossy(),
+                &dataset,
+                artifacts,
+                &opts,
+                &params,
+                &mut report,
+            )?;
             let c = group.catalog.read().map_err(|_| poisoned())?;
             for (s, (key, _)) in c.sites.iter().enumerate() {
                 sites.insert(key.clone(), (groups.len(), s as SiteId));
@@ -316,8 +343,10 @@ impl Service {
         Ok((service, report))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn load_group(
         store: &Store,
+        store_url: &str,
         dataset: &str,
         artifacts: Vec<ArtifactRef>,
         opts: &ServiceOptions,
@@ -379,9 +408,21 @@ impl Service {
                     .max_by(|&a, &b| ndcg(&models[a]).total_cmp(&ndcg(&models[b])).then(b.cmp(&a)))
                     .unwrap_or(0)
             });
-        // content-space indexes, one per site, memory-mapped from beside the store
+        // content-space indexes, one per site, memory-mapped from beside the store; or pgvector's
         let mut content_index = HashMap::new();
-        if let Some(spec) = &space {
+        let mut pgvector = None;
+        if let (Retrieval::Pgvector { connections }, Some(spec)) = (opts.retrieval, &space) {
+            let VectorSpec::Single(model) = spec else {
+                return Err(Error::bad(
+                    "retrieval",
+                    format!("pgvector indexes stored vectors; {dataset}'s content space `{spec}` is a fusion"),
+                ));
+            };
+            if store.kind() != warmstart_store::BackendKind::Postgres {
+                return Err(Error::bad("retrieval", "pgvector retrieval needs a PostgreSQL store"));
+            }
+            pgvector = Some(warmstart_store::PgVectorSearch::open(store_url, connections, model, catalog.dim())?);
+        } else if let Some(spec) = &space {
             let dir =
                 store.models_dir().join("index").join(artifact::slug(dataset)).join(artifact::slug(&spec.to_string()));
             for s in 0..catalog.sites.len() as SiteId {
@@ -403,6 +444,7 @@ impl Service {
             catalog: RwLock::new(catalog),
             space,
             content_index: RwLock::new(content_index),
+            pgvector,
             models: RwLock::new(models),
             default,
         })
@@ -506,7 +548,8 @@ impl Service {
             let c = g.catalog.read().map_err(|_| poisoned())?;
             for (s, (key, _)) in c.sites.iter().enumerate() {
                 let s = s as SiteId;
-                let ann_content = g.content_index.read().map_err(|_| poisoned())?.contains_key(&s);
+                let ann_content = g.content_index.read().map_err(|_| poisoned())?.contains_key(&s)
+                    || (g.pgvector.is_some() && c.live_items(s).len() >= self.opts.ann_min_items);
                 out.push(SiteInfo {
                     site: key.clone(),
                     dataset: c.dataset.clone(),

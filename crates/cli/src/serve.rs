@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use warmstart_app::experiment::Experiments;
 use warmstart_app::feedback::FeedbackOptions;
-use warmstart_app::{Service, ServiceOptions};
+use warmstart_app::{Retrieval, Service, ServiceOptions};
 use warmstart_server::ratelimit::Rate;
 use warmstart_server::ServerOptions;
 
@@ -47,6 +47,14 @@ pub struct ServeArgs {
     /// HNSW search breadth (at least the candidates; more: higher recall, slower).
     #[arg(long, default_value_t = 64)]
     pub ef: usize,
+    /// Where content-space nearest neighbours are searched: `in-process` (HNSW indexes
+    /// memory-mapped from the models directory) or `pgvector` (the PostgreSQL store's HNSW
+    /// index; nothing indexed in this process).
+    #[arg(long, default_value = "in-process", value_parser = ["in-process", "pgvector"])]
+    pub retrieval: String,
+    /// Connections for pgvector searches (concurrent content-space queries).
+    #[arg(long, default_value_t = 4)]
+    pub pgvector_connections: usize,
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -103,6 +111,10 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
         ef: a.ef,
         datasets: a.datasets.clone(),
         default_models,
+        retrieval: match a.retrieval.as_str() {
+            "pgvector" => Retrieval::Pgvector { connections: a.pgvector_connections.clamp(1, 64) },
+            _ => Retrieval::InProcess,
+        },
         ..Default::default()
     };
     let started = std::time::Instant::now();

@@ -219,8 +219,10 @@ async fn recommend(
     let Json(req) = body?;
     // a history of known products (or a profile) is a sub-millisecond computation: answered on
     // the async worker, without two thread hand-offs; product metadata may need the encoder,
-    // whose tens of milliseconds go to the blocking pool
-    let r = if req.history.iter().any(|h| h.product.is_some()) {
+    // whose tens of milliseconds go to the blocking pool, and so do pgvector searches
+    let blocks = req.history.iter().any(|h| h.product.is_some())
+        || s.service.options().retrieval != warmstart_app::Retrieval::InProcess;
+    let r = if blocks {
         let st = s.clone();
         blocking(move || st.service.recommend(&req)).await?
     } else {

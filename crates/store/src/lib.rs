@@ -18,7 +18,7 @@ mod stats;
 pub use backend::{BackendKind, CatalogChange, StoreBackend};
 pub use embeddings::{EmbedCandidate, VectorDtype};
 pub use postgres::scratch::{test_server, TempDatabase};
-pub use postgres::{redact_url, PgStore};
+pub use postgres::{redact_url, PgStore, PgVectorSearch};
 pub use sqlite::SqliteStore;
 pub use stats::{DatasetStats, SiteStats, StoreStats};
 
@@ -84,6 +84,9 @@ pub enum Error {
         /// Dataset group of the import.
         import: String,
     },
+    /// An argument is out of range (nothing was done).
+    #[error("{0}")]
+    Invalid(String),
     /// A copy between stores was refused (nothing was written).
     #[error("copy refused: {0}")]
     Copy(String),

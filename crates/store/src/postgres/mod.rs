@@ -7,6 +7,7 @@ mod schema;
 pub mod scratch;
 mod stats;
 mod vectors;
+pub use vectors::PgVectorSearch;
 mod write;
 
 use std::cell::RefCell;
