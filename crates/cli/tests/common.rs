@@ -167,3 +167,16 @@ pub fn serve(store: &Path, dir: &Path, envs: &[(&str, &Path)], args: &[&str]) ->
     }
     panic!("server not ready: {}", std::fs::read_to_string(dir.join("server.log")).unwrap_or_default());
 }
+
+/// The impression event of every item of a recommendation response, in order.
+pub fn impression(key: &str, session: &str, rec: &Value) -> Value {
+    let items: Vec<Value> = rec["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(p, i)| serde_json::json!({"id": i["id"], "position": p}))
+        .collect();
+    serde_json::json!({"type": "impression", "key": key, "session": session,
+        "recommendation_id": rec["recommendation_id"], "items": items})
+}

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{http, post, serve, subset, warmstart, Server};
+use common::{http, impression, post, serve, subset, warmstart, Server};
 use serde_json::{json, Value};
 
 const EXPERIMENTS: &str = r#"
@@ -51,17 +51,6 @@ fn events(addr: &str, events: Value) -> Value {
     let r = post(addr, "/v1/events", &json!({ "events": events }));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     r.json()
-}
-
-fn impression(key: &str, session: &str, rec: &Value) -> Value {
-    let items: Vec<Value> = rec["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(p, i)| json!({"id": i["id"], "position": p}))
-        .collect();
-    json!({"type": "impression", "key": key, "session": session, "recommendation_id": rec["recommendation_id"], "items": items})
 }
 
 fn click(key: &str, session: &str, rec: &Value, position: usize) -> Value {

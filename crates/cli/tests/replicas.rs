@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{http, post, serve, subset, warmstart};
+use common::{http, impression, post, serve, subset, warmstart};
 use serde_json::{json, Value};
 
 fn office_products(addr: &str) -> u64 {
@@ -90,17 +90,7 @@ fn replicas_share_one_store(store: &Path, dir: &Path) {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let rec = r.json();
-    let items: Vec<Value> = rec["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(p, i)| json!({"id": i["id"], "position": p}))
-        .collect();
-    let shown = |key: &str| {
-        json!({"type": "impression", "key": key, "session": "replica-session-1",
-               "recommendation_id": rec["recommendation_id"], "items": items})
-    };
+    let shown = |key: &str| impression(key, "replica-session-1", &rec);
     let first = events(&b.addr, &shown("imp-1"));
     assert_eq!((first["accepted"].as_u64(), first["duplicates"].as_u64()), (Some(1), Some(0)), "{first}");
     let again = events(&a.addr, &shown("imp-2"));

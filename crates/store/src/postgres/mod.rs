@@ -191,6 +191,19 @@ fn stored_vector(v: &[f32], dtype: VectorDtype) -> pgvector::Vector {
     }
 }
 
+/// The columns `id, external_id, title, brand, category, price_usd, image` from `at` on.
+fn product_row(r: &postgres::Row, at: usize) -> ProductRow {
+    ProductRow {
+        id: r.get(at),
+        external_id: r.get(at + 1),
+        title: r.get(at + 2),
+        brand: r.get(at + 3),
+        category: r.get(at + 4),
+        price_usd: r.get(at + 5),
+        image: r.get(at + 6),
+    }
+}
+
 fn cell(r: &postgres::Row, i: usize, col: Column, dtype: Option<&str>) -> Result<Value, postgres::Error> {
     Ok(match col {
         Column::Int => Value::Int(r.try_get(i)?),
@@ -309,15 +322,7 @@ impl StoreBackend for PgStore {
             let sid: i64 = s.get(0);
             b.site(s.get(1), s.get(2), s.get(3));
             for r in c.query(&pq, &[&sid]).map_err(e)? {
-                b.product(ProductRow {
-                    id: r.get(0),
-                    external_id: r.get(1),
-                    title: r.get(2),
-                    brand: r.get(3),
-                    category: r.get(4),
-                    price_usd: r.get(5),
-                    image: r.get(6),
-                });
+                b.product(product_row(&r, 0));
             }
         }
         let rows = c
@@ -514,16 +519,7 @@ impl StoreBackend for PgStore {
             .iter()
             .map(|r| CatalogChange {
                 site: r.get(0),
-                meta: ProductRow {
-                    id: r.get(1),
-                    external_id: r.get(2),
-                    title: r.get(3),
-                    brand: r.get(4),
-                    category: r.get(5),
-                    price_usd: r.get(6),
-                    image: r.get(7),
-                }
-                .meta(0),
+                meta: product_row(r, 1).meta(0),
                 removed: r.get(8),
                 vector: r.get::<_, Option<pgvector::Vector>>(9).map(|v| v.to_vec()),
                 version: r.get(10),

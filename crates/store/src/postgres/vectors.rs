@@ -55,10 +55,6 @@ impl PgStore {
     /// exists (exactly otherwise).
     pub fn nearest(&mut self, model: &str, query: &[f32], k: usize, ef: usize) -> Result<Vec<(i64, f32)>> {
         let dim = query.len();
-        let location = self.location.clone();
-        let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let mut tx = self.conn_mut().transaction().map_err(err)?;
-        tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}", ef.clamp(1, 1000))).map_err(err)?;
         // the model is a literal so that the planner can match the partial index
         let sql = format!(
             "SELECT product_id, (vector::vector({dim}) <=> $1::vector({dim}))::real FROM embeddings
@@ -66,9 +62,24 @@ impl PgStore {
             literal(model)
         );
         let q = pgvector::Vector::from(query.to_vec());
-        let rows = tx.query(&sql, &[&q, &(k as i64)]).map_err(err)?;
-        tx.commit().map_err(err)?;
+        let rows = self.search(&sql, &[&q, &(k as i64)], ef)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Runs a nearest-neighbour query with HNSW search breadth `ef` (one transaction).
+    fn search(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+        ef: usize,
+    ) -> Result<Vec<postgres::Row>> {
+        let location = self.location.clone();
+        let err = |e| Error::Postgres { location: location.clone(), source: e };
+        let mut tx = self.conn_mut().transaction().map_err(err)?;
+        tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}", ef.clamp(1, 1000))).map_err(err)?;
+        let rows = tx.query(sql, params).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(rows)
     }
 }
 
@@ -85,10 +96,6 @@ impl PgStore {
         ef: usize,
     ) -> Result<Vec<(String, f32)>> {
         let dim = query.len();
-        let location = self.location.clone();
-        let err = |e| Error::Postgres { location: location.clone(), source: e };
-        let mut tx = self.conn_mut().transaction().map_err(err)?;
-        tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {}", ef.clamp(1, 1000))).map_err(err)?;
         let sql = format!(
             "SELECT p.external_id, (e.vector::vector({dim}) <=> $1::vector({dim}))::real
              FROM embeddings e JOIN products p ON p.id = e.product_id
@@ -97,8 +104,7 @@ impl PgStore {
             literal(model)
         );
         let q = pgvector::Vector::from(query.to_vec());
-        let rows = tx.query(&sql, &[&q, &(k as i64), &site]).map_err(err)?;
-        tx.commit().map_err(err)?;
+        let rows = self.search(&sql, &[&q, &(k as i64), &site], ef)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 

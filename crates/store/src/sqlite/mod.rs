@@ -99,6 +99,19 @@ impl SqliteStore {
     }
 }
 
+/// The columns `id, external_id, title, brand, category, price_usd, image` from `at` on.
+fn product_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ProductRow> {
+    Ok(ProductRow {
+        id: r.get(at)?,
+        external_id: r.get(at + 1)?,
+        title: r.get(at + 2)?,
+        brand: r.get(at + 3)?,
+        category: r.get(at + 4)?,
+        price_usd: r.get(at + 5)?,
+        image: r.get(at + 6)?,
+    })
+}
+
 fn sql_value(r: &rusqlite::Row<'_>, i: usize, col: Column) -> rusqlite::Result<Value> {
     use rusqlite::types::ValueRef;
     Ok(match (r.get_ref(i)?, col) {
@@ -378,19 +391,7 @@ impl StoreBackend for SqliteStore {
             .map_err(e)?;
         for (sid, key, name, ds) in &site_rows {
             b.site(key, name, ds);
-            let rows = pq
-                .query_map([sid], |r| {
-                    Ok(ProductRow {
-                        id: r.get(0)?,
-                        external_id: r.get(1)?,
-                        title: r.get(2)?,
-                        brand: r.get(3)?,
-                        category: r.get(4)?,
-                        price_usd: r.get(5)?,
-                        image: r.get(6)?,
-                    })
-                })
-                .map_err(e)?;
+            let rows = pq.query_map([sid], |r| product_row(r, 0)).map_err(e)?;
             for row in rows {
                 b.product(row.map_err(e)?);
             }
@@ -531,16 +532,7 @@ impl StoreBackend for SqliteStore {
                 };
                 Ok(CatalogChange {
                     site: r.get(0)?,
-                    meta: ProductRow {
-                        id: r.get(1)?,
-                        external_id: r.get(2)?,
-                        title: r.get(3)?,
-                        brand: r.get(4)?,
-                        category: r.get(5)?,
-                        price_usd: r.get(6)?,
-                        image: r.get(7)?,
-                    }
-                    .meta(0),
+                    meta: product_row(r, 1)?.meta(0),
                     removed: r.get(8)?,
                     vector,
                     version: r.get(12)?,
