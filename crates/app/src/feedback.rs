@@ -85,6 +85,7 @@ pub struct ShownItem {
     /// Product id.
     pub id: String,
     /// 0-based position in the recommendation.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub position: u32,
 }
 
@@ -113,6 +114,7 @@ pub struct EventInput {
     pub id: Option<String>,
     /// Its position in the recommendation (required for clicks).
     #[serde(default)]
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub position: Option<u32>,
     /// Unix seconds (default: now); not in the future, not older than the retention window.
     #[serde(default)]

@@ -211,7 +211,7 @@ struct ModelLabel(String);
 
 /// Ranks a site's catalog for a shopper known by their history on other shops.
 #[utoipa::path(post, path = "/v1/recommend", request_body = RecommendRequest,
-    responses((status = 200, body = RecommendResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = RecommendResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn recommend(
     State(s): State<Shared>,
     body: Result<Json<RecommendRequest>, JsonRejection>,
@@ -250,7 +250,7 @@ struct SimilarQuery {
 /// The products most similar to one product, on its own or another site.
 #[utoipa::path(get, path = "/v1/sites/{site}/products/{id}/similar",
     params(("site" = String, Path), ("id" = String, Path), SimilarQuery),
-    responses((status = 200, body = SimilarResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SimilarResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn similar(
     State(s): State<Shared>,
     Path((site, id)): Path<(String, String)>,
@@ -266,7 +266,7 @@ async fn similar(
 
 /// Vectors of product metadata in the catalog's content space.
 #[utoipa::path(post, path = "/v1/embed", request_body = EmbedRequest,
-    responses((status = 200, body = EmbedResponse), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = EmbedResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn embed(
     State(s): State<Shared>,
     body: Result<Json<EmbedRequest>, JsonRejection>,
@@ -287,7 +287,7 @@ struct VectorsQuery {
 /// A site's public product ids and content vectors, for ranking on the shopper's device
 /// (binary `WSVEC001` layout; `If-None-Match` with the ETag answers 304).
 #[utoipa::path(get, path = "/v1/sites/{site}/vectors", params(("site" = String, Path), VectorsQuery),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 304), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 304), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn vectors(
     State(s): State<Shared>,
     Path(site): Path<String>,
@@ -337,8 +337,8 @@ fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Adds or replaces products: stored, embedded and served at once.
 #[utoipa::path(put, path = "/v1/sites/{site}/products", params(("site" = String, Path)), request_body = UpsertRequest,
-    responses((status = 200, body = CatalogChange), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = CatalogChange), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn upsert(
     State(s): State<Shared>,
     Path(site): Path<String>,
@@ -353,8 +353,8 @@ async fn upsert(
 
 /// Takes products off the served catalog.
 #[utoipa::path(delete, path = "/v1/sites/{site}/products", params(("site" = String, Path)), request_body = DeleteRequest,
-    responses((status = 200, body = CatalogChange), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = CatalogChange), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn remove(
     State(s): State<Shared>,
     Path(site): Path<String>,
@@ -371,7 +371,7 @@ async fn remove(
 /// validated against its recommendation and stored once (a resent key, or an item already
 /// counted, is a duplicate); refused events are listed with why.
 #[utoipa::path(post, path = "/v1/events", request_body = EventsRequest,
-    responses((status = 200, body = EventsResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = EventsResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn events(
     State(s): State<Shared>,
     body: Result<Json<EventsRequest>, JsonRejection>,
@@ -386,7 +386,7 @@ async fn events(
 /// Erases every event, recommendation record and key of an anonymous session (the session id
 /// is the capability: only its holder knows it).
 #[utoipa::path(delete, path = "/v1/sessions/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = SessionErased), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SessionErased), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn erase_session(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<SessionErased>, ApiError> {
     let st = s.clone();
     Ok(Json(blocking(move || st.service.erase_session(&id)).await?))
@@ -396,7 +396,7 @@ async fn erase_session(State(s): State<Shared>, Path(id): Path<String>) -> Resul
 /// session-clustered 95% interval, cart and purchase rates, lift against control with its
 /// interval and p-value, CTR by position; and the sample-ratio-mismatch check.
 #[utoipa::path(get, path = "/v1/experiments/{key}/report", params(("key" = String, Path)),
-    responses((status = 200, body = ExperimentReport), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ExperimentReport), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn experiment_report(
     State(s): State<Shared>,
     Path(key): Path<String>,
@@ -406,7 +406,7 @@ async fn experiment_report(
 }
 
 /// The served sites and their models.
-#[utoipa::path(get, path = "/v1/sites", responses((status = 200, body = Vec<SiteInfo>)))]
+#[utoipa::path(get, path = "/v1/sites", responses((status = 200, body = Vec<SiteInfo>), (status = 429, body = ErrorBody)))]
 async fn sites(State(s): State<Shared>) -> Result<Json<Vec<SiteInfo>>, ApiError> {
     let st = s.clone();
     Ok(Json(blocking(move || st.service.sites()).await?))
@@ -458,12 +458,14 @@ struct ApiKeyScheme;
 
 impl utoipa::Modify for ApiKeyScheme {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        // either header carries the key: `Authorization: Bearer KEY` or `X-Api-Key: KEY`
         if let Some(c) = api.components.as_mut() {
             c.add_security_scheme(
-                "api_key",
+                "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+            c.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))));
         }
     }
 }
@@ -724,4 +726,36 @@ pub async fn serve_connections(
     let _ =
         tokio::time::timeout(std::time::Duration::from_secs(10), async { while open.join_next().await.is_some() {} })
             .await;
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use utoipa::OpenApi;
+
+    /// What `scripts/fuzz_api.sh` (schemathesis) holds the document to: every status the
+    /// server can answer is documented, either key header is accepted, and numbers carry the
+    /// bounds the server enforces.
+    #[test]
+    fn the_document_matches_what_the_server_answers() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                if op.get("requestBody").is_some() {
+                    for status in ["400", "413", "415", "429"] {
+                        assert!(responses.contains_key(status), "{method} {path} does not document {status}");
+                    }
+                }
+                if path.starts_with("/v1/") {
+                    assert!(responses.contains_key("429"), "{method} {path} does not document 429");
+                }
+            }
+        }
+        let put = &doc["paths"]["/v1/sites/{site}/products"]["put"];
+        assert_eq!(put["security"], serde_json::json!([{"bearer": []}, {"api_key": []}]), "either header");
+        assert_eq!(doc["components"]["securitySchemes"]["api_key"]["name"], "X-Api-Key");
+        let shown = &doc["components"]["schemas"]["ShownItem"]["properties"]["position"];
+        assert_eq!(shown["maximum"].as_f64(), Some(u32::MAX as f64), "{shown}");
+    }
 }
