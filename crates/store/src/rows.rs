@@ -29,6 +29,36 @@ pub(crate) fn parse_attributes(text: &str) -> Vec<(String, String)> {
     map.into_iter().collect()
 }
 
+/// The product columns both backends derive from a [`Product`](warmstart_core::Product) the
+/// same way.
+pub(crate) struct StoredProduct {
+    /// Free attributes as JSON.
+    pub attrs: String,
+    pub price: Option<f64>,
+    pub cur: Option<String>,
+    pub usd: Option<f64>,
+    pub image: Option<String>,
+    /// Category path, `None` when empty.
+    pub cat: Option<String>,
+}
+
+impl StoredProduct {
+    pub fn of(p: &warmstart_core::Product) -> StoredProduct {
+        let (price, cur, usd) = match p.price {
+            Some(pr) => (Some(pr.amount), Some(pr.currency_code().to_string()), pr.approx_usd()),
+            None => (None, None, None),
+        };
+        StoredProduct {
+            attrs: serde_json::to_string(&p.attributes).unwrap_or_else(|_| "{}".into()),
+            price,
+            cur,
+            usd,
+            image: p.image.as_ref().map(|i| i.0.clone()),
+            cat: (!p.category.is_empty()).then(|| p.category_path()),
+        }
+    }
+}
+
 /// A product row as `load_dataset` reads it.
 pub(crate) struct ProductRow {
     pub id: i64,

@@ -9,7 +9,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Transaction};
 use warmstart_core::{Interaction, Product, Site};
 
-use crate::rows::time_cols;
+use crate::rows::{time_cols, StoredProduct};
 use crate::{content_hash, Error, Result, WriteSummary};
 
 /// Takes the next catalog version inside the writing transaction. The row lock it takes
@@ -128,13 +128,7 @@ pub(super) fn write(
             let mut w = BinaryCopyInWriter::new(sink, &types);
             for (n, sp) in staged.iter().enumerate() {
                 let p = sp.p;
-                let attrs = serde_json::to_string(&p.attributes).unwrap_or_else(|_| "{}".into());
-                let (price, cur, usd) = match p.price {
-                    Some(pr) => (Some(pr.amount), Some(pr.currency_code().to_string()), pr.approx_usd()),
-                    None => (None, None, None),
-                };
-                let image = p.image.as_ref().map(|i| i.0.clone());
-                let cat = (!p.category.is_empty()).then(|| p.category_path());
+                let StoredProduct { attrs, price, cur, usd, image, cat } = StoredProduct::of(p);
                 let row: [&(dyn ToSql + Sync); 14] = [
                     &(n as i64),
                     &site_ids[&p.site],

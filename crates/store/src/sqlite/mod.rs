@@ -18,7 +18,9 @@ use crate::dump::{Row, Table};
 use crate::events::{
     Engagement, Erased, EventKind, EventRow, PositionCounts, RecommendationRow, SessionCounts, Stored,
 };
-use crate::rows::{check_dataset, group_sites, time_cols, DatasetAssembler, InteractionDbRow, ProductRow};
+use crate::rows::{
+    check_dataset, group_sites, time_cols, DatasetAssembler, InteractionDbRow, ProductRow, StoredProduct,
+};
 use crate::{content_hash, now_secs, EmbedCandidate, Error, Result, StoreStats, VectorDtype, WriteSummary};
 
 /// A store in one SQLite file.
@@ -202,13 +204,7 @@ impl StoreBackend for SqliteStore {
             for (n, p) in products.iter().enumerate() {
                 let site = site_ids[&p.site];
                 let hash = content_hash(p);
-                let attrs = serde_json::to_string(&p.attributes).unwrap_or_else(|_| "{}".into());
-                let (price, cur, usd) = match p.price {
-                    Some(pr) => (Some(pr.amount), Some(pr.currency_code().to_string()), pr.approx_usd()),
-                    None => (None, None, None),
-                };
-                let image = p.image.as_ref().map(|i| i.0.clone());
-                let cat = (!p.category.is_empty()).then(|| p.category_path());
+                let StoredProduct { attrs, price, cur, usd, image, cat } = StoredProduct::of(p);
                 let existing: Option<(i64, String)> = find
                     .query_row(params![site, p.external_id], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
