@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,32 @@ fn kill_after(store: &Path, env: &[(&str, &Path)], args: &[&str], delay: Duratio
     !finished
 }
 
+/// Where a crash test runs: SQLite files, and PostgreSQL databases when `WARMSTART_TEST_POSTGRES`
+/// names a server (each store its own database, dropped with `dbs`).
+enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+fn backends(test: &str) -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    out.extend(warmstart_store::test_server(test).map(Backend::Postgres));
+    out
+}
+
+/// A new, empty store of `backend` named `name`.
+fn fresh(backend: &Backend, dir: &Path, name: &str, dbs: &mut Vec<warmstart_store::TempDatabase>) -> PathBuf {
+    match backend {
+        Backend::Sqlite => dir.join(format!("{name}.sqlite")),
+        Backend::Postgres(admin) => {
+            let db = warmstart_store::TempDatabase::create(admin).unwrap();
+            let url = PathBuf::from(db.url());
+            dbs.push(db);
+            url
+        }
+    }
+}
+
 fn counts(store: &Path) -> [i64; 4] {
     let c = warmstart_store::Store::open(store).unwrap().row_counts().unwrap();
     [c[0], c[1], c[2], c[3]]
@@ -99,19 +125,31 @@ fn ingest_killed_at_random_moments_is_all_or_nothing() {
     let full = run(&reference, &[], &["ingest", "jsonl", i, "--dataset", "crash"]);
     let after = counts(&reference);
     assert!(after[3] > 30_000, "{after:?}");
-    let mut rng = Rng::new(42);
-    let mut interrupted = 0;
-    for n in 0..KILLS {
-        let store = dir.path().join(format!("s{n}.sqlite"));
-        run(&store, &[], &["ingest", "jsonl", p, "--dataset", "crash"]);
-        interrupted +=
-            kill_after(&store, &[], &["ingest", "jsonl", i, "--dataset", "crash"], delay(&mut rng, full)) as usize;
-        let now = counts(&store);
-        assert!(now == before || now == after, "kill {n}: {now:?} is neither {before:?} nor {after:?}");
-        run(&store, &[], &["ingest", "jsonl", i, "--dataset", "crash"]);
-        assert_eq!(counts(&store), after, "kill {n}: the rerun completes");
+    for backend in backends("ingest_killed_at_random_moments_is_all_or_nothing") {
+        let mut dbs = Vec::new();
+        // the import's duration on this backend sets the kill moments
+        let (name, full) = match &backend {
+            Backend::Sqlite => ("sqlite", full),
+            Backend::Postgres(_) => {
+                let timing = fresh(&backend, dir.path(), "timing", &mut dbs);
+                run(&timing, &[], &["ingest", "jsonl", p, "--dataset", "crash"]);
+                ("postgres", run(&timing, &[], &["ingest", "jsonl", i, "--dataset", "crash"]))
+            }
+        };
+        let mut rng = Rng::new(42);
+        let mut interrupted = 0;
+        for n in 0..KILLS {
+            let store = fresh(&backend, dir.path(), &format!("s{n}"), &mut dbs);
+            run(&store, &[], &["ingest", "jsonl", p, "--dataset", "crash"]);
+            interrupted +=
+                kill_after(&store, &[], &["ingest", "jsonl", i, "--dataset", "crash"], delay(&mut rng, full)) as usize;
+            let now = counts(&store);
+            assert!(now == before || now == after, "{name} kill {n}: {now:?} is neither {before:?} nor {after:?}");
+            run(&store, &[], &["ingest", "jsonl", i, "--dataset", "crash"]);
+            assert_eq!(counts(&store), after, "{name} kill {n}: the rerun completes");
+        }
+        assert!(interrupted >= KILLS as usize / 2, "{name}: only {interrupted} kills landed mid-run");
     }
-    assert!(interrupted >= KILLS as usize / 2, "only {interrupted} kills landed mid-run");
 }
 
 #[test]
@@ -216,16 +254,26 @@ fn try_request(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16,
 
 /// A `warmstart serve` killed with SIGKILL while it takes catalog upserts and feedback events:
 /// every write it acknowledged is in the store afterwards, the write in flight is whole or
-/// absent, the file passes SQLite's integrity check, and a restarted server serves the
-/// acknowledged products.
+/// absent, the store passes its integrity check, and a restarted server serves the
+/// acknowledged products. On SQLite, and on PostgreSQL when a server is configured.
 #[test]
 fn serve_killed_under_writes_loses_no_acknowledged_write() {
+    for backend in backends("serve_killed_under_writes_loses_no_acknowledged_write") {
+        serve_killed_under_writes(&backend);
+    }
+}
+
+fn serve_killed_under_writes(backend: &Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (products, interactions) = write_data(dir.path());
-    let store = dir.path().join("s.sqlite");
-    run(&store, &[], &["ingest", "jsonl", products.to_str().unwrap(), "--dataset", "crash"]);
-    run(&store, &[], &["ingest", "jsonl", interactions.to_str().unwrap(), "--dataset", "crash"]);
-    run(&store, &[], &["train", "pop", "--dataset", "crash"]);
+    let mut dbs = Vec::new();
+    let store = fresh(backend, dir.path(), "s", &mut dbs);
+    // the servers below run with WARMSTART_HOME=dir/home: train where they will look
+    let home = dir.path().join("home");
+    let env = [("WARMSTART_HOME", home.as_path())];
+    run(&store, &env, &["ingest", "jsonl", products.to_str().unwrap(), "--dataset", "crash"]);
+    run(&store, &env, &["ingest", "jsonl", interactions.to_str().unwrap(), "--dataset", "crash"]);
+    run(&store, &env, &["train", "pop", "--dataset", "crash"]);
     let mut rng = Rng::new(99);
     for round in 0..4u64 {
         let server = common::serve(&store, dir.path(), &[], &["--api-key", "crash-key", "--write-rate-limit", "0"]);
