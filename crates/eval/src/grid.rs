@@ -30,6 +30,14 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
                 }
             }
         }
+        "rp3beta" => {
+            for alpha in [0.1f32, 0.25, 0.5, 1.0] {
+                for beta in [0.0f32, 0.1, 0.2, 0.4] {
+                    let c = ItemKnnConfig::builder().rp3beta(alpha, beta).build()?;
+                    out.push(GridPoint { params: format!("alpha={alpha} beta={beta}"), model: Box::new(c) });
+                }
+            }
+        }
         "als" => {
             for f in [32, 64] {
                 for reg in [0.01f32, 1.0, 10.0] {

@@ -1,6 +1,11 @@
 //! Item-kNN: cosine similarity between items' user sets, with shrinkage, keeping the top-N
 //! neighbours of every item *on each site*, so that users active on two sites link the
 //! sites' catalogs even when an item's nearest neighbours are all on its own site.
+//!
+//! RP3beta (Paudel et al., "Updatable, accurate, diverse, and scalable recommendations for
+//! interactive applications", 2016) is the same model with another similarity: the
+//! probability of a three-step random walk item → user → item, each step's probability
+//! raised to α, divided by the target item's popularity to the power β.
 
 use std::ops::Range;
 
@@ -13,6 +18,22 @@ use crate::{check, Explanation, Fit, History, Recommender, Result, TrainData};
 /// Kind of a saved item-kNN model.
 pub(crate) const KIND: &str = "itemknn";
 
+/// How two items' similarity is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Similarity {
+    /// Cosine of the items' user sets, shrunk.
+    #[default]
+    Cosine,
+    /// RP3beta: Σ_u (1/deg i)^α (1/deg u)^α, divided by deg(j)^β.
+    Rp3beta {
+        /// Exponent of the walk's step probabilities.
+        alpha: f32,
+        /// Popularity penalty of the target item.
+        beta: f32,
+    },
+}
+
 /// Hyper-parameters of [`ItemKnn`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ItemKnnConfig {
@@ -20,6 +41,9 @@ pub struct ItemKnnConfig {
     pub neighbours: usize,
     /// Shrinkage added to the cosine denominator (damps similarities from few users).
     pub shrink: f32,
+    /// The similarity (models saved before it existed are cosine).
+    #[serde(default)]
+    pub similarity: Similarity,
 }
 
 /// Builder of [`ItemKnnConfig`].
@@ -27,13 +51,14 @@ pub struct ItemKnnConfig {
 pub struct ItemKnnBuilder {
     neighbours: usize,
     shrink: f32,
+    similarity: Similarity,
 }
 
 impl ItemKnnConfig {
     /// Starts a builder with defaults (400 neighbours per site, shrink 50; chosen by
     /// `warmstart tune` on the Amazon Art/Office validation users).
     pub fn builder() -> ItemKnnBuilder {
-        ItemKnnBuilder { neighbours: 400, shrink: 50.0 }
+        ItemKnnBuilder { neighbours: 400, shrink: 50.0, similarity: Similarity::Cosine }
     }
 }
 
@@ -48,11 +73,20 @@ impl ItemKnnBuilder {
         self.shrink = s;
         self
     }
+    /// RP3beta similarity with walk exponent `alpha` and popularity penalty `beta`.
+    pub fn rp3beta(mut self, alpha: f32, beta: f32) -> Self {
+        self.similarity = Similarity::Rp3beta { alpha, beta };
+        self
+    }
     /// Validates.
     pub fn build(self) -> Result<ItemKnnConfig> {
         check("neighbours", self.neighbours >= 1, self.neighbours, "must be at least 1")?;
         check("shrink", self.shrink >= 0.0 && self.shrink.is_finite(), self.shrink, "must be finite and >= 0")?;
-        Ok(ItemKnnConfig { neighbours: self.neighbours, shrink: self.shrink })
+        if let Similarity::Rp3beta { alpha, beta } = self.similarity {
+            check("alpha", alpha > 0.0 && alpha <= 4.0, alpha, "must be in (0, 4]")?;
+            check("beta", (0.0..=2.0).contains(&beta), beta, "must be in [0, 2]")?;
+        }
+        Ok(ItemKnnConfig { neighbours: self.neighbours, shrink: self.shrink, similarity: self.similarity })
     }
 }
 
@@ -85,7 +119,7 @@ impl ItemKnn {
 
 impl Fit for ItemKnnConfig {
     fn name(&self) -> String {
-        "itemknn".into()
+        self.model_name().into()
     }
     fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
         Ok(Box::new(self.fit_knn(data)?))
@@ -93,6 +127,14 @@ impl Fit for ItemKnnConfig {
 }
 
 impl ItemKnnConfig {
+    /// `itemknn` or `rp3beta`.
+    pub fn model_name(&self) -> &'static str {
+        match self.similarity {
+            Similarity::Cosine => "itemknn",
+            Similarity::Rp3beta { .. } => "rp3beta",
+        }
+    }
+
     /// Computes every item's neighbours per site.
     pub fn fit_knn(&self, data: &TrainData) -> Result<ItemKnn> {
         let x = data.matrix.map_values(|_| 1.0);
@@ -104,25 +146,39 @@ impl ItemKnnConfig {
         }
         let n_sites = data.dataset.sites.len().max(1);
         let norms: Vec<f32> = (0..n_items).map(|i| xt.row_nnz(i) as f32).collect();
-        let (k, shrink) = (self.neighbours, self.shrink);
+        let (k, shrink, similarity) = (self.neighbours, self.shrink, self.similarity);
+        // weight of a walk through user u: 1 for cosine, (1/deg u)^α for RP3beta
+        let user_weight: Vec<f32> = (0..x.n_rows())
+            .map(|u| match similarity {
+                Similarity::Cosine => 1.0,
+                Similarity::Rp3beta { alpha, .. } => (x.row_nnz(u).max(1) as f32).powf(-alpha),
+            })
+            .collect();
         let neighbours = (0..n_items)
             .into_par_iter()
             .map_init(
                 || (vec![0f32; n_items], Vec::<u32>::new()),
                 |(co, touched), i| {
                     for &u in xt.row_indices(i) {
+                        let w = user_weight[u as usize];
                         for &j in x.row_indices(u as usize) {
                             if co[j as usize] == 0.0 {
                                 touched.push(j);
                             }
-                            co[j as usize] += 1.0;
+                            co[j as usize] += w;
                         }
                     }
-                    let mut cand: Vec<(ItemId, f32)> = touched
-                        .iter()
-                        .filter(|&&j| j as usize != i)
-                        .map(|&j| (j, co[j as usize] / ((norms[i] * norms[j as usize]).sqrt() + shrink)))
-                        .collect();
+                    let score = |j: u32| -> f32 {
+                        let (ni, nj) = (norms[i], norms[j as usize]);
+                        match similarity {
+                            Similarity::Cosine => co[j as usize] / ((ni * nj).sqrt() + shrink),
+                            Similarity::Rp3beta { alpha, beta } => {
+                                co[j as usize] * ni.max(1.0).powf(-alpha) * nj.max(1.0).powf(-beta)
+                            }
+                        }
+                    };
+                    let mut cand: Vec<(ItemId, f32)> =
+                        touched.iter().filter(|&&j| j as usize != i).map(|&j| (j, score(j))).collect();
                     for &j in touched.iter() {
                         co[j as usize] = 0.0;
                     }
@@ -148,7 +204,7 @@ impl ItemKnnConfig {
 
 impl Recommender for ItemKnn {
     fn name(&self) -> String {
-        "itemknn".into()
+        self.config.model_name().into()
     }
 
     fn n_items(&self) -> usize {
@@ -191,5 +247,55 @@ impl Recommender for ItemKnn {
                 })
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warmstart_core::{CsrMatrix, DatasetBuilder, ProductMeta};
+
+    /// Item 0 is bought with item 1 by two users; item 2 is bought by everyone, with item 0 by
+    /// three of them.
+    fn data() -> (warmstart_core::Dataset, CsrMatrix) {
+        let mut b = DatasetBuilder::default();
+        let s = b.push_site("s", "S", "d");
+        for i in 0..3 {
+            b.push_product(ProductMeta {
+                site: s,
+                external_id: i.to_string(),
+                title: format!("p{i}"),
+                brand: None,
+                category: vec![],
+                price_usd: None,
+                image: None,
+            });
+        }
+        let mut t = vec![(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (1, 1, 1.0)];
+        for u in 2..12u32 {
+            t.push((u, 2, 1.0));
+            if u < 5 {
+                t.push((u, 0, 1.0));
+            }
+        }
+        for u in 0..12 {
+            b.push_user(format!("u{u}"));
+        }
+        (b.finish().unwrap(), CsrMatrix::from_triplets(12, 3, &t))
+    }
+
+    #[test]
+    fn rp3beta_penalises_popular_neighbours_that_cosine_prefers() {
+        let (d, m) = data();
+        let data = TrainData { dataset: &d, matrix: &m, item_vectors: None };
+        let cosine = ItemKnnConfig::builder().shrink(0.0).build().unwrap().fit_knn(&data).unwrap();
+        let rp3 = ItemKnnConfig::builder().rp3beta(1.0, 1.0).build().unwrap().fit_knn(&data).unwrap();
+        // cosine: 0~2 (3 users of 5 × 10) vs 0~1 (2 of 5 × 2): 3/√50 ≈ 0.42 < 2/√10 ≈ 0.63
+        assert!(cosine.similarity(0, 1) > cosine.similarity(0, 2));
+        // RP3beta with β = 1 divides by the target's popularity: item 2 (10 users) falls further
+        assert!(rp3.similarity(0, 1) > 3.0 * rp3.similarity(0, 2), "{} {}", rp3.similarity(0, 1), rp3.similarity(0, 2));
+        assert_eq!(Recommender::name(&rp3), "rp3beta");
+        assert!(ItemKnnConfig::builder().rp3beta(0.0, 0.5).build().is_err());
+        assert!(ItemKnnConfig::builder().rp3beta(1.0, 3.0).build().is_err());
     }
 }

@@ -21,7 +21,7 @@ pub use content::{ContentConfig, ContentModel};
 pub use graphsage::{
     Aggregator, EpochGraph, GraphSage, GraphSageConfig, GraphSageEpoch, GraphSageExport, GraphSageLoss,
 };
-pub use itemknn::{ItemKnn, ItemKnnConfig};
+pub use itemknn::{ItemKnn, ItemKnnConfig, Similarity};
 pub use nn::EpochReport;
 pub use popularity::{Popularity, PopularityConfig};
 pub use random::RandomModel;
@@ -303,8 +303,11 @@ pub(crate) fn two_block_matrix(users: u32) -> CsrMatrix {
     CsrMatrix::from_triplets(users as usize, 20, &t)
 }
 
+/// RP3beta's (α, β) by default (see the README's leaderboards for how they were chosen).
+pub const RP3BETA_DEFAULT: (f32, f32) = (0.5, 0.0);
+
 /// Validated hyper-parameters with defaults from a model's command-line name (`random`,
-/// `pop`, `itemknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
+/// `pop`, `itemknn`, `rp3beta`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
 /// content names take `-kN` for N interests, e.g. `content-map-pop-k3`; two-tower and
 /// GraphSAGE names take `:key=value` parameters).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
@@ -321,6 +324,7 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
     Ok(match base {
         "pop" | "popularity" => Box::new(PopularityConfig::builder().build()?),
         "itemknn" => Box::new(ItemKnnConfig::builder().build()?),
+        "rp3beta" => Box::new(ItemKnnConfig::builder().rp3beta(RP3BETA_DEFAULT.0, RP3BETA_DEFAULT.1).build()?),
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
         "bpr" => Box::new(BprConfig::builder().seed(seed).build()?),
         "random" => Box::new(random::RandomConfig::new(seed)),

@@ -15,7 +15,7 @@ fn save_load_and_range_checks_for_every_model() {
     let history = [(1u32, 1.0f32), (5, 0.5), (7, 1.0)];
     let n = d.n_items() as u32;
     let target = d.sites[1].items.clone();
-    for name in ["pop", "itemknn", "als", "bpr", "random", "content-pop-k2", "content-map"] {
+    for name in ["pop", "itemknn", "rp3beta", "als", "bpr", "random", "content-pop-k2", "content-map"] {
         let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
         assert_eq!(fitted.n_items(), d.n_items(), "{name}");
         let dir = tempfile::tempdir().unwrap();
