@@ -42,25 +42,22 @@ pub(super) fn load_served(
     }
     let ids = IdMap { identity, to_model, to_catalog };
     // inputs of models that read content: in the model's item order
-    let inputs = match vectors {
-        None => None,
-        Some(v) if v.n_items() == items.len() && artifact::item_keys(d).iter().zip(&items).all(|(a, b)| a == b) => {
-            Some(v)
+    let inputs = vectors.map(|v| {
+        let keys = artifact::item_keys(d);
+        if v.n_items() == items.len() && keys.iter().zip(&items).all(|(a, b)| a == b) {
+            return v;
         }
-        Some(v) => {
-            let row_of: HashMap<(String, String), usize> =
-                artifact::item_keys(d).into_iter().enumerate().map(|(i, k)| (k, i)).collect();
-            let mut out =
-                ItemVectors { dim: v.dim, data: vec![0.0; items.len() * v.dim], present: vec![false; items.len()] };
-            for (m, key) in items.iter().enumerate() {
-                if let Some(&r) = row_of.get(key).filter(|&&r| v.present[r]) {
-                    out.data[m * v.dim..(m + 1) * v.dim].copy_from_slice(v.row(r as ItemId));
-                    out.present[m] = true;
-                }
+        let row_of: HashMap<(String, String), usize> = keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let mut out =
+            ItemVectors { dim: v.dim, data: vec![0.0; items.len() * v.dim], present: vec![false; items.len()] };
+        for (m, key) in items.iter().enumerate() {
+            if let Some(&r) = row_of.get(key).filter(|&&r| v.present[r]) {
+                out.data[m * v.dim..(m + 1) * v.dim].copy_from_slice(v.row(r as ItemId));
+                out.present[m] = true;
             }
-            Some(Arc::new(out))
         }
-    };
+        Arc::new(out)
+    });
     let model = warmstart_models::load(&a.model_dir(), inputs.as_deref())?;
     if model.n_items() != items.len() {
         return Err(Error::Artifact {
