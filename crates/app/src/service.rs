@@ -678,6 +678,9 @@ impl Service {
             None
         };
         let ids: Vec<String> = products.iter().map(|p| p.external_id.clone()).collect();
+        // held until the catalog has the change, so the catalog sync cannot apply it first
+        // (which would count this request's inserts as updates)
+        let _sync = self.synced.lock().map_err(|_| poisoned())?;
         {
             let mut store = self.store.lock().map_err(|_| poisoned())?;
             let site_info = {
@@ -730,6 +733,7 @@ impl Service {
         if ids.is_empty() || ids.len() > self.opts.max_products {
             return Err(Error::bad("ids", format!("1–{} ids", self.opts.max_products)));
         }
+        let _sync = self.synced.lock().map_err(|_| poisoned())?;
         self.store.lock().map_err(|_| poisoned())?.remove_products(site, ids)?;
         let mut c = g.catalog.write().map_err(|_| poisoned())?;
         let mut index = g.content_index.write().map_err(|_| poisoned())?;

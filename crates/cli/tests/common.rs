@@ -122,12 +122,22 @@ pub fn subset(dir: &Path) -> PathBuf {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// Where its stderr goes; printed when a test fails while it runs.
+    pub log: PathBuf,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- server log {} (last lines) ---", self.log.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -151,7 +161,7 @@ pub fn serve(store: &Path, dir: &Path, envs: &[(&str, &Path)], args: &[&str]) ->
         .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut server = Server { child, addr: String::new() };
+    let mut server = Server { child, addr: String::new(), log: dir.join("server.log") };
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(300) {
         if let Ok(a) = std::fs::read_to_string(&ready) {

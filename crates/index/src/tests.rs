@@ -347,3 +347,20 @@ fn shared_between_threads() {
     });
     assert_eq!(serial, parallel);
 }
+
+#[test]
+fn a_new_key_upserted_twice_into_a_fresh_delta() {
+    let dir = tmp_dir("twice");
+    let path = dir.join("idx.wsann");
+    let (index, _) = build(Metric::Cosine, 1500, 16);
+    index.save(&path).expect("save");
+    let mut opened = Hnsw::open(&path).expect("open");
+    let fresh: Vec<f32> = (0..16).map(|i| if i == 3 { 40.0 } else { 0.5 }).collect();
+    opened.upsert(999_999, &fresh).expect("upsert");
+    opened.upsert(999_999, &fresh).expect("upsert again");
+    assert_eq!(opened.len(), 1501);
+    assert_eq!(opened.search(&fresh, 1, None).expect("search")[0].0, 999_999);
+    opened.upsert(999_999, &fresh).expect("and again");
+    assert_eq!(opened.search(&fresh, 3, None).expect("search")[0].0, 999_999);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -461,3 +461,39 @@ fn pgvector_hnsw_finds_the_nearest_products() {
     assert_eq!(near, vec![put[9].0, put[11].0]);
     assert!(store.create_vector_index("circle", 3, 1, 64).is_err(), "m below 2 is refused");
 }
+
+/// The service writes catalog changes on one connection while its event writer (or another
+/// replica) commits on another: no write may fail for the other's lock.
+#[test]
+fn catalog_and_event_writes_on_two_connections_never_fail_busy() {
+    for b in backends("two_writers") {
+        let mut catalog = b.open();
+        let (sites, products, _) = sample();
+        catalog.write("d", &sites, &products, &[], "{}", &|_| {}).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let events = scope.spawn(|| {
+                let mut s = b.open();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    s.record_recommendations(&[rec(&format!("r{n}"), "h", &["x"])])
+                        .unwrap_or_else(|e| panic!("{}: event write {n}: {e}", b.name));
+                    n += 1;
+                }
+                n
+            });
+            for round in 0..150 {
+                let site = Site { key: "a".into(), name: "A".into(), dataset: "d".into() };
+                let p = Product::new("a", format!("new-{round}"), format!("product {round}"));
+                let w = catalog.write("d", &[site], &[p], &[], "{}", &|_| {});
+                if let Err(e) = w {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    panic!("{}: catalog write {round}: {e}", b.name);
+                }
+                catalog.remove_products("a", &[format!("new-{round}")]).unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(events.join().unwrap() > 0);
+        });
+    }
+}

@@ -124,6 +124,12 @@ impl Service {
                 let meta = warmstart_core::ProductMeta { site: s, ..ch.meta };
                 // a vector of another dimension (a re-embedded space) waits for a restart
                 let vector = ch.vector.filter(|v| v.len() == c.dim());
+                // this replica's own writes are already served: no new index node for them
+                if let Some(i) = c.item(s, &meta.external_id) {
+                    if *c.product(i) == meta && vector.as_deref().is_none_or(|v| c.vector(i) == Some(v)) {
+                        continue;
+                    }
+                }
                 let (id, _) = c.upsert(s, meta, vector.clone())?;
                 if let (Some(v), Some(ix)) = (vector, index.get_mut(&s)) {
                     ix.upsert(id, &v)?;

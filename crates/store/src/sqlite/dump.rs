@@ -58,7 +58,7 @@ pub(super) fn load_rows(s: &mut SqliteStore, table: Table, rows: &[Row]) -> Resu
     let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
     let verb = if table == Table::Secrets { "INSERT OR REPLACE" } else { "INSERT" };
     let sql = format!("{verb} INTO {}({}) VALUES ({})", table.name(), table.column_list(), marks.join(", "));
-    let tx = s.conn.transaction().map_err(err)?;
+    let tx = super::begin_write(&mut s.conn).map_err(err)?;
     {
         let mut st = tx.prepare_cached(&sql).map_err(err)?;
         for row in rows {

@@ -42,7 +42,7 @@ pub(crate) fn put(
     rows: &[(i64, String, Vec<f32>)],
     dtype: VectorDtype,
 ) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = super::begin_write(conn)?;
     let version = super::bump_catalog_version(&tx)?;
     {
         let mut ins = tx.prepare_cached(

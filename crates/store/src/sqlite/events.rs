@@ -27,7 +27,7 @@ pub(super) fn secret_or_insert(s: &mut SqliteStore, name: &str, fresh: [u8; 32])
 pub(super) fn record_recommendations(s: &mut SqliteStore, rows: &[RecommendationRow]) -> Result<()> {
     let path = s.path.clone();
     let err = |e| Error::Sqlite { path: path.clone(), source: e };
-    let tx = s.conn.transaction().map_err(err)?;
+    let tx = super::begin_write(&mut s.conn).map_err(err)?;
     {
         let mut st = tx
             .prepare_cached(
@@ -74,7 +74,7 @@ pub(super) fn recommendation(s: &SqliteStore, id: &str) -> Result<Option<Recomme
 pub(super) fn insert_events(s: &mut SqliteStore, rows: &[EventRow]) -> Result<Vec<Stored>> {
     let path = s.path.clone();
     let err = |e| Error::Sqlite { path: path.clone(), source: e };
-    let tx = s.conn.transaction().map_err(err)?;
+    let tx = super::begin_write(&mut s.conn).map_err(err)?;
     let mut out = Vec::with_capacity(rows.len());
     {
         let mut key_st =
@@ -144,7 +144,7 @@ pub(super) fn purge_events(s: &mut SqliteStore, before: i64) -> Result<Erased> {
 fn erase(s: &mut SqliteStore, cond: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Erased> {
     let path = s.path.clone();
     let err = |e| Error::Sqlite { path: path.clone(), source: e };
-    let tx = s.conn.transaction().map_err(err)?;
+    let tx = super::begin_write(&mut s.conn).map_err(err)?;
     let events = tx.execute(&format!("DELETE FROM events WHERE {cond}"), p).map_err(err)?;
     let recommendations = tx.execute(&format!("DELETE FROM recommendations WHERE {cond}"), p).map_err(err)?;
     let keys = tx.execute(&format!("DELETE FROM event_keys WHERE {cond}"), p).map_err(err)?;

@@ -29,6 +29,14 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// Begins a writing transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`):
+/// a deferred one that reads first fails with `SQLITE_BUSY` at its first write, whatever the
+/// busy timeout, when another connection (the service's event writer, another replica)
+/// committed in between.
+pub(crate) fn begin_write(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Takes the next catalog version (inside the writing transaction).
 fn bump_catalog_version(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
     tx.query_row(
@@ -84,7 +92,7 @@ impl SqliteStore {
         let now = now_secs();
         let path = self.path.clone();
         let err = |e| Error::Sqlite { path: path.clone(), source: e };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let version = bump_catalog_version(&tx).map_err(err)?;
         let mut found = 0;
         for (id, _) in rows.iter().flatten() {
@@ -150,7 +158,7 @@ impl StoreBackend for SqliteStore {
     ) -> Result<WriteSummary> {
         let path = self.path.clone();
         let e = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(e)?;
+        let tx = begin_write(&mut self.conn).map_err(e)?;
         let mut s = WriteSummary::default();
         let mut site_ids: HashMap<String, i64> = HashMap::new();
         {

@@ -157,7 +157,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         return Err(MigrateError::Version(v));
     }
     if v < VERSION {
-        let tx = conn.transaction()?;
+        let tx = super::begin_write(conn)?;
+        // another process may have migrated while this one waited for the write lock
+        let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if v < 1 {
             tx.execute_batch(V1)?;
         }
@@ -167,7 +169,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         if v < 3 {
             tx.execute_batch(V3)?;
         }
-        tx.execute_batch(V4)?;
+        if v < 4 {
+            tx.execute_batch(V4)?;
+        }
         tx.pragma_update(None, "user_version", VERSION)?;
         tx.commit()?;
     }
