@@ -456,18 +456,11 @@ impl Service {
             }
         };
         // best first, ties by id (deterministic); MMR over a pool when asked
-        let top: Vec<(ItemId, f32)> = if diversity > 0.0 {
-            let order = warmstart_core::top_k_by(scored.len(), (k * 10).max(50), |p| scored[p].1);
-            let pool: Vec<(ItemId, f32)> = order.into_iter().map(|p| scored[p]).collect();
-            let sim = |a: ItemId, b: ItemId| match (c.vector(a), c.vector(b)) {
-                (Some(x), Some(y)) => dot(x, y),
-                _ => item_cosine(served, a, b),
-            };
-            warmstart_scoring::mmr(&pool, k, 1.0 - diversity, sim)
-        } else {
-            let order = warmstart_core::top_k_by(scored.len(), k, |p| scored[p].1);
-            order.into_iter().map(|p| scored[p]).collect()
+        let sim = |a: ItemId, b: ItemId| match (c.vector(a), c.vector(b)) {
+            (Some(x), Some(y)) => dot(x, y),
+            _ => item_cosine(served, a, b),
         };
+        let top = warmstart_scoring::best_k(&scored, k, diversity, sim);
         let explanations =
             history.as_ref().map(|h| self.explain(&c, served, h, &model_history, &top)).unwrap_or_default();
         let items = top

@@ -49,6 +49,73 @@ pub struct ServiceOptions {
     pub home: PathBuf,
     /// Where content-space ANN retrieval runs.
     pub retrieval: Retrieval,
+    /// Public links of products in `GET /v1/sites/{site}/catalog`.
+    pub links: ProductLinks,
+}
+
+/// Where shops show their products and photos, as URL templates per site (`*` for any) with
+/// `{site}` and `{id}` placeholders: what the browser extension's panel links to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductLinks {
+    /// Product page templates.
+    pub page: Vec<(String, String)>,
+    /// Photo templates (otherwise a product's image when it is an http(s) URL).
+    pub image: Vec<(String, String)>,
+}
+
+impl ProductLinks {
+    fn fill(templates: &[(String, String)], site: &str, id: &str) -> Option<String> {
+        let t = templates.iter().find(|(s, _)| s == site).or_else(|| templates.iter().find(|(s, _)| s == "*"))?;
+        let enc: String = id
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        Some(t.1.replace("{site}", site).replace("{id}", &enc))
+    }
+    /// The product page of `id` on `site`.
+    pub fn page(&self, site: &str, id: &str) -> Option<String> {
+        Self::fill(&self.page, site, id)
+    }
+    /// The photo of `id` on `site`, from a template or the product's own http(s) image.
+    pub fn image(&self, site: &str, id: &str, own: Option<&str>) -> Option<String> {
+        Self::fill(&self.image, site, id)
+            .or_else(|| own.filter(|u| u.starts_with("https://") || u.starts_with("http://")).map(str::to_string))
+    }
+}
+
+/// One product of a shop's public catalog (`GET /v1/sites/{site}/catalog`).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PublicProduct {
+    /// The shop's product id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Brand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    /// Category path.
+    pub category: Vec<String>,
+    /// Approximate price in USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_usd: Option<f64>,
+    /// Product page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Photo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// A shop's public catalog: what a device needs to show recommendations it ranked itself.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PublicCatalog {
+    /// Site key.
+    pub site: String,
+    /// Live products, in the order of the vectors route's rows.
+    pub products: Vec<PublicProduct>,
 }
 
 /// Where the content space's nearest neighbours are searched.
@@ -78,6 +145,7 @@ impl Default for ServiceOptions {
             default_models: Vec::new(),
             home: warmstart_store::home_dir(),
             retrieval: Retrieval::InProcess,
+            links: ProductLinks::default(),
         }
     }
 }
@@ -623,33 +691,45 @@ impl Service {
         }
         let etag = format!("\"{}-{}-{}\"", artifact::slug(&c.dataset), c.version(), if f16 { "f16" } else { "f32" });
         let (keys, data) = site_vectors(&c, s);
-        let ids: String =
-            keys.iter().map(|&i| c.product(i).external_id.replace('\n', " ")).collect::<Vec<_>>().join("\n");
         let counts: Vec<f32> = keys.iter().map(|&i| c.popularity(i)).collect();
-        let prior = warmstart_scoring::log_popularity(&counts);
-        let mut out = Vec::with_capacity(24 + ids.len() + data.len() * 4 + prior.len() * 4);
-        out.extend_from_slice(b"WSVEC001");
-        for x in [c.dim() as u32, keys.len() as u32, f16 as u32, ids.len() as u32] {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-        out.extend_from_slice(ids.as_bytes());
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-        for &x in &data {
-            if f16 {
-                out.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
-            } else {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        }
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-        for p in prior {
-            out.extend_from_slice(&p.to_le_bytes());
-        }
+        let payload = warmstart_scoring::SiteVectors {
+            dim: c.dim(),
+            ids: keys.iter().map(|&i| c.product(i).external_id.clone()).collect(),
+            data,
+            prior: warmstart_scoring::log_popularity(&counts),
+        };
+        let out = payload.encode(f16);
         Ok((out, etag))
+    }
+
+    /// `GET /v1/sites/{site}/catalog`: the site's live products with a vector (the rows of
+    /// [`site_vectors`](Self::site_vectors), in order), their public metadata and links, and
+    /// the same ETag as the vectors.
+    pub fn site_catalog(&self, site: &str) -> Result<(PublicCatalog, String)> {
+        let (g, s) = self.site(site, "site")?;
+        let c = self.groups[g].catalog.read().map_err(|_| poisoned())?;
+        if c.dim() == 0 {
+            return Err(Error::NotFound { what: "content vectors", key: site.to_string() });
+        }
+        let etag = format!("\"{}-{}-catalog\"", artifact::slug(&c.dataset), c.version());
+        let (keys, _) = site_vectors(&c, s);
+        let links = &self.opts.links;
+        let products = keys
+            .iter()
+            .map(|&i| {
+                let p = c.product(i);
+                PublicProduct {
+                    id: p.external_id.clone(),
+                    title: p.title.clone(),
+                    brand: p.brand.clone(),
+                    category: p.category.clone(),
+                    price_usd: p.price_usd,
+                    url: links.page(site, &p.external_id),
+                    image: links.image(site, &p.external_id, p.image.as_deref()),
+                }
+            })
+            .collect();
+        Ok((PublicCatalog { site: site.to_string(), products }, etag))
     }
 
     /// `PUT /v1/sites/{site}/products`: products written to the store in one transaction,

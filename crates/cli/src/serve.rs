@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use warmstart_app::experiment::Experiments;
 use warmstart_app::feedback::FeedbackOptions;
+use warmstart_app::service::ProductLinks;
 use warmstart_app::{Retrieval, Service, ServiceOptions};
 use warmstart_server::ratelimit::Rate;
 use warmstart_server::ServerOptions;
@@ -25,6 +26,14 @@ pub struct ServeArgs {
     /// with the best hold-out NDCG@10).
     #[arg(long = "default-model", value_name = "DATASET=MODEL")]
     pub default_models: Vec<String>,
+    /// Where a shop's product pages are, SITE=TEMPLATE with `{site}` and `{id}` (SITE `*`
+    /// for any; repeatable): the links of `GET /v1/sites/{site}/catalog`.
+    #[arg(long = "product-url", value_name = "SITE=TEMPLATE")]
+    pub product_urls: Vec<String>,
+    /// Where a shop's product photos are, SITE=TEMPLATE as --product-url (otherwise a
+    /// product's own http(s) image).
+    #[arg(long = "image-url", value_name = "SITE=TEMPLATE")]
+    pub image_urls: Vec<String>,
     /// API key of catalog writes (PUT/DELETE products); writes are refused without one.
     #[arg(long, env = "WARMSTART_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -94,15 +103,21 @@ pub struct ServeArgs {
 
 /// `warmstart serve`.
 pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
-    let default_models = a
-        .default_models
-        .iter()
-        .map(|d| {
-            d.split_once('=')
-                .map(|(x, y)| (x.to_string(), y.to_string()))
-                .ok_or_else(|| anyhow::anyhow!("--default-model {d}: expected DATASET=MODEL"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pairs = |flag: &str, values: &[String], form: &str| {
+        values
+            .iter()
+            .map(|d| {
+                d.split_once('=')
+                    .map(|(x, y)| (x.to_string(), y.to_string()))
+                    .ok_or_else(|| anyhow::anyhow!("{flag} {d}: expected {form}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let default_models = pairs("--default-model", &a.default_models, "DATASET=MODEL")?;
+    let links = ProductLinks {
+        page: pairs("--product-url", &a.product_urls, "SITE=TEMPLATE")?,
+        image: pairs("--image-url", &a.image_urls, "SITE=TEMPLATE")?,
+    };
     let opts = ServiceOptions {
         max_k: a.max_k,
         max_history: a.max_history,
@@ -111,6 +126,7 @@ pub fn run(cli: &Cli, a: &ServeArgs) -> anyhow::Result<()> {
         ef: a.ef,
         datasets: a.datasets.clone(),
         default_models,
+        links,
         retrieval: match a.retrieval.as_str() {
             "pgvector" => Retrieval::Pgvector { connections: a.pgvector_connections.clamp(1, 64) },
             _ => Retrieval::InProcess,

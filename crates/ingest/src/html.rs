@@ -86,6 +86,31 @@ fn is_product_type(v: Option<&Value>) -> bool {
     }
 }
 
+fn json_product(o: &serde_json::Map<String, Value>) -> PageProduct {
+    let get = |k: &str| o.get(k).and_then(text_of);
+    let offer = o.get("offers").map(|x| match x {
+        Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    });
+    let offer_get = |k: &str| offer.as_ref().and_then(|x| x.get(k)).and_then(text_of);
+    PageProduct {
+        id: get("sku")
+            .or_else(|| get("productID"))
+            .or_else(|| get("gtin13"))
+            .or_else(|| get("gtin"))
+            .or_else(|| get("mpn")),
+        name: get("name"),
+        description: get("description"),
+        brand: get("brand"),
+        category: get("category"),
+        price: offer_get("price").or_else(|| offer_get("lowPrice")),
+        currency: offer_get("priceCurrency"),
+        image: get("image"),
+        url: get("url"),
+        site_name: None,
+    }
+}
+
 fn collect_json_products(v: &Value, out: &mut Vec<PageProduct>) {
     match v {
         Value::Array(a) => a.iter().for_each(|x| collect_json_products(x, out)),
@@ -93,34 +118,65 @@ fn collect_json_products(v: &Value, out: &mut Vec<PageProduct>) {
             if let Some(g) = o.get("@graph") {
                 collect_json_products(g, out);
             }
-            if !is_product_type(o.get("@type")) {
-                return;
+            if is_product_type(o.get("@type")) {
+                out.push(json_product(o));
             }
-            let get = |k: &str| o.get(k).and_then(text_of);
-            let offer = o.get("offers").map(|x| match x {
-                Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
-                other => other.clone(),
-            });
-            let offer_get = |k: &str| offer.as_ref().and_then(|x| x.get(k)).and_then(text_of);
-            out.push(PageProduct {
-                id: get("sku")
-                    .or_else(|| get("productID"))
-                    .or_else(|| get("gtin13"))
-                    .or_else(|| get("gtin"))
-                    .or_else(|| get("mpn")),
-                name: get("name"),
-                description: get("description"),
-                brand: get("brand"),
-                category: get("category"),
-                price: offer_get("price").or_else(|| offer_get("lowPrice")),
-                currency: offer_get("priceCurrency"),
-                image: get("image"),
-                url: get("url"),
-                site_name: None,
-            });
         }
         _ => {}
     }
+}
+
+fn has_type(v: Option<&Value>, name: &str) -> bool {
+    match v {
+        Some(Value::String(s)) => s == name || s.ends_with(&format!("/{name}")),
+        Some(Value::Array(a)) => a.iter().any(|x| has_type(Some(x), name)),
+        _ => false,
+    }
+}
+
+/// Products anywhere inside a JSON-LD value (an order's `orderedItem`, `acceptedOffer`
+/// `itemOffered`, ...), at most `depth` levels down.
+fn nested_products(v: &Value, depth: usize, out: &mut Vec<PageProduct>) {
+    if depth == 0 {
+        return;
+    }
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| nested_products(x, depth - 1, out)),
+        Value::Object(o) => {
+            if is_product_type(o.get("@type")) {
+                out.push(json_product(o));
+            } else {
+                o.values().for_each(|x| nested_products(x, depth - 1, out));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// schema.org `Order` objects in JSON-LD (also inside `@graph`): the products of each.
+fn json_ld_orders(doc: &Html) -> Vec<PageProduct> {
+    fn walk(v: &Value, out: &mut Vec<PageProduct>) {
+        match v {
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => {
+                if let Some(g) = o.get("@graph") {
+                    walk(g, out);
+                }
+                if has_type(o.get("@type"), "Order") {
+                    o.iter().filter(|(k, _)| !k.starts_with('@')).for_each(|(_, x)| nested_products(x, 8, out));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for script in doc.select(&sel(r#"script[type="application/ld+json"]"#)) {
+        let text: String = script.text().collect();
+        if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
+            walk(&v, &mut out);
+        }
+    }
+    out
 }
 
 fn json_ld(doc: &Html) -> Vec<PageProduct> {
@@ -266,6 +322,70 @@ pub fn extract(html: &str) -> Vec<PageProduct> {
     products
 }
 
+/// What a page is, for a shopper's history: one product's page (a view), an order
+/// confirmation (a purchase of its products: schema.org `Order` in JSON-LD or microdata), or
+/// anything else (category pages and carts list products but say nothing about one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageKind {
+    /// A product page.
+    Product,
+    /// An order confirmation.
+    Order,
+    /// Anything else.
+    Other,
+}
+
+/// A page's kind and its products.
+pub fn classify(html: &str) -> (PageKind, Vec<PageProduct>) {
+    let doc = Html::parse_document(html);
+    let mut ordered = json_ld_orders(&doc);
+    if ordered.is_empty() {
+        let order_scope = sel(r#"[itemscope][itemtype$="/Order"]"#);
+        if doc.select(&order_scope).next().is_some() {
+            ordered = microdata(&doc);
+        }
+    }
+    ordered.retain(PageProduct::is_product);
+    if !ordered.is_empty() {
+        return (PageKind::Order, ordered);
+    }
+    drop(doc);
+    let products = extract(html);
+    let kind = if products.len() == 1 { PageKind::Product } else { PageKind::Other };
+    (kind, products)
+}
+
+/// A page's product normalised as the importer does: site and id as given (an id from the
+/// markup wins over `fallback_id`), text cleaned, brand canonical, category split, price
+/// parsed (`Err` names an unusable price; the product is kept without it).
+pub fn to_product(
+    raw: PageProduct,
+    site: &str,
+    fallback_id: &str,
+    default_currency: Option<&str>,
+) -> (Product, Option<String>) {
+    let id = raw.id.clone().or(raw.url.clone()).unwrap_or_else(|| fallback_id.to_string());
+    let mut p = Product::new(site, clean_text(&id), clean_text(raw.name.as_deref().unwrap_or("")));
+    p.description = raw.description.as_deref().map(clean_text).filter(|d| !d.is_empty());
+    p.brand = raw.brand.as_deref().and_then(canonical_brand);
+    p.category = raw.category.as_deref().map(split_category).unwrap_or_default();
+    p.image = raw.image.map(ImageRef);
+    if let Some(url) = raw.url {
+        p.attributes.insert("url".into(), url);
+    }
+    let mut problem = None;
+    if let Some(price) = raw.price {
+        let text = format!("{price} {}", raw.currency.unwrap_or_default());
+        match parse_price(&text, default_currency) {
+            Ok(pr) => p.price = Some(pr),
+            Err(e) => problem = Some(format!("`{}`: {e}", text.trim())),
+        }
+    }
+    p.refresh_missing();
+    (p, problem)
+}
+
 fn host_of(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let host = rest.split(['/', '?', '#', ':']).next()?;
@@ -329,29 +449,11 @@ pub fn import(path: &Path, opts: &HtmlOptions, progress: &ProgressBar) -> Result
                 .or_else(|| raw.url.as_deref().and_then(host_of))
                 .unwrap_or_else(|| "web".into());
             let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("page");
-            let id = raw.id.clone().or(raw.url.clone()).unwrap_or_else(|| {
-                if n == 0 {
-                    stem.to_string()
-                } else {
-                    format!("{stem}#{n}")
-                }
-            });
-            let mut p = Product::new(site.clone(), clean_text(&id), clean_text(raw.name.as_deref().unwrap_or("")));
-            p.description = raw.description.as_deref().map(clean_text).filter(|d| !d.is_empty());
-            p.brand = raw.brand.as_deref().and_then(canonical_brand);
-            p.category = raw.category.as_deref().map(split_category).unwrap_or_default();
-            p.image = raw.image.map(ImageRef);
-            if let Some(url) = raw.url {
-                p.attributes.insert("url".into(), url);
+            let fallback = if n == 0 { stem.to_string() } else { format!("{stem}#{n}") };
+            let (p, problem) = to_product(raw, &site, &fallback, opts.default_currency.as_deref());
+            if let Some(why) = problem {
+                report.drop_field(file, None, "price", "unusable", why);
             }
-            if let Some(price) = raw.price {
-                let text = format!("{price} {}", raw.currency.unwrap_or_default());
-                match parse_price(&text, opts.default_currency.as_deref()) {
-                    Ok(pr) => p.price = Some(pr),
-                    Err(e) => report.drop_field(file, None, "price", "unusable", format!("`{}`: {e}", text.trim())),
-                }
-            }
-            p.refresh_missing();
             if !sites.iter().any(|s| s.key == site) {
                 sites.push(Site { key: site.clone(), name: site.clone(), dataset: dataset.clone() });
             }
@@ -409,5 +511,39 @@ mod tests {
         assert_eq!(host_of(p.url.as_deref().unwrap()).as_deref(), Some("shop.example"));
 
         assert!(extract("<html><body><p>About us</p></body></html>").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+
+    #[test]
+    fn product_order_and_listing_pages() {
+        let product = r#"<html><head><script type="application/ld+json">
+            {"@context":"https://schema.org","@type":"Product","sku":"42","name":"Blue Shirt",
+             "offers":{"@type":"Offer","price":"19.99","priceCurrency":"USD"}}</script></head></html>"#;
+        let (kind, found) = classify(product);
+        assert_eq!((kind, found.len()), (PageKind::Product, 1));
+        let (p, problem) = to_product(found[0].clone(), "shop", "page", None);
+        assert_eq!((p.external_id.as_str(), p.title.as_str(), problem), ("42", "Blue Shirt", None));
+        assert_eq!(p.price.and_then(|x| x.approx_usd()), Some(19.99));
+
+        let order = r#"<script type="application/ld+json">{"@context":"https://schema.org","@type":"Order",
+            "orderNumber":"A1","acceptedOffer":[{"@type":"Offer","itemOffered":{"@type":"Product","sku":"7","name":"Red Shoe"}},
+            {"@type":"Offer","itemOffered":{"@type":"Product","sku":"8","name":"Cap"}}]}</script>"#;
+        let (kind, found) = classify(order);
+        assert_eq!(kind, PageKind::Order);
+        assert_eq!(found.iter().map(|p| p.id.clone().unwrap()).collect::<Vec<_>>(), ["7", "8"]);
+
+        let micro_order = r#"<div itemscope itemtype="https://schema.org/Order"><div itemprop="orderedItem" itemscope
+            itemtype="https://schema.org/Product"><span itemprop="sku">9</span><span itemprop="name">Bag</span></div></div>"#;
+        let (kind, found) = classify(micro_order);
+        assert_eq!((kind, found.len()), (PageKind::Order, 1), "{found:?}");
+
+        let listing = r#"<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">A</span></div>
+            <div itemscope itemtype="https://schema.org/Product"><span itemprop="name">B</span></div>"#;
+        assert_eq!(classify(listing).0, PageKind::Other);
+        assert_eq!(classify("<p>nothing</p>").0, PageKind::Other);
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use warmstart_core::{top_k, ItemId, ItemVectors, SiteId};
-use warmstart_scoring::{normalize, site_groups, SliceSpace};
+use warmstart_scoring::{site_groups, target_queries, SliceSpace};
 
 use crate::artifact::{expect_len, ArtifactReader, ArtifactWriter};
 use crate::linalg::{axpy, cholesky, cholesky_apply, dot};
@@ -121,18 +121,8 @@ impl ContentModel {
 
     /// The blended score of one item for the user's target-site profiles.
     fn item_score(&self, profiles: &[Vec<f32>], i: ItemId) -> f32 {
-        let beta = self.config.pop_weight;
-        let prior = self.pop[i as usize];
-        if profiles.is_empty() {
-            return prior;
-        }
-        let sim = if self.vectors.present[i as usize] {
-            let v = self.vectors.row(i);
-            profiles.iter().map(|p| dot(p, v)).fold(f32::NEG_INFINITY, f32::max)
-        } else {
-            -1.0
-        };
-        (1.0 - beta) * sim + beta * prior
+        let v = self.vectors.present[i as usize].then(|| self.vectors.row(i));
+        warmstart_scoring::item_score(profiles, v, self.pop[i as usize], self.config.pop_weight)
     }
 
     /// Cosine of two items' vectors (0 when either has none).
@@ -161,31 +151,16 @@ impl ContentModel {
 
     /// The user's profile in the target site's content space (`None` without usable history).
     pub fn profile(&self, history: &History, target: SiteId) -> Option<Vec<f32>> {
-        let means = self.site_means(history);
-        if means.is_empty() {
-            return None;
-        }
-        let mut p = vec![0f32; self.vectors.dim];
-        for (s, m) in means {
-            self.to_target(&m, s, target, &mut p);
-        }
-        normalize(&mut p).then_some(p)
+        let groups = site_groups(&self.slice_space(), history, 1);
+        target_queries(&groups, 1, self.vectors.dim, |m, s, out| self.to_target(m, s, target, out)).pop()
     }
 
     /// The user's interest profiles in the target site's space: one per interest and
     /// source site with `interests > 1`, else the single [`profile`](Self::profile).
     pub fn profiles(&self, history: &History, target: SiteId) -> Vec<Vec<f32>> {
-        if self.config.interests <= 1 {
-            return self.profile(history, target).into_iter().collect();
-        }
-        site_groups(&self.slice_space(), history, self.config.interests)
-            .into_iter()
-            .filter_map(|(s, m, _)| {
-                let mut p = vec![0f32; self.vectors.dim];
-                self.to_target(&m, s, target, &mut p);
-                normalize(&mut p).then_some(p)
-            })
-            .collect()
+        let k = self.config.interests;
+        let groups = site_groups(&self.slice_space(), history, k);
+        target_queries(&groups, k, self.vectors.dim, |m, s, out| self.to_target(m, s, target, out))
     }
 
     fn learn_maps(&mut self, data: &TrainData) -> Result<()> {
@@ -453,22 +428,7 @@ impl VectorSpace for ContentModel {
         let space = SliceSpace { dim: d, data: &data, present: &present, site_of: &unknown_site };
         let items: Vec<(ItemId, f32)> = external.iter().enumerate().map(|(i, (_, w))| (i as ItemId, *w)).collect();
         groups.extend(site_groups(&space, &items, self.config.interests));
-        if self.config.interests <= 1 {
-            // one profile: the weighted mean of every site's (mapped) mean
-            let mut p = vec![0f32; d];
-            for (s, m, _) in &groups {
-                self.to_target(m, *s, target, &mut p);
-            }
-            return Ok(if normalize(&mut p) { vec![p] } else { Vec::new() });
-        }
-        Ok(groups
-            .into_iter()
-            .filter_map(|(s, m, _)| {
-                let mut p = vec![0f32; d];
-                self.to_target(&m, s, target, &mut p);
-                normalize(&mut p).then_some(p)
-            })
-            .collect())
+        Ok(target_queries(&groups, self.config.interests, d, |m, s, out| self.to_target(m, s, target, out)))
     }
 
     fn score_item(&self, queries: &[Vec<f32>], item: ItemId) -> f32 {

@@ -9,13 +9,17 @@
 pub mod filter;
 pub mod mmr;
 pub mod profile;
+pub mod rank;
 pub mod vector;
+pub mod wire;
 
 pub use filter::{ItemFilter, ItemFilterBuilder};
 pub use mmr::mmr;
 pub use profile::{interest_centroids, site_groups, ItemSpace, SliceSpace};
+pub use rank::{best_k, item_score, target_queries};
 pub use vector::{axpy, dot, normalize};
 pub use warmstart_core::{top_k, top_k_by};
+pub use wire::SiteVectors;
 
 /// Errors of the scoring core.
 #[derive(Debug, thiserror::Error, PartialEq)]

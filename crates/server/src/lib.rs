@@ -52,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/products/{id}/similar"),
     ("post", "/v1/embed"),
     ("get", "/v1/sites/{site}/vectors"),
+    ("get", "/v1/sites/{site}/catalog"),
     ("put", "/v1/sites/{site}/products"),
     ("delete", "/v1/sites/{site}/products"),
     ("post", "/v1/events"),
@@ -311,6 +312,19 @@ async fn vectors(
         .into_response())
 }
 
+/// A site's public catalog (ids, titles, categories, prices, links and photos, in the rows'
+/// order of the vectors route), for showing what a device ranked; ETag as the vectors.
+#[utoipa::path(get, path = "/v1/sites/{site}/catalog", params(("site" = String, Path)),
+    responses((status = 200, body = warmstart_app::service::PublicCatalog), (status = 304), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn catalog(State(s): State<Shared>, Path(site): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let st = s.clone();
+    let (body, etag) = blocking(move || st.service.site_catalog(&site)).await?;
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::ETAG, etag)], Json(body)).into_response())
+}
+
 fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = s.opts.api_key.as_deref() else {
         return Err(ApiError::new(
@@ -449,7 +463,7 @@ async fn openapi() -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "warmstart", description = "Cross-shop cold-start recommendations."),
-    paths(recommend, similar, embed, vectors, upsert, remove, events, erase_session, experiment_report, sites, healthz, readyz, metrics, openapi),
+    paths(recommend, similar, embed, vectors, catalog, upsert, remove, events, erase_session, experiment_report, sites, healthz, readyz, metrics, openapi),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;
@@ -599,6 +613,7 @@ pub fn router(service: Service, opts: ServerOptions) -> Router {
         .route("/v1/sites/{site}/products/{id}/similar", get(similar))
         .route("/v1/embed", post(embed))
         .route("/v1/sites/{site}/vectors", get(vectors))
+        .route("/v1/sites/{site}/catalog", get(catalog))
         .route("/v1/sites/{site}/products", axum::routing::put(upsert).delete(remove))
         .route("/v1/events", post(events))
         .route("/v1/sessions/{id}", axum::routing::delete(erase_session))
