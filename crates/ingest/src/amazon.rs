@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use indicatif::ProgressBar;
+use crate::progress::ProgressBar;
 use warmstart_core::{EventTime, Interaction, InteractionKind, Product, Site, Split};
 
 use crate::error::{Error, Result};

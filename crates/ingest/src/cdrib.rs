@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use indicatif::ProgressBar;
+use crate::progress::ProgressBar;
 use warmstart_core::{Interaction, InteractionKind, Product, Site, Split};
 
 use crate::error::Result;

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::progress::ProgressBar;
 use flate2::read::GzDecoder;
-use indicatif::ProgressBar;
 use warmstart_core::{ImageRef, Product, Site};
 
 use crate::error::{Error, Result};

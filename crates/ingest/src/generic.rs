@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use indicatif::ProgressBar;
+use crate::progress::ProgressBar;
 use serde_json::Value;
 use warmstart_core::{EventTime, ImageRef, Interaction, InteractionKind, Product, Site, Split};
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
+use crate::progress::ProgressBar;
 use scraper::{ElementRef, Html, Selector};
 use serde_json::Value;
 use warmstart_core::{ImageRef, Product, Site};

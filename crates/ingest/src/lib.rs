@@ -12,6 +12,7 @@ pub mod idx;
 pub mod images;
 pub mod movielens;
 pub mod normalize;
+pub mod progress;
 pub mod report;
 mod util;
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use indicatif::ProgressBar;
+use crate::progress::ProgressBar;
 use warmstart_core::{EventTime, Interaction, InteractionKind, Product, Site, Split};
 
 use crate::error::Result;

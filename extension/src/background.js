@@ -1,0 +1,283 @@
+// The service worker: captures what the content script reports on allowed shops into this
+// device's IndexedDB, keeps shops' public catalogs (vectors + metadata) cached by ETag, and
+// ranks a shop the user never used with the device engine. Nothing about the user is sent
+// anywhere unless server mode is on (then only a profile vector) or click reporting is on
+// (then only the server's recommendation id, positions and a rotating session id).
+
+import * as db from './db.js';
+import { engine } from './wasm.js';
+
+/** Weights of what a shopper did, as warmstart's offline evaluation weighs them. */
+export const WEIGHTS = { view: 0.2, wishlist: 0.4, cart: 0.6, purchase: 1.0 };
+
+const DEFAULTS = { service: 'http://127.0.0.1:8080', shops: {}, paused: false, serverMode: false, reportClicks: false, k: 10, dtype: 'f16' };
+
+async function settings() {
+  const s = await chrome.storage.local.get(Object.keys(DEFAULTS));
+  return { ...DEFAULTS, ...s };
+}
+
+function matchPattern(origin) {
+  const u = new URL(origin);
+  return `${u.protocol}//${u.hostname}/*`;
+}
+
+/** Registers the content script for the allowed shops (and only those). */
+async function syncContentScripts() {
+  const { shops } = await settings();
+  const matches = Object.entries(shops).filter(([, s]) => s.allowed).map(([o]) => matchPattern(o));
+  const existing = await chrome.scripting.getRegisteredContentScripts({ ids: ['capture'] });
+  if (existing.length) await chrome.scripting.unregisterContentScripts({ ids: ['capture'] });
+  if (matches.length) {
+    await chrome.scripting.registerContentScripts([
+      { id: 'capture', matches: [...new Set(matches)], js: ['content.js'], runAt: 'document_end', persistAcrossSessions: true },
+    ]);
+  }
+}
+
+/** The service's sites (public), cached for a minute. */
+let sitesCache = null;
+async function serviceSites() {
+  const { service } = await settings();
+  if (sitesCache && sitesCache.service === service && Date.now() - sitesCache.at < 60_000) return sitesCache.sites;
+  const r = await fetch(`${service}/v1/sites`, { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' });
+  if (!r.ok) throw new Error(`service: GET /v1/sites ${r.status}`);
+  const sites = (await r.json()).map((s) => s.site);
+  sitesCache = { service, sites, at: Date.now() };
+  return sites;
+}
+
+/** The service's site for a shop origin: the one the user chose, else the host's first label. */
+async function siteOf(origin, shops) {
+  if (shops[origin]?.site) return shops[origin].site;
+  const label = new URL(origin).hostname.split('.')[0];
+  const sites = await serviceSites().catch(() => []);
+  return sites.includes(label) ? label : null;
+}
+
+/** A shop's public catalog (vectors and metadata), from the cache, revalidated by ETag. */
+const loaded = new Map(); // site -> etag loaded into the engine
+async function catalog(site, { revalidate = true } = {}) {
+  const { service, dtype } = await settings();
+  let entry = await db.getCatalog(site);
+  if (!entry || revalidate) {
+    const opts = { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' };
+    const headers = entry ? { 'If-None-Match': entry.etag } : {};
+    const started = performance.now();
+    const v = await fetch(`${service}/v1/sites/${encodeURIComponent(site)}/vectors?dtype=${dtype}`, { ...opts, headers });
+    if (v.status === 200) {
+      const vectors = await v.arrayBuffer();
+      const c = await fetch(`${service}/v1/sites/${encodeURIComponent(site)}/catalog`, opts);
+      if (!c.ok) throw new Error(`service: catalog of ${site}: ${c.status}`);
+      const catalogText = await c.text();
+      entry = { site, etag: v.headers.get('ETag') || '', vectors, catalogText, bytes: vectors.byteLength + catalogText.length, ms: performance.now() - started, at: Date.now() };
+      await db.putCatalog(entry);
+    } else if (v.status !== 304 && !entry) {
+      throw new Error(`service: vectors of ${site}: ${v.status}`);
+    }
+  }
+  if (entry && loaded.get(site) !== entry.etag) {
+    (await engine()).loadShop(site, entry.vectors, entry.catalogText);
+    loaded.set(site, entry.etag);
+  }
+  return entry;
+}
+
+function history(events) {
+  // one entry per product: its strongest event
+  const best = new Map();
+  for (const e of events) {
+    const key = `${e.site}\u0000${e.id}`;
+    const w = WEIGHTS[e.kind] ?? 0.2;
+    const prev = best.get(key);
+    if (!prev || w > prev.weight) best.set(key, { site: e.site, id: e.id, weight: w, origin: e.origin });
+  }
+  return [...best.values()];
+}
+
+function sessionId(state) {
+  // anonymous and rotating: a new random id every 30 minutes
+  const now = Date.now();
+  if (!state.session || now > state.session.until) {
+    const b = crypto.getRandomValues(new Uint8Array(12));
+    state.session = { id: 'ext-' + [...b].map((x) => x.toString(16).padStart(2, '0')).join(''), until: now + 30 * 60_000 };
+    chrome.storage.local.set({ session: state.session });
+  }
+  return state.session.id;
+}
+
+async function panelFor(origin) {
+  const s = await settings();
+  const shop = s.shops[origin];
+  if (!shop?.allowed) return null;
+  const site = await siteOf(origin, s.shops);
+  if (!site) return { reason: 'unknown-shop' };
+  const events = await db.all('events');
+  const here = events.filter((e) => e.origin === origin);
+  const elsewhere = events.filter((e) => e.origin !== origin && e.site);
+  if (here.length || !elsewhere.length) return null; // a shop the user already uses, or no history
+  const cached = await db.getCatalog(site);
+  const started = performance.now();
+  const target = await catalog(site, { revalidate: !cached });
+  if (cached) catalog(site).catch(() => {}); // revalidate in the background
+  // the history's shops are loaded from the cache (fetched while the user was on them)
+  const hist = history(elsewhere);
+  for (const st of new Set(hist.map((h) => h.site))) {
+    if (!loaded.has(st) && (await db.getCatalog(st))) await catalog(st, { revalidate: false });
+  }
+  const eng = await engine();
+  const ranked = eng.rank({ target: site, history: hist.map(({ site, id, weight }) => ({ site, id, weight })), k: s.k });
+  const meta = new Map(JSON.parse(target.catalogText).products.map((p) => [p.id, p]));
+  const products = new Map((await db.all('products')).map((p) => [`${p.site}\u0000${p.id}`, p]));
+  let items = ranked.items.map((it) => {
+    const m = meta.get(it.id) || { id: it.id, title: it.id };
+    const b = it.because && products.get(`${it.because.site}\u0000${it.because.id}`);
+    return { ...m, score: it.score, because: b ? { title: b.title, shop: new URL(b.origin).hostname } : null };
+  });
+  let recommendation = null;
+  if (s.serverMode && ranked.profile.length) {
+    // only the profile vector (and the site asked about) leaves the device
+    const body = { site, profile: ranked.profile, k: s.k };
+    if (s.reportClicks) body.session = sessionId(s);
+    const r = await fetch(`${s.service}/v1/recommend`, {
+      method: 'POST', credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    if (r.ok) {
+      const out = await r.json();
+      recommendation = out.recommendation_id;
+      const reasons = new Map(items.map((i) => [i.id, i.because]));
+      items = out.items.map((it) => ({ ...(meta.get(it.id) || { id: it.id, title: it.title }), score: it.score, because: reasons.get(it.id) || null }));
+      if (s.reportClicks) {
+        await sendEvents(s, [{ type: 'impression', recommendation_id: recommendation, items: items.map((it, position) => ({ id: it.id, position })) }]);
+      }
+    }
+  }
+  return { site, items, ms: performance.now() - started, mode: s.serverMode ? 'server' : 'device', recommendation, download: { bytes: target.bytes, ms: target.ms } };
+}
+
+async function sendEvents(s, events) {
+  const session = sessionId(s);
+  const body = { events: events.map((e) => ({ ...e, session, key: `${session}-${crypto.randomUUID()}` })) };
+  await fetch(`${s.service}/v1/events`, {
+    method: 'POST', credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  }).catch(() => {});
+}
+
+async function onPage(msg, sender) {
+  const origin = new URL(sender.url || msg.url).origin;
+  const s = await settings();
+  const shop = s.shops[origin];
+  if (!shop?.allowed || s.paused) return { captured: 0, paused: s.paused };
+  const site = await siteOf(origin, s.shops);
+  const page = (await engine()).capture(msg.html, msg.url, site || new URL(origin).hostname);
+  const now = Date.now();
+  const products = page.products.map((p) => ({ ...p, origin, site, seen: now }));
+  const kind = page.kind === 'order' ? 'purchase' : page.kind === 'product' ? 'view' : null;
+  const events = kind ? products.map((p) => ({ origin, site, id: p.id, kind, at: now })) : [];
+  if (events.length) await db.record(events, products);
+  // this shop's public catalog, fetched while the user is on it (for finding their items later)
+  if (site && events.length) catalog(site).catch(() => {});
+  return { captured: events.length, kind, products: page.kind === 'product' ? products.map((p) => p.id) : [] };
+}
+
+async function onEvent(msg, sender) {
+  const origin = new URL(sender.url).origin;
+  const s = await settings();
+  if (!s.shops[origin]?.allowed || s.paused || !WEIGHTS[msg.kind]) return { captured: 0 };
+  const site = await siteOf(origin, s.shops);
+  const now = Date.now();
+  const events = (msg.ids || []).map((id) => ({ origin, site, id, kind: msg.kind, at: now }));
+  if (events.length) await db.record(events, []);
+  return { captured: events.length };
+}
+
+async function summary() {
+  const s = await settings();
+  const events = await db.all('events');
+  const products = await db.all('products');
+  const per = {};
+  for (const [origin, shop] of Object.entries(s.shops)) per[origin] = { ...shop, events: 0, products: 0 };
+  for (const e of events) (per[e.origin] ||= { events: 0, products: 0 }).events++;
+  for (const p of products) (per[p.origin] ||= { events: 0, products: 0 }).products++;
+  return { settings: { ...s, session: undefined }, shops: per, catalogs: await db.count('catalogs') };
+}
+
+async function allowShop(origin, site) {
+  const s = await settings();
+  s.shops[origin] = { ...(s.shops[origin] || {}), allowed: true, ...(site ? { site } : {}) };
+  await chrome.storage.local.set({ shops: s.shops });
+  await syncContentScripts();
+  return summary();
+}
+
+async function forgetShop(origin) {
+  const s = await settings();
+  delete s.shops[origin];
+  await chrome.storage.local.set({ shops: s.shops });
+  await db.erase(origin);
+  await syncContentScripts();
+  return summary();
+}
+
+const handlers = {
+  page: onPage,
+  event: onEvent,
+  panel: (msg, sender) => panelFor(new URL(sender.url).origin),
+  click: async (msg) => {
+    const s = await settings();
+    if (s.serverMode && s.reportClicks && msg.recommendation) {
+      await sendEvents(s, [{ type: 'click', recommendation_id: msg.recommendation, id: msg.id, position: msg.position }]);
+    }
+    return {};
+  },
+  summary: () => summary(),
+  allow: (msg) => allowShop(msg.origin, msg.site),
+  forget: (msg) => forgetShop(msg.origin),
+  eraseAll: async () => {
+    await db.erase();
+    loaded.clear();
+    return summary();
+  },
+  set: async (msg) => {
+    const allowedKeys = ['service', 'paused', 'serverMode', 'reportClicks', 'k', 'dtype'];
+    const patch = Object.fromEntries(Object.entries(msg.values || {}).filter(([k]) => allowedKeys.includes(k)));
+    await chrome.storage.local.set(patch);
+    if ('service' in patch || 'dtype' in patch) {
+      sitesCache = null;
+      loaded.clear();
+    }
+    return summary();
+  },
+  export: async () => ({ format: 'warmstart-extension-history/1', events: await db.all('events'), products: await db.all('products') }),
+  import: async (msg) => {
+    if (msg.data?.format !== 'warmstart-extension-history/1') throw new Error('not a warmstart history export');
+    await db.importAll(msg.data);
+    return summary();
+  },
+  sites: () => serviceSites(),
+};
+
+// what only the extension's own pages (the popup) may ask: a shop's page never can
+const PRIVILEGED = new Set(['summary', 'allow', 'forget', 'eraseAll', 'set', 'export', 'import', 'sites']);
+
+chrome.runtime.onMessage.addListener((msg, sender, reply) => {
+  const h = handlers[msg?.type];
+  if (!h || sender.id !== chrome.runtime.id) return false;
+  const fromExtensionPage = (sender.url || '').startsWith(chrome.runtime.getURL(''));
+  if (PRIVILEGED.has(msg.type) !== fromExtensionPage) {
+    reply({ ok: false, error: `${msg.type}: not from this context` });
+    return false;
+  }
+  Promise.resolve()
+    .then(() => h(msg, sender))
+    .then((value) => reply({ ok: true, value }), (e) => reply({ ok: false, error: String(e?.message || e) }));
+  return true;
+});
+
+chrome.runtime.onInstalled.addListener(() => syncContentScripts());
+chrome.runtime.onStartup.addListener(() => syncContentScripts());
+
+// for tests and the console: the same functions without messaging
+self.warmstart = { handlers, settings, db, engine };
