@@ -4,7 +4,8 @@
 # independent implementation (pytrec_eval, installed into .venv by this script), and the A/B
 # report's statistics against NumPy/SciPy on a simulated experiment. The PostgreSQL backend's
 # tests run when WARMSTART_TEST_POSTGRES names a server (`eval "$(scripts/pg.sh start)"`;
-# .ci/run does this and sets WARMSTART_REQUIRE_POSTGRES=1 so that they cannot skip).
+# .ci/run does this and sets WARMSTART_REQUIRE_POSTGRES=1 so that they cannot skip), and the
+# browser extension's tests in Debian's Chromium (scripts/test_extension.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WARMSTART_DATA="${WARMSTART_DATA:-$(cd .. && pwd)/shared/data}"
@@ -15,3 +16,4 @@ cargo test --workspace
 ./scripts/check_metrics.sh
 ./scripts/check_experiment_stats.sh
 ./scripts/check_clusters_fashion_mnist.sh
+./scripts/test_extension.sh

@@ -10,7 +10,7 @@ import { engine } from './wasm.js';
 /** Weights of what a shopper did, as warmstart's offline evaluation weighs them. */
 export const WEIGHTS = { view: 0.2, wishlist: 0.4, cart: 0.6, purchase: 1.0 };
 
-const DEFAULTS = { service: 'http://127.0.0.1:8080', shops: {}, paused: false, serverMode: false, reportClicks: false, k: 10, dtype: 'f16' };
+const DEFAULTS = { service: 'http://127.0.0.1:8080', shops: {}, paused: false, serverMode: false, reportClicks: false, k: 10, dtype: 'f16', session: null };
 
 async function settings() {
   const s = await chrome.storage.local.get(Object.keys(DEFAULTS));
@@ -90,18 +90,18 @@ function history(events) {
     const key = `${e.site}\u0000${e.id}`;
     const w = WEIGHTS[e.kind] ?? 0.2;
     const prev = best.get(key);
-    if (!prev || w > prev.weight) best.set(key, { site: e.site, id: e.id, weight: w, origin: e.origin });
+    if (!prev || w > prev.weight) best.set(key, { site: e.site, id: e.id, weight: w, kind: e.kind, origin: e.origin });
   }
   return [...best.values()];
 }
 
-function sessionId(state) {
+async function sessionId(state) {
   // anonymous and rotating: a new random id every 30 minutes
   const now = Date.now();
   if (!state.session || now > state.session.until) {
     const b = crypto.getRandomValues(new Uint8Array(12));
     state.session = { id: 'ext-' + [...b].map((x) => x.toString(16).padStart(2, '0')).join(''), until: now + 30 * 60_000 };
-    chrome.storage.local.set({ session: state.session });
+    await chrome.storage.local.set({ session: state.session });
   }
   return state.session.id;
 }
@@ -129,16 +129,18 @@ async function panelFor(origin) {
   const ranked = eng.rank({ target: site, history: hist.map(({ site, id, weight }) => ({ site, id, weight })), k: s.k });
   const meta = new Map(JSON.parse(target.catalogText).products.map((p) => [p.id, p]));
   const products = new Map((await db.all('products')).map((p) => [`${p.site}\u0000${p.id}`, p]));
+  const kinds = new Map(hist.map((h) => [`${h.site}\u0000${h.id}`, h.kind]));
   let items = ranked.items.map((it) => {
     const m = meta.get(it.id) || { id: it.id, title: it.id };
-    const b = it.because && products.get(`${it.because.site}\u0000${it.because.id}`);
-    return { ...m, score: it.score, because: b ? { title: b.title, shop: new URL(b.origin).hostname } : null };
+    const key = it.because && `${it.because.site}\u0000${it.because.id}`;
+    const b = key && products.get(key);
+    return { ...m, score: it.score, because: b ? { title: b.title, shop: new URL(b.origin).hostname, kind: kinds.get(key) } : null };
   });
   let recommendation = null;
   if (s.serverMode && ranked.profile.length) {
     // only the profile vector (and the site asked about) leaves the device
     const body = { site, profile: ranked.profile, k: s.k };
-    if (s.reportClicks) body.session = sessionId(s);
+    if (s.reportClicks) body.session = await sessionId(s);
     const r = await fetch(`${s.service}/v1/recommend`, {
       method: 'POST', credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store',
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
@@ -157,7 +159,7 @@ async function panelFor(origin) {
 }
 
 async function sendEvents(s, events) {
-  const session = sessionId(s);
+  const session = await sessionId(s);
   const body = { events: events.map((e) => ({ ...e, session, key: `${session}-${crypto.randomUUID()}` })) };
   await fetch(`${s.service}/v1/events`, {
     method: 'POST', credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store',
@@ -237,6 +239,8 @@ const handlers = {
   forget: (msg) => forgetShop(msg.origin),
   eraseAll: async () => {
     await db.erase();
+    await chrome.storage.local.remove('session');
+    for (const site of loaded.keys()) (await engine()).unloadShop(site);
     loaded.clear();
     return summary();
   },

@@ -99,7 +99,8 @@
       if (it.because) {
         const w = document.createElement('div');
         w.className = 'w';
-        w.textContent = `Because you viewed ${it.because.title} on ${it.because.shop}`;
+        const verb = { purchase: 'bought', cart: 'put in your cart', wishlist: 'wished for' }[it.because.kind] || 'viewed';
+        w.textContent = `Because you ${verb} ${it.because.title} on ${it.because.shop}`;
         text.append(w);
       }
       a.append(text);

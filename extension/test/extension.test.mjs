@@ -175,6 +175,7 @@ test('capture only on allowed shops, then panels that match the personas, ranked
     assert.ok(overlap >= 9, `device and server top-10 share ${overlap} items (f16 download): ${first.ids} vs ${server}`);
     if (n === 0) {
       await page.screenshot({ path: path.join(OUT, 'panel.png') });
+      await page.locator('warmstart-panel .panel').screenshot({ path: path.join(OUT, 'panel-small.png') });
       // requests while on the new shop name only that shop
       const onTarget = bed.proxy.requests.filter((r) => r.phase === `target-${n}`);
       assert.ok(onTarget.length >= 2, 'the new shop catalog was downloaded');
@@ -188,4 +189,147 @@ test('capture only on allowed shops, then panels that match the personas, ranked
   report.timings.shown_ms_first_median = report.shoppers.map((s) => s.shown_ms_first_visit).sort((a, c) => a - c)[Math.floor(sorted.length / 2)];
   assert.ok(report.precision_at_10.device === report.precision_at_10.server || Math.abs(report.precision_at_10.device - report.precision_at_10.server) <= 0.05, JSON.stringify(report.precision_at_10));
   assert.ok(report.timings.shown_ms_cached_median <= 300, `panel shown ${report.timings.shown_ms_cached_median} ms after DOMContentLoaded (cached)`);
+});
+
+test('pause stops capture; one shop or everything deleted; export and import round-trip', async () => {
+  await sw('eraseAll');
+  await b.context.clearCookies();
+  const shopper = bed.shoppers.shoppers.find((s) => s.target === TARGET);
+  const page = await b.context.newPage();
+  bed.proxy.phase = 'controls';
+  await replay(page, shopper);
+  const before = await counts();
+  assert.ok(before.events > 0);
+
+  const pop = await popup(bed.shopUrl('fashion-shop-1'));
+  await pop.check('#paused');
+  await pop.waitForFunction(() => document.querySelector('#here-status').textContent.includes('paused'));
+  const some = shopper.history.find((h) => h.site === 'fashion-shop-1') || shopper.history[0];
+  await page.goto(bed.shopUrl(some.site, `/products/${some.id}`));
+  await page.click('#add-to-cart');
+  await page.waitForTimeout(500);
+  assert.equal((await counts()).events, before.events, 'nothing captured while paused');
+  await pop.uncheck('#paused');
+
+  // export (a real download from the popup), delete everything, import it back
+  await pop.reload();
+  const [download] = await Promise.all([pop.waitForEvent('download'), pop.click('#export')]);
+  const file = path.join(OUT, 'export.json');
+  await download.saveAs(file);
+  const exported = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.equal(exported.events.length, before.events);
+  assert.equal(exported.products.length, before.products);
+  await pop.click('#erase');
+  await pop.waitForFunction(() => document.querySelector('#message').textContent.includes('deleted'));
+  assert.deepEqual(await counts(), { events: 0, products: 0, catalogs: 0 }, 'delete leaves IndexedDB empty');
+  await pop.setInputFiles('#import', file);
+  await pop.waitForFunction(() => document.querySelector('#message').textContent.includes('Imported'));
+  assert.deepEqual(await sw('export'), exported, 'import restores exactly what was exported');
+
+  // one shop deleted: its rows go, the others stay, and it is no longer read
+  const origin1 = new URL(bed.shopUrl('fashion-shop-1')).origin;
+  const events1 = exported.events.filter((e) => e.origin === origin1).length;
+  await pop.reload();
+  await pop.click(`tr[data-origin="${origin1}"] button.forget`);
+  await pop.waitForFunction((o) => !document.querySelector(`tr[data-origin="${o}"]`), origin1);
+  const left = await sw('export');
+  assert.equal(left.events.filter((e) => e.origin === origin1).length, 0);
+  assert.equal(left.events.length, exported.events.length - events1);
+  await page.goto(bed.shopUrl('fashion-shop-1', `/products/${some.id}`));
+  await page.waitForTimeout(400);
+  assert.equal((await sw('export')).events.length, left.events.length, 'a deleted shop is not read any more');
+  await pop.screenshot({ path: path.join(OUT, 'popup.png') });
+  // allowed again for the next test
+  await pop.goto(`chrome-extension://${b.id}/popup.html?origin=${encodeURIComponent(origin1)}`);
+  await pop.click('#allow');
+  await pop.waitForSelector(`tr[data-origin="${origin1}"]`);
+  await pop.close();
+});
+
+test('server mode sends only a profile vector; click reports only the list id, positions and a rotating session', async () => {
+  await sw('eraseAll');
+  await b.context.clearCookies();
+  const shopper = bed.shoppers.shoppers.filter((s) => s.target === TARGET)[1];
+  const page = await b.context.newPage();
+  bed.proxy.phase = 'server-browse';
+  await replay(page, shopper);
+  const pop = await popup();
+  await pop.check('#serverMode');
+  await pop.waitForFunction(() => !document.querySelector('#reportClicks').disabled);
+  await pop.check('#reportClicks');
+  await pop.waitForFunction(() => document.querySelector('#reportClicks').checked);
+  bed.proxy.phase = 'server-mode';
+  await page.goto(bed.shopUrl(TARGET, '/'));
+  const panel = await panelItems(page);
+  assert.equal(panel.mode, 'server');
+  assert.deepEqual(panel.ids, await serverTop(shopper), 'the service ranks the profile as it ranks the history');
+  await Promise.all([page.waitForURL(/\/products\//), page.click('warmstart-panel li:nth-child(2) a')]);
+  await page.waitForTimeout(300);
+  const sent = bed.proxy.requests.filter((r) => r.phase === 'server-mode' && r.method === 'POST');
+  const rec = sent.filter((r) => r.url === '/v1/recommend');
+  assert.equal(rec.length, 1);
+  const body = JSON.parse(rec[0].body);
+  assert.deepEqual(Object.keys(body).sort(), ['k', 'profile', 'session', 'site']);
+  assert.equal(body.site, TARGET);
+  assert.ok(body.profile.length === 384 && body.profile.every((x) => typeof x === 'number'));
+  const events = sent.filter((r) => r.url === '/v1/events').flatMap((r) => JSON.parse(r.body).events);
+  assert.deepEqual(events.map((e) => e.type), ['impression', 'click']);
+  for (const e of events) {
+    assert.equal(e.session, body.session);
+    for (const k of Object.keys(e)) assert.ok(['type', 'recommendation_id', 'items', 'id', 'position', 'session', 'key'].includes(k), k);
+  }
+  assert.equal(events[1].position, 1);
+  assert.equal(events[1].id, panel.ids[1], 'the clicked item is one the service itself recommended');
+  await pop.uncheck('#serverMode');
+  await pop.close();
+});
+
+test('no request carries another shop, a product, a title, a history, a time or a stable id', async () => {
+  const sent = bed.proxy.requests.filter((r) => r.phase !== 'setup');
+  report.privacy.requests = sent.length;
+  report.privacy.by_path = {};
+  for (const r of sent) {
+    const key = `${r.method} ${r.url.replace(/fashion-shop-\d/, '{site}').replace(/\?.*/, '')}`;
+    report.privacy.by_path[key] = (report.privacy.by_path[key] || 0) + 1;
+  }
+  // every history product id and title of every shopper that was replayed
+  const catalogs = {};
+  for (const n of [1, 2, 3]) {
+    const site = `fashion-shop-${n}`;
+    catalogs[site] = new Map((await (await fetch(`${bed.service}/v1/sites/${site}/catalog`)).json()).products.map((p) => [p.id, p.title]));
+  }
+  const history = bed.shoppers.shoppers.flatMap((s) => s.history);
+  const ids = new Set(history.map((h) => h.id));
+  const titles = new Set(history.map((h) => catalogs[h.site].get(h.id)).filter(Boolean));
+  const strings = (v, out = []) => {
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) v.forEach((x) => strings(x, out));
+    else if (v && typeof v === 'object') Object.entries(v).forEach(([k, x]) => (out.push(k), strings(x, out)));
+    return out;
+  };
+  for (const r of sent) {
+    for (const h of ['cookie', 'referer', 'authorization']) assert.ok(!(h in r.headers), `${h} sent with ${r.method} ${r.url}`);
+    assert.match(`${r.method} ${r.url}`, /^(GET \/v1\/sites(\/fashion-shop-\d\/(vectors\?dtype=f(16|32)|catalog))?|POST \/v1\/(recommend|events))$/);
+    assert.ok(!/localhost|http:/.test(r.url + r.body), `a URL in ${r.url}`);
+    const body = r.body ? JSON.parse(r.body) : {};
+    const recommended = new Set();
+    if (r.url === '/v1/events') {
+      for (const e of body.events) for (const it of e.items || []) recommended.add(it.id);
+      for (const e of body.events) if (e.id) recommended.add(e.id);
+    }
+    for (const s of strings(body)) {
+      assert.ok(!titles.has(s), `a title in ${r.url}: ${s}`);
+      assert.ok(!ids.has(s) || recommended.has(s), `a history product id in ${r.url}: ${s}`);
+      assert.ok(!/^\d{10,13}$/.test(s), `a timestamp in ${r.url}`);
+    }
+    const numbers = (v) => (typeof v === 'number' ? [v] : v && typeof v === 'object' ? Object.values(v).flatMap(numbers) : []);
+    for (const x of numbers(body)) assert.ok(!(Number.isInteger(x) && x > 1e9), `a timestamp-like number in ${r.url}: ${x}`);
+    if (r.url === '/v1/events') for (const e of body.events) assert.match(e.session, /^ext-[0-9a-f]{24}$/);
+  }
+  // the history's shops' catalogs are fetched while the shopper is on them, the new shop's on it
+  for (const r of sent.filter((x) => x.phase.startsWith('target-'))) assert.ok(r.url === '/v1/sites' || r.url.includes(TARGET), r.url);
+  // shops' own logs: the extension never called a shop itself (only the page's own loads)
+  const shopLog = fs.readFileSync(path.join(bed.dir, 'shops.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  for (const l of shopLog) assert.ok(!l.referer.startsWith('chrome-extension://'), `the extension requested ${l.path}`);
+  report.privacy.shop_requests = shopLog.length;
 });
