@@ -10,7 +10,7 @@ import { engine } from './wasm.js';
 /** Weights of what a shopper did, as warmstart's offline evaluation weighs them. */
 export const WEIGHTS = { view: 0.2, wishlist: 0.4, cart: 0.6, purchase: 1.0 };
 
-const DEFAULTS = { service: 'http://127.0.0.1:8080', shops: {}, paused: false, serverMode: false, reportClicks: false, k: 10, dtype: 'f16', session: null };
+const DEFAULTS = { service: 'http://127.0.0.1:8080', shops: {}, paused: false, serverMode: false, reportClicks: false, k: 10, dtype: 'f16', model: 'auto', session: null };
 
 async function settings() {
   const s = await chrome.storage.local.get(Object.keys(DEFAULTS));
@@ -35,16 +35,53 @@ async function syncContentScripts() {
   }
 }
 
-/** The service's sites (public), cached for a minute. */
+/** The service's sites with their models (public), cached for a minute. */
 let sitesCache = null;
-async function serviceSites() {
+async function serviceSiteInfo() {
   const { service } = await settings();
   if (sitesCache && sitesCache.service === service && Date.now() - sitesCache.at < 60_000) return sitesCache.sites;
   const r = await fetch(`${service}/v1/sites`, { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' });
   if (!r.ok) throw new Error(`service: GET /v1/sites ${r.status}`);
-  const sites = (await r.json()).map((s) => s.site);
+  const sites = await r.json();
   sitesCache = { service, sites, at: Date.now() };
   return sites;
+}
+const serviceSites = async () => (await serviceSiteInfo()).map((s) => s.site);
+
+/** Models a device can run from public downloads: neighbour lists, or the content space. */
+const NEIGHBOUR_MODELS = ['itemknn', 'rp3beta'];
+
+/** The model to rank a site with on this device: the site's default when the device can run
+ * it, else the one with the best hold-out NDCG@10 the device can run, else content. */
+async function deviceModel(site, wanted) {
+  if (wanted === 'content') return 'content';
+  const info = (await serviceSiteInfo().catch(() => [])).find((s) => s.site === site);
+  const runnable = (info?.models || []).filter((m) => m.model === 'content' || NEIGHBOUR_MODELS.includes(m.model));
+  const pick = runnable.find((m) => m.default) || runnable.sort((a, b) => (b.ndcg_at_10 ?? -1) - (a.ndcg_at_10 ?? -1))[0];
+  if (wanted === 'neighbours') return runnable.find((m) => NEIGHBOUR_MODELS.includes(m.model))?.model || 'content';
+  return pick?.model || 'content';
+}
+
+/** A neighbour-list model's lists into a site (every other shop's products at once). */
+async function neighbours(site, model) {
+  const { service } = await settings();
+  const key = `${site}#neighbours:${model}`;
+  let entry = await db.getCatalog(key);
+  const opts = { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store', headers: entry ? { 'If-None-Match': entry.etag } : {} };
+  const started = performance.now();
+  const r = await fetch(`${service}/v1/sites/${encodeURIComponent(site)}/neighbours?model=${encodeURIComponent(model)}`, opts);
+  if (r.status === 200) {
+    const lists = await r.arrayBuffer();
+    entry = { site: key, etag: r.headers.get('ETag') || '', lists, bytes: lists.byteLength, ms: performance.now() - started, at: Date.now() };
+    await db.putCatalog(entry);
+  } else if (r.status !== 304 && !entry) {
+    throw new Error(`service: neighbours of ${site}: ${r.status}`);
+  }
+  if (loaded.get(key) !== entry.etag) {
+    (await engine()).loadNeighbours(site, entry.lists);
+    loaded.set(key, entry.etag);
+  }
+  return entry;
 }
 
 /** The service's site for a shop origin: the one the user chose, else the host's first label. */
@@ -72,7 +109,10 @@ async function catalog(site, { revalidate = true } = {}) {
       const catalogText = await c.text();
       entry = { site, etag: v.headers.get('ETag') || '', vectors, catalogText, bytes: vectors.byteLength + catalogText.length, ms: performance.now() - started, at: Date.now() };
       await db.putCatalog(entry);
-    } else if (v.status !== 304 && !entry) {
+    } else if (v.status === 304 && entry) {
+      entry.at = Date.now();
+      await db.putCatalog(entry);
+    } else if (!entry) {
       throw new Error(`service: vectors of ${site}: ${v.status}`);
     }
   }
@@ -81,6 +121,13 @@ async function catalog(site, { revalidate = true } = {}) {
     loaded.set(site, entry.etag);
   }
   return entry;
+}
+
+/** Background downloads in flight (tests wait for them with `self.warmstart.idle()`). */
+const pending = new Set();
+function track(promise) {
+  const p = promise.catch(() => {}).finally(() => pending.delete(p));
+  pending.add(p);
 }
 
 function history(events) {
@@ -119,14 +166,24 @@ async function panelFor(origin) {
   const cached = await db.getCatalog(site);
   const started = performance.now();
   const target = await catalog(site, { revalidate: !cached });
-  if (cached) catalog(site).catch(() => {}); // revalidate in the background
+  if (cached && Date.now() - cached.at > 3600_000) track(catalog(site)); // revalidate in the background
   // the history's shops are loaded from the cache (fetched while the user was on them)
   const hist = history(elsewhere);
   for (const st of new Set(hist.map((h) => h.site))) {
     if (!loaded.has(st) && (await db.getCatalog(st))) await catalog(st, { revalidate: false });
   }
   const eng = await engine();
-  const ranked = eng.rank({ target: site, history: hist.map(({ site, id, weight }) => ({ site, id, weight })), k: s.k });
+  const request = { target: site, history: hist.map(({ site, id, weight }) => ({ site, id, weight })), k: s.k };
+  let model = await deviceModel(site, s.model);
+  let ranked = null;
+  let lists = null;
+  if (NEIGHBOUR_MODELS.includes(model)) {
+    lists = await neighbours(site, model).catch(() => null);
+    ranked = lists && eng.rank({ ...request, model: 'neighbours' });
+    if (!ranked || ranked.used === 0) model = 'content'; // none of the history is known to it
+  }
+  const contentRanked = eng.rank(request); // also gives the profile for server mode
+  if (model === 'content') ranked = contentRanked;
   const meta = new Map(JSON.parse(target.catalogText).products.map((p) => [p.id, p]));
   const products = new Map((await db.all('products')).map((p) => [`${p.site}\u0000${p.id}`, p]));
   const kinds = new Map(hist.map((h) => [`${h.site}\u0000${h.id}`, h.kind]));
@@ -137,9 +194,9 @@ async function panelFor(origin) {
     return { ...m, score: it.score, because: b ? { title: b.title, shop: new URL(b.origin).hostname, kind: kinds.get(key) } : null };
   });
   let recommendation = null;
-  if (s.serverMode && ranked.profile.length) {
+  if (s.serverMode && contentRanked.profile.length) {
     // only the profile vector (and the site asked about) leaves the device
-    const body = { site, profile: ranked.profile, k: s.k };
+    const body = { site, profile: contentRanked.profile, k: s.k, model: 'content' };
     if (s.reportClicks) body.session = await sessionId(s);
     const r = await fetch(`${s.service}/v1/recommend`, {
       method: 'POST', credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store',
@@ -155,7 +212,10 @@ async function panelFor(origin) {
       }
     }
   }
-  return { site, items, ms: performance.now() - started, mode: s.serverMode ? 'server' : 'device', recommendation, download: { bytes: target.bytes, ms: target.ms } };
+  return {
+    site, items, model: recommendation ? 'content' : model, ms: performance.now() - started, mode: recommendation ? 'server' : 'device', recommendation,
+    download: { bytes: target.bytes + (lists?.bytes || 0), ms: target.ms + (lists?.ms || 0) },
+  };
 }
 
 async function sendEvents(s, events) {
@@ -179,8 +239,12 @@ async function onPage(msg, sender) {
   const kind = page.kind === 'order' ? 'purchase' : page.kind === 'product' ? 'view' : null;
   const events = kind ? products.map((p) => ({ origin, site, id: p.id, kind, at: now })) : [];
   if (events.length) await db.record(events, products);
-  // this shop's public catalog, fetched while the user is on it (for finding their items later)
-  if (site && events.length) catalog(site).catch(() => {});
+  // this shop's public catalog, fetched while the user is on it (for finding their items
+  // later), at most once an hour
+  if (site && events.length) {
+    const cached = await db.getCatalog(site);
+    if (!cached || Date.now() - cached.at > 3600_000) track(catalog(site));
+  }
   return { captured: events.length, kind, products: page.kind === 'product' ? products.map((p) => p.id) : [] };
 }
 
@@ -245,7 +309,7 @@ const handlers = {
     return summary();
   },
   set: async (msg) => {
-    const allowedKeys = ['service', 'paused', 'serverMode', 'reportClicks', 'k', 'dtype'];
+    const allowedKeys = ['service', 'paused', 'serverMode', 'reportClicks', 'k', 'dtype', 'model'];
     const patch = Object.fromEntries(Object.entries(msg.values || {}).filter(([k]) => allowedKeys.includes(k)));
     await chrome.storage.local.set(patch);
     if ('service' in patch || 'dtype' in patch) {
@@ -284,4 +348,4 @@ chrome.runtime.onInstalled.addListener(() => syncContentScripts());
 chrome.runtime.onStartup.addListener(() => syncContentScripts());
 
 // for tests and the console: the same functions without messaging
-self.warmstart = { handlers, settings, db, engine };
+self.warmstart = { handlers, settings, db, engine, idle: () => Promise.all([...pending]) };

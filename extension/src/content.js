@@ -119,5 +119,6 @@
     host.dataset.shownMs = String(Math.round(shownMs));
     host.dataset.rankMs = String(Math.round(panel.ms));
     host.dataset.mode = panel.mode;
+    host.dataset.model = panel.model;
   });
 })();

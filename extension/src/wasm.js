@@ -55,6 +55,17 @@ const api = {
       if (c[1]) instance.ws_free(c[0], c[1]);
     }
   },
+  /** Loads a neighbour-list model's WSNBR001 bytes (ArrayBuffer) into a shop. */
+  loadNeighbours(site, bytes) {
+    const s = put(enc.encode(site));
+    const b = put(new Uint8Array(bytes));
+    try {
+      return result(instance.ws_load_neighbours(s[0], s[1], b[0], b[1]));
+    } finally {
+      instance.ws_free(s[0], s[1]);
+      instance.ws_free(b[0], b[1]);
+    }
+  },
   unloadShop(site) {
     const [p, n] = put(enc.encode(site));
     try {

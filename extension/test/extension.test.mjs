@@ -92,16 +92,16 @@ async function panelItems(page) {
   await page.waitForSelector('warmstart-panel li', { timeout: 15_000 });
   const ids = await page.$$eval('warmstart-panel li', (lis) => lis.map((li) => li.dataset.id));
   const host = await page.$eval('warmstart-panel', (h) => ({ ...h.dataset }));
-  return { ids, shownMs: Number(host.shownMs), rankMs: Number(host.rankMs), mode: host.mode };
+  return { ids, shownMs: Number(host.shownMs), rankMs: Number(host.rankMs), mode: host.mode, model: host.model };
 }
 
 const WEIGHT = { view: 0.2, wishlist: 0.4, cart: 0.6, purchase: 1.0 };
 
-async function serverTop(shopper, k = 10) {
+async function serverTop(shopper, model = 'content', k = 10) {
   const r = await fetch(`${bed.service}/v1/recommend`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ site: TARGET, model: 'content', k, exact: true, history: shopper.history.map(({ site, id, kind }) => ({ site, id, kind })) }),
+    body: JSON.stringify({ site: TARGET, model, k, exact: true, history: shopper.history.map(({ site, id, kind }) => ({ site, id, kind })) }),
   });
   assert.equal(r.status, 200);
   return (await r.json()).items.map((i) => i.id);
@@ -142,6 +142,7 @@ test('capture only on allowed shops, then panels that match the personas, ranked
     assert.deepEqual(await counts(), { events: 0, products: 0, catalogs: 0 }, 'delete leaves IndexedDB empty');
     bed.proxy.phase = `browse-${n}`;
     await replay(page, shopper);
+    await b.worker.evaluate(() => self.warmstart.idle());
     // first visit of the new shop: its catalog is downloaded; then it is cached
     bed.proxy.phase = `target-${n}`;
     await page.goto(bed.shopUrl(TARGET, '/'));
@@ -149,28 +150,42 @@ test('capture only on allowed shops, then panels that match the personas, ranked
     await page.reload();
     const cached = await panelItems(page);
     assert.deepEqual(cached.ids, first.ids, 'the same list from the cache');
-    const server = await serverTop(shopper);
+    const server = await serverTop(shopper, first.model);
+    // the content model on the device as well, against the server's
+    await sw('set', { values: { model: 'content' } });
+    await page.reload();
+    const content = await panelItems(page);
+    await sw('set', { values: { model: 'auto' } });
+    const serverContent = await serverTop(shopper, 'content');
     const relevant = new Set(shopper.relevant);
     const overlap = first.ids.filter((i) => server.includes(i)).length;
     const summary = await sw('summary');
-    const download = (await b.worker.evaluate(async (site) => (await self.warmstart.db.getCatalog(site)), TARGET));
+    const download = await b.worker.evaluate(async (site) => self.warmstart.db.getCatalog(site), TARGET);
+    const lists = await b.worker.evaluate(async (key) => self.warmstart.db.getCatalog(key), `${TARGET}#neighbours:${first.model}`);
     report.shoppers.push({
       persona: shopper.persona,
       history: shopper.history.length,
       relevant_in_shop: relevant.size,
+      model: first.model,
       device_top10: first.ids,
       server_top10: server,
       same_order: JSON.stringify(first.ids) === JSON.stringify(server),
       overlap,
+      content_same_order: JSON.stringify(content.ids) === JSON.stringify(serverContent),
+      content_overlap: content.ids.filter((i) => serverContent.includes(i)).length,
       precision_device: precision(first.ids, relevant),
       precision_server: precision(server, relevant),
+      precision_device_content: precision(content.ids, relevant),
+      precision_server_content: precision(serverContent, relevant),
       shown_ms_first_visit: first.shownMs,
       shown_ms_cached: cached.shownMs,
       rank_ms_cached: cached.rankMs,
-      download_bytes: download.bytes,
-      download_ms: Math.round(download.ms),
+      download_bytes: download.bytes + (lists?.bytes || 0),
+      download_ms: Math.round(download.ms + (lists?.ms || 0)),
       events: Object.values(summary.shops).reduce((a, s) => a + s.events, 0),
     });
+    assert.equal(content.model, 'content');
+    assert.ok(content.ids.filter((i) => serverContent.includes(i)).length >= 9, `content on the device and the server: ${content.ids} vs ${serverContent}`);
     assert.equal(first.ids.length, 10);
     assert.ok(overlap >= 9, `device and server top-10 share ${overlap} items (f16 download): ${first.ids} vs ${server}`);
     if (n === 0) {
@@ -179,11 +194,17 @@ test('capture only on allowed shops, then panels that match the personas, ranked
       // requests while on the new shop name only that shop
       const onTarget = bed.proxy.requests.filter((r) => r.phase === `target-${n}`);
       assert.ok(onTarget.length >= 2, 'the new shop catalog was downloaded');
-      for (const r of onTarget) assert.match(r.url, new RegExp(`^/v1/sites/(${TARGET}/(vectors\\?dtype=f16|catalog))?$`), r.url);
+      for (const r of onTarget) assert.match(r.url, new RegExp(`^/v1/sites/(${TARGET}/(vectors\\?dtype=f16|catalog|neighbours\\?model=\\w+))?$`), r.url);
     }
   }
   const mean = (k) => report.shoppers.reduce((a, s) => a + s[k], 0) / report.shoppers.length;
-  report.precision_at_10 = { device: mean('precision_device'), server: mean('precision_server') };
+  report.precision_at_10 = {
+    device: mean('precision_device'),
+    server: mean('precision_server'),
+    device_content: mean('precision_device_content'),
+    server_content: mean('precision_server_content'),
+    models: [...new Set(report.shoppers.map((s) => s.model))],
+  };
   const sorted = report.shoppers.map((s) => s.shown_ms_cached).sort((a, c) => a - c);
   report.timings.shown_ms_cached_median = sorted[Math.floor(sorted.length / 2)];
   report.timings.shown_ms_first_median = report.shoppers.map((s) => s.shown_ms_first_visit).sort((a, c) => a - c)[Math.floor(sorted.length / 2)];
@@ -269,7 +290,7 @@ test('server mode sends only a profile vector; click reports only the list id, p
   const rec = sent.filter((r) => r.url === '/v1/recommend');
   assert.equal(rec.length, 1);
   const body = JSON.parse(rec[0].body);
-  assert.deepEqual(Object.keys(body).sort(), ['k', 'profile', 'session', 'site']);
+  assert.deepEqual(Object.keys(body).sort(), ['k', 'model', 'profile', 'session', 'site']);
   assert.equal(body.site, TARGET);
   assert.ok(body.profile.length === 384 && body.profile.every((x) => typeof x === 'number'));
   const events = sent.filter((r) => r.url === '/v1/events').flatMap((r) => JSON.parse(r.body).events);
@@ -309,7 +330,7 @@ test('no request carries another shop, a product, a title, a history, a time or 
   };
   for (const r of sent) {
     for (const h of ['cookie', 'referer', 'authorization']) assert.ok(!(h in r.headers), `${h} sent with ${r.method} ${r.url}`);
-    assert.match(`${r.method} ${r.url}`, /^(GET \/v1\/sites(\/fashion-shop-\d\/(vectors\?dtype=f(16|32)|catalog))?|POST \/v1\/(recommend|events))$/);
+    assert.match(`${r.method} ${r.url}`, /^(GET \/v1\/sites(\/fashion-shop-\d\/(vectors\?dtype=f(16|32)|catalog|neighbours\?model=\w+))?|POST \/v1\/(recommend|events))$/);
     assert.ok(!/localhost|http:/.test(r.url + r.body), `a URL in ${r.url}`);
     const body = r.body ? JSON.parse(r.body) : {};
     const recommended = new Set();

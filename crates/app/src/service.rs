@@ -732,6 +732,55 @@ impl Service {
         Ok((PublicCatalog { site: site.to_string(), products }, etag))
     }
 
+    /// `GET /v1/sites/{site}/neighbours?model=…`: a neighbour-list model's (item-kNN,
+    /// RP3beta) lists for ranking `site` on a device: every product of the group's other
+    /// shops that the model knows, with its neighbours among `site`'s live products. The
+    /// lists of every other shop come down together, so the request says nothing about
+    /// which shops the user knows. ETag: model version and catalog version.
+    pub fn site_neighbours(&self, site: &str, model: &str) -> Result<(Vec<u8>, String)> {
+        let (g, s) = self.site(site, "site")?;
+        let group = &self.groups[g];
+        let served = {
+            let models = group.models.read().map_err(|_| poisoned())?;
+            models.iter().find(|m| m.name() == model).cloned()
+        }
+        .ok_or_else(|| Error::NotFound { what: "model", key: model.to_string() })?;
+        let lists = served.model.neighbour_lists().ok_or_else(|| {
+            Error::bad("model", format!("`{model}` has no neighbour lists (item-kNN and RP3beta have)"))
+        })?;
+        let c = group.catalog.read().map_err(|_| poisoned())?;
+        let etag = format!(
+            "\"{}-{}-{}-{}-nbr\"",
+            artifact::slug(&c.dataset),
+            model,
+            served.artifact.manifest.version,
+            c.version()
+        );
+        // targets: the site's live products the model knows, in catalog order (as it ranks them)
+        let targets: Vec<ItemId> =
+            c.live_items(s).iter().copied().filter(|&i| served.ids.model_id(i).is_some()).collect();
+        let row_of: HashMap<u32, u32> =
+            targets.iter().enumerate().filter_map(|(r, &i)| served.ids.model_id(i).map(|m| (m, r as u32))).collect();
+        let mut out = warmstart_scoring::NeighbourLists {
+            targets: targets.iter().map(|&i| c.product(i).external_id.clone()).collect(),
+            sources: Vec::new(),
+            lists: Vec::new(),
+        };
+        for (m, list) in lists.iter().enumerate() {
+            let Some(i) = served.ids.catalog_id(m as u32) else { continue };
+            let source_site = c.product(i).site;
+            if source_site == s || c.item(source_site, &c.product(i).external_id).is_none() {
+                continue;
+            }
+            let l: Vec<(u32, f32)> = list.iter().filter_map(|&(j, sim)| row_of.get(&j).map(|&r| (r, sim))).collect();
+            if !l.is_empty() {
+                out.sources.push((c.site_key(source_site).to_string(), c.product(i).external_id.clone()));
+                out.lists.push(l);
+            }
+        }
+        Ok((out.encode(), etag))
+    }
+
     /// `PUT /v1/sites/{site}/products`: products written to the store in one transaction,
     /// embedded with the catalog's encoder, and served (and searchable) at once.
     pub fn upsert(&self, site: &str, req: &UpsertRequest) -> Result<CatalogChange> {

@@ -116,6 +116,20 @@ pub unsafe extern "C" fn ws_load_shop(
     })())
 }
 
+/// Loads a neighbour-list model's `WSNBR001` lists into a shop: its key, then the bytes →
+/// `{"sources": n}`.
+///
+/// # Safety
+/// The input ranges must be readable.
+#[no_mangle]
+pub unsafe extern "C" fn ws_load_neighbours(site_ptr: *const u8, site_len: usize, ptr: *const u8, len: usize) -> i32 {
+    finish((|| {
+        let site = std::str::from_utf8(bytes(site_ptr, site_len)).map_err(|_| crate::bad("site", "not UTF-8"))?;
+        let n = DEVICE.with(|d| d.borrow_mut().load_neighbours(site, bytes(ptr, len)))?;
+        Ok(serde_json::json!({ "sources": n }))
+    })())
+}
+
 /// Forgets a shop → `{"unloaded": bool}`.
 ///
 /// # Safety

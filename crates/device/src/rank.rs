@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use warmstart_core::ItemId;
 use warmstart_scoring::rank::identity;
-use warmstart_scoring::{best_k, dot, item_score, site_groups, target_queries, ItemFilter, SiteVectors, SliceSpace};
+use warmstart_scoring::{
+    best_k, dot, item_score, site_groups, target_queries, ItemFilter, NeighbourLists, SiteVectors, SliceSpace,
+};
 
 use crate::{bad, Result};
 
@@ -28,10 +30,17 @@ struct Shop {
     meta: HashMap<String, RowMeta>,
 }
 
+struct Neighbours {
+    lists: NeighbourLists,
+    source_of: HashMap<(String, String), usize>,
+}
+
 /// Shops' downloaded catalogs and the ranking over them.
 #[derive(Default)]
 pub struct Device {
     shops: BTreeMap<String, Shop>,
+    /// Per target shop, a neighbour-list model's lists into it.
+    neighbours: BTreeMap<String, Neighbours>,
 }
 
 /// One item of the user's history.
@@ -57,6 +66,10 @@ fn one() -> f32 {
 pub struct RankRequest {
     /// Shop to rank.
     pub target: String,
+    /// `content` (the shops' content vectors, the default) or `neighbours` (the lists
+    /// loaded with [`Device::load_neighbours`]: item-kNN or RP3beta).
+    #[serde(default = "content")]
+    pub model: String,
     /// The user's history (other shops; items of the target are excluded from the list).
     pub history: Vec<HistoryItem>,
     /// List length.
@@ -83,6 +96,10 @@ pub struct RankRequest {
     /// Ids of the target shop never to show.
     #[serde(default)]
     pub exclude: Vec<String>,
+}
+
+fn content() -> String {
+    "content".into()
 }
 
 fn ten() -> usize {
@@ -152,9 +169,75 @@ impl Device {
         Ok(n)
     }
 
-    /// Forgets a shop's catalog.
+    /// Forgets a shop's catalog (and neighbour lists).
     pub fn unload_shop(&mut self, site: &str) -> bool {
-        self.shops.remove(site).is_some()
+        let lists = self.neighbours.remove(site).is_some();
+        self.shops.remove(site).is_some() || lists
+    }
+
+    /// Loads (or replaces) a neighbour-list model's `WSNBR001` lists into `site`. Returns
+    /// the number of source products.
+    pub fn load_neighbours(&mut self, site: &str, bytes: &[u8]) -> Result<usize> {
+        if site.is_empty() {
+            return Err(bad("site", "empty"));
+        }
+        let lists = NeighbourLists::decode(bytes)?;
+        let source_of = lists.sources.iter().enumerate().map(|(n, s)| (s.clone(), n)).collect();
+        let n = lists.sources.len();
+        self.neighbours.insert(site.to_string(), Neighbours { lists, source_of });
+        Ok(n)
+    }
+
+    /// Ranks with neighbour lists: an item's score is the weighted sum of its similarities
+    /// to the history's items (the server's item-kNN score), ties in the service's order.
+    fn rank_neighbours(&self, req: &RankRequest, filter: &ItemFilter) -> Result<RankResponse> {
+        let nb = self
+            .neighbours
+            .get(&req.target)
+            .ok_or_else(|| bad("target", format!("no neighbour lists of `{}` are loaded", req.target)))?;
+        let targets = &nb.lists.targets;
+        let mut scores = vec![0f32; targets.len()];
+        let (mut used, mut unknown) = (Vec::new(), 0);
+        let mut seen: HashSet<&str> = req.exclude.iter().map(String::as_str).collect();
+        for h in &req.history {
+            if h.site == req.target {
+                seen.insert(h.id.as_str());
+                continue;
+            }
+            match nb.source_of.get(&(h.site.clone(), h.id.clone())) {
+                Some(&src) if h.weight.is_finite() && h.weight > 0.0 => {
+                    for &(r, sim) in &nb.lists.lists[src] {
+                        scores[r as usize] += h.weight * sim;
+                    }
+                    used.push((src, h));
+                }
+                Some(_) => {}
+                None => unknown += 1,
+            }
+        }
+        let meta = self.shops.get(&req.target).map(|s| &s.meta);
+        let scored: Vec<(ItemId, f32)> = (0..targets.len())
+            .filter(|&r| !seen.contains(targets[r].as_str()))
+            .filter(|&r| {
+                filter.is_empty()
+                    || meta.and_then(|m| m.get(&targets[r])).is_some_and(|m| filter.allows(m.price_usd, &m.category))
+            })
+            .map(|r| (r as ItemId, scores[r]))
+            .collect();
+        let top = best_k(&scored, req.k, 0.0, |_, _| 0.0);
+        let items = top
+            .into_iter()
+            .map(|(r, score)| {
+                let because = used
+                    .iter()
+                    .filter_map(|&(src, h)| nb.lists.lists[src].iter().find(|e| e.0 == r).map(|e| (h, h.weight * e.1)))
+                    .filter(|e| e.1 > 0.0)
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(h, _)| Because { site: h.site.clone(), id: h.id.clone() });
+                RankedItem { id: targets[r as usize].clone(), score, because }
+            })
+            .collect();
+        Ok(RankResponse { items, profile: Vec::new(), used: used.len(), unknown })
     }
 
     /// Shops loaded.
@@ -164,8 +247,6 @@ impl Device {
 
     /// Ranks the target shop for the history (see [`RankRequest`]).
     pub fn rank(&self, req: &RankRequest) -> Result<RankResponse> {
-        let target =
-            self.shops.get(&req.target).ok_or_else(|| bad("target", format!("shop `{}` is not loaded", req.target)))?;
         if req.k == 0 || req.k > 1000 {
             return Err(bad("k", "must be in 1..=1000"));
         }
@@ -183,6 +264,13 @@ impl Device {
             .max_price(req.max_price)
             .category(req.category.as_deref())
             .build()?;
+        match req.model.as_str() {
+            "content" => {}
+            "neighbours" => return self.rank_neighbours(req, &filter),
+            other => return Err(bad("model", format!("`{other}`: content or neighbours"))),
+        }
+        let target =
+            self.shops.get(&req.target).ok_or_else(|| bad("target", format!("shop `{}` is not loaded", req.target)))?;
         let dim = target.vectors.dim;
         // the history's vectors, one row each, with their shop as a site id (shops in key order)
         let site_ids: HashMap<&str, u32> = self.shops.keys().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
@@ -286,6 +374,22 @@ mod tests {
         ] {
             assert!(d.rank(&req(bad)).is_err(), "{bad}");
         }
+        // neighbour lists: scores are weighted sums of similarities; reasons name the source
+        let lists = NeighbourLists {
+            targets: vec!["boot".into(), "cap".into(), "sandal".into()],
+            sources: vec![("a".into(), "shoe".into()), ("a".into(), "hat".into())],
+            lists: vec![vec![(0, 0.5), (2, 0.4)], vec![(1, 0.9), (2, 0.2)]],
+        };
+        d.load_neighbours("b", &lists.encode()).unwrap();
+        let nb = d
+            .rank(&req(r#"{"target":"b","model":"neighbours","history":[{"site":"a","id":"shoe","weight":1},{"site":"a","id":"hat","weight":0.2}],"k":3}"#))
+            .unwrap();
+        let got: Vec<(&str, f32)> = nb.items.iter().map(|i| (i.id.as_str(), i.score)).collect();
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), ["boot", "sandal", "cap"]);
+        assert!((got[1].1 - (0.4 + 0.2 * 0.2)).abs() < 1e-6);
+        assert_eq!(nb.items[2].because, Some(Because { site: "a".into(), id: "hat".into() }));
+        assert!(d.rank(&req(r#"{"target":"a","model":"neighbours","history":[]}"#)).is_err(), "no lists into a");
+        assert!(d.rank(&req(r#"{"target":"b","model":"als","history":[]}"#)).is_err());
         assert!(d.load_shop("c", b"WSVEC001 short", None).is_err());
         assert!(
             d.load_shop(

@@ -211,6 +211,10 @@ impl Recommender for ItemKnn {
         self.neighbours.len()
     }
 
+    fn neighbour_lists(&self) -> Option<&[Vec<(ItemId, f32)>]> {
+        Some(&self.neighbours)
+    }
+
     fn save(&self, dir: &std::path::Path) -> Result<()> {
         let (offsets, ids, sims) = pack_lists(&self.neighbours);
         ArtifactWriter::new(KIND, &self.config)?

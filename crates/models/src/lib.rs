@@ -187,6 +187,13 @@ pub trait Recommender: Send + Sync {
     fn space(&self) -> Option<&dyn VectorSpace> {
         None
     }
+
+    /// Per item, its (neighbour, similarity) list, when the model's score of an item is the
+    /// weighted sum over the history of these similarities (item-kNN, RP3beta): a device can
+    /// then score a shop from downloaded lists alone.
+    fn neighbour_lists(&self) -> Option<&[Vec<(ItemId, f32)>]> {
+        None
+    }
 }
 
 /// Item vectors and user queries of a model whose score is an inner product.

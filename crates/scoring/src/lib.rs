@@ -19,7 +19,7 @@ pub use profile::{interest_centroids, site_groups, ItemSpace, SliceSpace};
 pub use rank::{best_k, item_score, target_queries};
 pub use vector::{axpy, dot, normalize};
 pub use warmstart_core::{top_k, top_k_by};
-pub use wire::SiteVectors;
+pub use wire::{NeighbourLists, SiteVectors};
 
 /// Errors of the scoring core.
 #[derive(Debug, thiserror::Error, PartialEq)]

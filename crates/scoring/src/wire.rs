@@ -113,7 +113,7 @@ impl SiteVectors {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -141,5 +141,157 @@ mod tests {
         assert!(SiteVectors::decode(&huge).is_err());
         let empty = SiteVectors { dim: 3, ids: vec![], data: vec![], prior: vec![] };
         assert_eq!(SiteVectors::decode(&empty.encode(false)).unwrap(), empty);
+    }
+}
+
+const NEIGHBOURS_MAGIC: &[u8; 8] = b"WSNBR001";
+
+/// A shop's item-neighbour lists as a device needs them (`GET /v1/sites/{site}/neighbours`):
+/// for every product of the other shops a collaborative model knows, its neighbours among
+/// this shop's products with their similarities. Layout (little endian):
+///
+/// ```text
+/// "WSNBR001"  u32 n_targets  u32 n_sources  u32 n_entries  u32 targets_len  u32 sources_len
+/// targets: targets_len bytes, one id per line; zero padding to 4 bytes
+/// sources: sources_len bytes, one "site<TAB>id" per line; zero padding to 4 bytes
+/// (n_sources + 1) u32 offsets; n_entries u32 target rows; n_entries f32 similarities
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighbourLists {
+    /// This shop's products the model ranks, in the service's order.
+    pub targets: Vec<String>,
+    /// Other shops' products: (site, id).
+    pub sources: Vec<(String, String)>,
+    /// Per source, (target row, similarity).
+    pub lists: Vec<Vec<(u32, f32)>>,
+}
+
+impl NeighbourLists {
+    /// Encodes (newlines and tabs in ids become spaces).
+    pub fn encode(&self) -> Vec<u8> {
+        let clean = |s: &str| s.replace(['\n', '\t'], " ");
+        let targets = self.targets.iter().map(|t| clean(t)).collect::<Vec<_>>().join("\n");
+        let sources =
+            self.sources.iter().map(|(s, i)| format!("{}\t{}", clean(s), clean(i))).collect::<Vec<_>>().join("\n");
+        let n_entries: usize = self.lists.iter().map(Vec::len).sum();
+        let mut out =
+            Vec::with_capacity(28 + targets.len() + sources.len() + 8 + (self.lists.len() + 1) * 4 + n_entries * 8);
+        out.extend_from_slice(NEIGHBOURS_MAGIC);
+        for x in [self.targets.len(), self.sources.len(), n_entries, targets.len(), sources.len()] {
+            out.extend_from_slice(&(x as u32).to_le_bytes());
+        }
+        out.extend_from_slice(targets.as_bytes());
+        pad4(&mut out);
+        out.extend_from_slice(sources.as_bytes());
+        pad4(&mut out);
+        let mut at = 0u32;
+        out.extend_from_slice(&at.to_le_bytes());
+        for l in &self.lists {
+            at += l.len() as u32;
+            out.extend_from_slice(&at.to_le_bytes());
+        }
+        for l in &self.lists {
+            for &(t, _) in l {
+                out.extend_from_slice(&t.to_le_bytes());
+            }
+        }
+        for l in &self.lists {
+            for &(_, s) in l {
+                out.extend_from_slice(&s.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Decodes, checking lengths, offsets, rows and values.
+    pub fn decode(bytes: &[u8]) -> Result<NeighbourLists> {
+        let bad = |rule: &'static str, v: usize| Error::Invalid { name: "neighbours", value: v.to_string(), rule };
+        if bytes.len() < 28 || &bytes[..8] != NEIGHBOURS_MAGIC {
+            return Err(bad("must start with WSNBR001 and a 20-byte header", bytes.len()));
+        }
+        let word =
+            |at: usize| -> Option<u32> { bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) };
+        let h = |at| word(at).unwrap_or(0) as usize;
+        let (n_t, n_s, n_e, t_len, s_len) = (h(8), h(12), h(16), h(20), h(24));
+        let t_start = 28usize;
+        let t_end = t_start.checked_add(t_len).ok_or_else(|| bad("targets length overflows", t_len))?;
+        let s_start = t_end.div_ceil(4) * 4;
+        let s_end = s_start.checked_add(s_len).ok_or_else(|| bad("sources length overflows", s_len))?;
+        let o_start = s_end.div_ceil(4) * 4;
+        let rows_start = n_s
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| n.checked_add(o_start))
+            .ok_or_else(|| bad("offsets overflow", n_s))?;
+        let sims_start =
+            n_e.checked_mul(4).and_then(|n| n.checked_add(rows_start)).ok_or_else(|| bad("rows overflow", n_e))?;
+        let end =
+            n_e.checked_mul(4).and_then(|n| n.checked_add(sims_start)).ok_or_else(|| bad("sims overflow", n_e))?;
+        if end != bytes.len() {
+            return Err(bad("length must match the header", bytes.len()));
+        }
+        let text = |a: usize, b: usize| std::str::from_utf8(&bytes[a..b]).map_err(|_| bad("ids must be UTF-8", a));
+        let split = |t: &str, n: usize| if n == 0 { Vec::new() } else { t.split('\n').map(str::to_string).collect() };
+        let targets = split(text(t_start, t_end)?, n_t);
+        let source_lines = split(text(s_start, s_end)?, n_s);
+        if targets.len() != n_t || source_lines.len() != n_s {
+            return Err(bad("one id per line", targets.len()));
+        }
+        let sources = source_lines
+            .into_iter()
+            .map(|l| {
+                l.split_once('\t').map(|(s, i)| (s.to_string(), i.to_string())).ok_or_else(|| bad("site<TAB>id", n_s))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut lists = Vec::with_capacity(n_s);
+        let mut prev = 0usize;
+        for s in 0..n_s {
+            let next = h(o_start + (s + 1) * 4);
+            if h(o_start + s * 4) != prev || next < prev || next > n_e {
+                return Err(bad("offsets must rise to the entry count", next));
+            }
+            let list = (prev..next)
+                .map(|e| {
+                    let row = h(rows_start + e * 4);
+                    let sim = f32::from_le_bytes(word(sims_start + e * 4).unwrap_or(0).to_le_bytes());
+                    if row >= n_t || !sim.is_finite() {
+                        Err(bad("rows in range, similarities finite", row))
+                    } else {
+                        Ok((row as u32, sim))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            lists.push(list);
+            prev = next;
+        }
+        if prev != n_e {
+            return Err(bad("offsets must end at the entry count", prev));
+        }
+        Ok(NeighbourLists { targets, sources, lists })
+    }
+}
+
+#[cfg(test)]
+mod neighbour_tests {
+    use super::*;
+
+    #[test]
+    fn neighbour_lists_round_trip_and_reject_bad_offsets() {
+        let n = NeighbourLists {
+            targets: vec!["t0".into(), "t1".into(), "t2".into()],
+            sources: vec![("a".into(), "x".into()), ("b".into(), "y".into())],
+            lists: vec![vec![(2, 0.5), (0, 0.25)], vec![]],
+        };
+        let bytes = n.encode();
+        assert_eq!(NeighbourLists::decode(&bytes).unwrap(), n);
+        for cut in [0, 27, bytes.len() - 1] {
+            assert!(NeighbourLists::decode(&bytes[..cut]).is_err());
+        }
+        let mut wrong_row = bytes.clone();
+        let rows_at = bytes.len() - 2 * 8;
+        wrong_row[rows_at..rows_at + 4].copy_from_slice(&7u32.to_le_bytes());
+        assert!(NeighbourLists::decode(&wrong_row).is_err(), "a row outside the targets");
+        let empty = NeighbourLists { targets: vec![], sources: vec![], lists: vec![] };
+        assert_eq!(NeighbourLists::decode(&empty.encode()).unwrap(), empty);
     }
 }

@@ -53,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/embed"),
     ("get", "/v1/sites/{site}/vectors"),
     ("get", "/v1/sites/{site}/catalog"),
+    ("get", "/v1/sites/{site}/neighbours"),
     ("put", "/v1/sites/{site}/products"),
     ("delete", "/v1/sites/{site}/products"),
     ("post", "/v1/events"),
@@ -325,6 +326,34 @@ async fn catalog(State(s): State<Shared>, Path(site): Path<String>, headers: Hea
     Ok(([(header::ETAG, etag)], Json(body)).into_response())
 }
 
+/// Query of the neighbours route.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct NeighboursQuery {
+    /// A served neighbour-list model (`itemknn`, `rp3beta`).
+    model: String,
+}
+
+/// A neighbour-list model's lists into a site (binary `WSNBR001`): every other shop's
+/// products with their neighbours here, for ranking the site on the shopper's device.
+#[utoipa::path(get, path = "/v1/sites/{site}/neighbours", params(("site" = String, Path), NeighboursQuery),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 304), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn neighbours(
+    State(s): State<Shared>,
+    Path(site): Path<String>,
+    query: Result<Query<NeighboursQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    let st = s.clone();
+    let (bytes, etag) = blocking(move || st.service.site_neighbours(&site, &q.model)).await?;
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::ETAG, etag)], Body::from(bytes))
+        .into_response())
+}
+
 fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = s.opts.api_key.as_deref() else {
         return Err(ApiError::new(
@@ -463,7 +492,7 @@ async fn openapi() -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "warmstart", description = "Cross-shop cold-start recommendations."),
-    paths(recommend, similar, embed, vectors, catalog, upsert, remove, events, erase_session, experiment_report, sites, healthz, readyz, metrics, openapi),
+    paths(recommend, similar, embed, vectors, catalog, neighbours, upsert, remove, events, erase_session, experiment_report, sites, healthz, readyz, metrics, openapi),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;
@@ -614,6 +643,7 @@ pub fn router(service: Service, opts: ServerOptions) -> Router {
         .route("/v1/embed", post(embed))
         .route("/v1/sites/{site}/vectors", get(vectors))
         .route("/v1/sites/{site}/catalog", get(catalog))
+        .route("/v1/sites/{site}/neighbours", get(neighbours))
         .route("/v1/sites/{site}/products", axum::routing::put(upsert).delete(remove))
         .route("/v1/events", post(events))
         .route("/v1/sessions/{id}", axum::routing::delete(erase_session))

@@ -72,6 +72,9 @@ export async function setup({ products = 1500, perPersona = 3 } = {}) {
   warmstart(store, ['ingest', 'fashion-products', '--shops', '3', fx]);
   warmstart(store, ['embed', '--model', 'minilm', '--dataset', 'fashion-products']);
   warmstart(store, ['train', 'content', '--dataset', 'fashion-products', '--vectors', 'minilm']);
+  // other simulated shoppers (another seed) give a collaborative model to run on the device
+  warmstart(store, ['personas', '--per-persona', '25', '--seed', '7', '--save-only']);
+  warmstart(store, ['train', 'itemknn', '--dataset', 'fashion-products']);
   const shoppersFile = path.join(dir, 'shoppers.json');
   warmstart(store, ['personas', '--text', 'minilm', '--image', 'none', '--per-persona', String(perPersona), '--export-shoppers', shoppersFile]);
   const shoppers = JSON.parse(fs.readFileSync(shoppersFile, 'utf8'));
