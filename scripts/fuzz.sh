@@ -6,8 +6,10 @@
 #   scripts/fuzz.sh                    # every target, BUDGET seconds each (60)
 #   BUDGET=3600 scripts/fuzz.sh jsonl  # one target for an hour
 #
-# Targets: jsonl csv html amazon cdrib movielens idx image (fuzz/fuzz_targets/; image: a
-# fashion catalog's photo inside a real images.tar.gz, decoded as the importer verifies it). Multi-file importers
+# Targets: jsonl csv html amazon cdrib movielens idx image device (fuzz/fuzz_targets/; image: a
+# fashion catalog's photo inside a real images.tar.gz, decoded as the importer verifies it;
+# device: the extension's engine on pages, downloaded vectors and neighbour lists, and ranking
+# requests, picked by the first byte). Multi-file importers
 # read one input split at "\n---\n" into their files. Crashes land in fuzz/artifacts/TARGET/;
 # each one found becomes a regression test in the importer's crate. Prints executions per
 # target at the end. Env: WARMSTART_DATA (../shared/data), BUDGET, RSS_MB (2048).
@@ -17,7 +19,7 @@ DATA="${WARMSTART_DATA:-../shared/data}"
 BUDGET="${BUDGET:-60}"
 RSS_MB="${RSS_MB:-2048}"
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(jsonl csv html amazon cdrib movielens idx image)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(jsonl csv html amazon cdrib movielens idx image device)
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 1; }
 
 seed() { # target dir
@@ -77,6 +79,23 @@ PY
       printf '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00' > "$d/seed-png"
       printf 'GIF89a\x01\x00\x01\x00\x00\x00\x00;' > "$d/seed-gif"
       printf 'BM\x1e\x00\x00\x00\x00\x00\x00\x00\x1a\x00\x00\x00\x0c\x00\x00\x00\x01\x00\x01\x00\x01\x00\x18\x00\x00\x00\xff\x00' > "$d/seed-bmp"
+      ;;
+    device)
+      python3 - "$d" <<'PY'
+import struct, sys
+d = sys.argv[1]
+def pad(b): return b + b"\0" * (-len(b) % 4)
+ids = b"x\ny"
+vec = b"WSVEC001" + struct.pack("<4I", 2, 2, 0, len(ids)) + pad(ids) + struct.pack("<4f", 1, 0, 0, 1) + struct.pack("<2f", 0.5, 0.1)
+open(f"{d}/seed-vectors", "wb").write(b"\0" + vec)
+t, s = b"p\nq", b"a\tx"
+nbr = b"WSNBR001" + struct.pack("<5I", 2, 1, 2, len(t), len(s)) + pad(t) + pad(s) + struct.pack("<2I", 0, 2) + struct.pack("<2I", 1, 0) + struct.pack("<2f", 0.5, 0.25)
+open(f"{d}/seed-neighbours", "wb").write(b"\1" + nbr)
+page = b'<script type="application/ld+json">{"@type":"Order","acceptedOffer":[{"itemOffered":{"@type":"Product","sku":"7","name":"Shoe"}}]}</script>'
+open(f"{d}/seed-page", "wb").write(b"\2" + page)
+open(f"{d}/seed-rank", "wb").write(b"\3" + b'{"target":"b","history":[{"site":"a","id":"x","weight":1}],"k":2,"diversity":0.5,"max_price":10}')
+open(f"{d}/seed-rank-nbr", "wb").write(b"\3" + b'{"target":"b","model":"neighbours","history":[{"site":"a","id":"x"}],"k":3}')
+PY
       ;;
   esac
 }
