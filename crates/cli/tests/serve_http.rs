@@ -203,6 +203,51 @@ fn train_and_serve_over_http() {
         http(addr, "GET", "/v1/sites/amazon-office/vectors?dtype=f16", &[("If-None-Match", &etag)], None).status,
         304
     );
+    // the public catalog of the same rows, and item-kNN's neighbour lists for a device
+    let decoded = warmstart_scoring::SiteVectors::decode(&v.body).unwrap();
+    let cat = http(addr, "GET", "/v1/sites/amazon-office/catalog", &[], None);
+    assert_eq!(cat.status, 200);
+    let cat_etag = cat.headers["etag"].clone();
+    let cat = cat.json();
+    let ids: Vec<&str> = cat["products"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, decoded.ids.iter().map(String::as_str).collect::<Vec<_>>(), "catalog rows = vector rows");
+    assert!(cat["products"][0]["title"].as_str().is_some_and(|t| !t.is_empty()));
+    let cached = http(addr, "GET", "/v1/sites/amazon-office/catalog", &[("If-None-Match", &cat_etag)], None);
+    assert_eq!(cached.status, 304);
+    let nb = http(addr, "GET", "/v1/sites/amazon-office/neighbours?model=itemknn", &[], None);
+    assert_eq!(nb.status, 200, "{}", String::from_utf8_lossy(&nb.body));
+    let lists = warmstart_scoring::NeighbourLists::decode(&nb.body).unwrap();
+    assert!(lists.sources.iter().all(|(s, _)| s == "amazon-art"), "only the other shop's products are sources");
+    assert!(lists.sources.len() > 1000 && lists.targets.len() > 1000, "{} sources", lists.sources.len());
+    for (code, path) in [
+        (400, "/v1/sites/amazon-office/neighbours?model=als"),
+        (404, "/v1/sites/amazon-office/neighbours?model=nope"),
+        (400, "/v1/sites/amazon-office/neighbours"),
+        (404, "/v1/sites/nowhere/neighbours?model=itemknn"),
+        (404, "/v1/sites/nowhere/catalog"),
+    ] {
+        let r = http(addr, "GET", path, &[], None);
+        assert_eq!(r.status, code, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert!(r.json()["error"]["code"].is_string(), "{path}");
+    }
+    // the device engine ranks from these downloads exactly as the service does
+    let mut device = warmstart_device::Device::new();
+    device.load_neighbours("amazon-office", &nb.body).unwrap();
+    let bought: Vec<Value> =
+        lists.sources.iter().take(3).map(|(s, i)| json!({"site": s, "id": i, "kind": "purchase"})).collect();
+    let served = post(
+        addr,
+        "/v1/recommend",
+        &json!({"site": "amazon-office", "model": "itemknn", "k": 10, "exact": true, "history": bought}),
+    )
+    .json();
+    let req: warmstart_device::RankRequest = serde_json::from_value(json!({"target": "amazon-office", "model": "neighbours", "k": 10,
+        "history": lists.sources.iter().take(3).map(|(s, i)| json!({"site": s, "id": i, "weight": 1.0})).collect::<Vec<_>>()})).unwrap();
+    let on_device: Vec<String> = device.rank(&req).unwrap().items.into_iter().map(|i| i.id).collect();
+    let on_server: Vec<String> =
+        served["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(on_device, on_server);
+
     let profile: Vec<f64> = e["vectors"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     let r = post(addr, "/v1/recommend", &json!({"site": "amazon-office", "profile": profile, "model": "content"}));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
