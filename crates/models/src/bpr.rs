@@ -29,6 +29,14 @@ pub struct BprConfig {
     pub fold_in_samples: usize,
     /// Seed.
     pub seed: u64,
+    /// Training threads: 1 (the default) is deterministic SGD; more run lock-free
+    /// Hogwild-style SGD (as implicit does), each thread on its own stream of samples.
+    #[serde(default = "one_thread")]
+    pub threads: usize,
+}
+
+fn one_thread() -> usize {
+    1
 }
 
 /// Builder of [`BprConfig`].
@@ -46,6 +54,7 @@ impl BprConfig {
             epochs: 30,
             fold_in_samples: 200,
             seed: 42,
+            threads: 1,
         })
     }
 }
@@ -76,6 +85,11 @@ impl BprBuilder {
         self.0.seed = v;
         self
     }
+    /// Training threads (1: deterministic; more: Hogwild, not reproducible bit for bit).
+    pub fn threads(mut self, v: usize) -> Self {
+        self.0.threads = v;
+        self
+    }
     /// Validates.
     pub fn build(self) -> Result<BprConfig> {
         let c = self.0;
@@ -89,6 +103,7 @@ impl BprBuilder {
         )?;
         check("epochs", c.epochs >= 1, c.epochs, "must be at least 1")?;
         check("fold_in_samples", c.fold_in_samples >= 1, c.fold_in_samples, "must be at least 1")?;
+        check("threads", (1..=256).contains(&c.threads), c.threads, "must be in 1..=256")?;
         Ok(c)
     }
 }
@@ -139,35 +154,34 @@ impl Fit for BprConfig {
 impl BprConfig {
     /// Trains on a user × item matrix (any positive value is an observed pair).
     pub fn fit_matrix(&self, m: &CsrMatrix) -> Result<Bpr> {
-        let (f, lr, reg) = (self.factors, self.learning_rate, self.regularization);
+        let f = self.factors;
         let n_items = m.n_cols();
         if m.nnz() == 0 || n_items < 2 {
             return Err(crate::Error::BadData("BPR needs at least one interaction and two items".into()));
         }
         let mut rng = Rng::new(self.seed);
-        let mut x: Vec<f32> = (0..m.n_rows() * f).map(|_| rng.normal_f32() * 0.1).collect();
-        let mut y: Vec<f32> = (0..n_items * f).map(|_| rng.normal_f32() * 0.1).collect();
-        let mut b = vec![0f32; n_items];
+        let x: Vec<f32> = (0..m.n_rows() * f).map(|_| rng.normal_f32() * 0.1).collect();
+        let y: Vec<f32> = (0..n_items * f).map(|_| rng.normal_f32() * 0.1).collect();
         let row_of: Vec<u32> = (0..m.n_rows()).flat_map(|u| std::iter::repeat_n(u as u32, m.row_nnz(u))).collect();
+        let sampler = Sampler { m, row_of: &row_of, n_items };
+        let (y, b, epoch_loss) = if self.threads <= 1 {
+            self.sgd(&sampler, x, y, &mut rng)
+        } else {
+            hogwild::sgd(self, &sampler, x, y)
+        };
+        Ok(Bpr { config: self.clone(), item_factors: y, item_bias: b, epoch_loss })
+    }
+
+    /// Deterministic single-threaded SGD: `epochs × nnz` samples from one stream.
+    fn sgd(&self, sampler: &Sampler<'_>, mut x: Vec<f32>, mut y: Vec<f32>, rng: &mut Rng) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (f, lr, reg) = (self.factors, self.learning_rate, self.regularization);
+        let mut b = vec![0f32; sampler.n_items];
         let (mut xu, mut yi, mut yj) = (vec![0f32; f], vec![0f32; f], vec![0f32; f]);
         let mut epoch_loss = Vec::new();
         for _ in 0..self.epochs {
-            let mut loss = 0f64;
-            let mut loss_n = 0usize;
-            for s in 0..m.nnz() {
-                let k = rng.below(m.nnz());
-                let u = row_of[k] as usize;
-                let i = m.indices()[k] as usize;
-                let own = m.row_indices(u);
-                if own.len() >= n_items {
-                    continue;
-                }
-                let j = loop {
-                    let j = rng.below(n_items);
-                    if own.binary_search(&(j as u32)).is_err() {
-                        break j;
-                    }
-                };
+            let mut loss = SampledLoss::default();
+            for s in 0..sampler.m.nnz() {
+                let Some((u, i, j)) = sampler.draw(rng) else { continue };
                 xu.copy_from_slice(&x[u * f..(u + 1) * f]);
                 yi.copy_from_slice(&y[i * f..(i + 1) * f]);
                 yj.copy_from_slice(&y[j * f..(j + 1) * f]);
@@ -176,19 +190,145 @@ impl BprConfig {
                     step.apply::<true>(&mut xu, &mut yi, &mut yj),
                     step.apply::<false>(&mut xu, &mut yi, &mut yj)
                 );
-                if s % 16 == 0 {
-                    loss += -(1.0 - z as f64).max(1e-12).ln(); // -ln σ(x_uij), sampled
-                    loss_n += 1;
-                }
+                loss.add(s, z);
                 x[u * f..(u + 1) * f].copy_from_slice(&xu);
                 y[i * f..(i + 1) * f].copy_from_slice(&yi);
                 y[j * f..(j + 1) * f].copy_from_slice(&yj);
                 b[i] += lr * (z - reg * b[i]);
                 b[j] += lr * (-z - reg * b[j]);
             }
-            epoch_loss.push((loss / loss_n.max(1) as f64) as f32);
+            epoch_loss.push(loss.mean());
         }
-        Ok(Bpr { config: self.clone(), item_factors: y, item_bias: b, epoch_loss })
+        (y, b, epoch_loss)
+    }
+}
+
+/// Draws (user, positive, negative) triples: a uniformly drawn observed pair and an item the
+/// user has not interacted with.
+struct Sampler<'a> {
+    m: &'a CsrMatrix,
+    row_of: &'a [u32],
+    n_items: usize,
+}
+
+impl Sampler<'_> {
+    #[inline]
+    fn draw(&self, rng: &mut Rng) -> Option<(usize, usize, usize)> {
+        let k = rng.below(self.m.nnz());
+        let u = self.row_of[k] as usize;
+        let i = self.m.indices()[k] as usize;
+        let own = self.m.row_indices(u);
+        if own.len() >= self.n_items {
+            return None;
+        }
+        let j = loop {
+            let j = rng.below(self.n_items);
+            if own.binary_search(&(j as u32)).is_err() {
+                break j;
+            }
+        };
+        Some((u, i, j))
+    }
+}
+
+/// `-ln σ(x_uij)` on every 16th sample.
+#[derive(Default)]
+struct SampledLoss {
+    sum: f64,
+    n: usize,
+}
+
+impl SampledLoss {
+    #[inline]
+    fn add(&mut self, s: usize, z: f32) {
+        if s % 16 == 0 {
+            self.sum += -(1.0 - z as f64).max(1e-12).ln();
+            self.n += 1;
+        }
+    }
+    fn mean(&self) -> f32 {
+        (self.sum / self.n.max(1) as f64) as f32
+    }
+}
+
+/// Lock-free multi-threaded SGD (Hogwild, Recht et al. 2011; implicit's BPR does the same):
+/// the factors live in relaxed atomics (plain loads and stores on x86 and ARM, so no data race
+/// in Rust's sense), every thread draws its own share of each epoch's samples, reads the three
+/// rows, takes the same step as the single-threaded trainer and writes them back. Updates of
+/// two threads to one row may interleave; with sparse data they rarely do.
+mod hogwild {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+    use warmstart_core::Rng;
+
+    use super::{BprConfig, SampledLoss, Sampler, SgdStep};
+    use crate::simd;
+
+    fn atomics(v: Vec<f32>) -> Vec<AtomicU32> {
+        v.into_iter().map(|x| AtomicU32::new(x.to_bits())).collect()
+    }
+
+    #[inline]
+    fn load(src: &[AtomicU32], out: &mut [f32]) {
+        for (o, a) in out.iter_mut().zip(src) {
+            *o = f32::from_bits(a.load(Relaxed));
+        }
+    }
+
+    #[inline]
+    fn store(dst: &[AtomicU32], v: &[f32]) {
+        for (a, x) in dst.iter().zip(v) {
+            a.store(x.to_bits(), Relaxed);
+        }
+    }
+
+    pub(super) fn sgd(c: &BprConfig, sampler: &Sampler<'_>, x: Vec<f32>, y: Vec<f32>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (f, lr, reg, threads) = (c.factors, c.learning_rate, c.regularization, c.threads);
+        let (x, y) = (atomics(x), atomics(y));
+        let b = atomics(vec![0f32; sampler.n_items]);
+        let nnz = sampler.m.nnz();
+        let mut epoch_loss = Vec::with_capacity(c.epochs);
+        for epoch in 0..c.epochs {
+            let losses: Vec<SampledLoss> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (x, y, b) = (&x, &y, &b);
+                        scope.spawn(move || {
+                            let mut rng = Rng::new(c.seed ^ ((epoch as u64) << 32 | t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                            let (mut xu, mut yi, mut yj) = (vec![0f32; f], vec![0f32; f], vec![0f32; f]);
+                            let mut loss = SampledLoss::default();
+                            let share = nnz / threads + usize::from(t < nnz % threads);
+                            for s in 0..share {
+                                let Some((u, i, j)) = sampler.draw(&mut rng) else { continue };
+                                let (ru, ri, rj) = (&x[u * f..(u + 1) * f], &y[i * f..(i + 1) * f], &y[j * f..(j + 1) * f]);
+                                load(ru, &mut xu);
+                                load(ri, &mut yi);
+                                load(rj, &mut yj);
+                                let (bi, bj) = (f32::from_bits(b[i].load(Relaxed)), f32::from_bits(b[j].load(Relaxed)));
+                                let step = SgdStep { lr, reg, bias_diff: bi - bj };
+                                let z = simd!(
+                                    step.apply::<true>(&mut xu, &mut yi, &mut yj),
+                                    step.apply::<false>(&mut xu, &mut yi, &mut yj)
+                                );
+                                loss.add(s, z);
+                                store(ru, &xu);
+                                store(ri, &yi);
+                                store(rj, &yj);
+                                b[i].store((bi + lr * (z - reg * bi)).to_bits(), Relaxed);
+                                b[j].store((bj + lr * (-z - reg * bj)).to_bits(), Relaxed);
+                            }
+                            loss
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            });
+            let sum: f64 = losses.iter().map(|l| l.sum).sum();
+            let n: usize = losses.iter().map(|l| l.n).sum();
+            epoch_loss.push((sum / n.max(1) as f64) as f32);
+        }
+        let back = |v: Vec<AtomicU32>| v.into_iter().map(|a| f32::from_bits(a.into_inner())).collect();
+        (back(y), back(b), epoch_loss)
     }
 }
 
@@ -314,12 +454,19 @@ mod tests {
     #[test]
     fn loss_decreases_and_blocks_are_separated() {
         let m = crate::two_block_matrix(60);
-        let bpr = BprConfig::builder().factors(8).epochs(40).build().unwrap().fit_matrix(&m).unwrap();
-        assert!(bpr.epoch_loss.last().unwrap() < &(bpr.epoch_loss[0] * 0.8), "{:?}", bpr.epoch_loss);
-        let mut s = vec![0f32; 20];
-        bpr.score(&[(11, 1.0), (12, 1.0), (14, 1.0)], 0..20, &mut s).unwrap();
-        let own: f32 = s[10..].iter().sum();
-        let other: f32 = s[..10].iter().sum();
-        assert!(own > other, "own {own} other {other}");
+        for threads in [1, 2, 3] {
+            let c = BprConfig::builder().factors(8).epochs(40).threads(threads).build().unwrap();
+            let bpr = c.fit_matrix(&m).unwrap();
+            assert!(bpr.epoch_loss.last().unwrap() < &(bpr.epoch_loss[0] * 0.8), "{threads}: {:?}", bpr.epoch_loss);
+            let mut s = vec![0f32; 20];
+            bpr.score(&[(11, 1.0), (12, 1.0), (14, 1.0)], 0..20, &mut s).unwrap();
+            let own: f32 = s[10..].iter().sum();
+            let other: f32 = s[..10].iter().sum();
+            assert!(own > other, "{threads} threads: own {own} other {other}");
+        }
+        // one thread is reproducible bit for bit
+        let c = BprConfig::builder().factors(8).epochs(5).build().unwrap();
+        assert_eq!(c.fit_matrix(&m).unwrap().item_factors, c.fit_matrix(&m).unwrap().item_factors);
+        assert!(BprConfig::builder().threads(0).build().is_err());
     }
 }

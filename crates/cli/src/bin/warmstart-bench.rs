@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
             ("als".into(), als.iteration_seconds.clone(), Box::new(als))
         }
         "bpr" => {
-            let c = BprConfig::builder().factors(a.factors).epochs(a.iterations).build()?;
+            let c = BprConfig::builder().factors(a.factors).epochs(a.iterations).threads(a.threads).build()?;
             let t = std::time::Instant::now();
             let bpr = c.fit_matrix(m)?;
             let per = t.elapsed().as_secs_f64() / a.iterations as f64;
