@@ -116,6 +116,8 @@ pub struct Bpr {
     item_bias: Vec<f32>,
     /// Mean BPR loss of each epoch.
     pub epoch_loss: Vec<f32>,
+    /// Wall-clock seconds of each epoch (empty for a loaded model).
+    pub epoch_seconds: Vec<f64>,
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -138,7 +140,7 @@ impl Bpr {
         }
         expect_len(r, "item_factors", item_factors.len(), shape[0] * f)?;
         expect_len(r, "item_bias", item_bias.len(), shape[0])?;
-        Ok(Bpr { config, item_factors, item_bias, epoch_loss: Vec::new() })
+        Ok(Bpr { config, item_factors, item_bias, epoch_loss: Vec::new(), epoch_seconds: Vec::new() })
     }
 }
 
@@ -164,21 +166,30 @@ impl BprConfig {
         let y: Vec<f32> = (0..n_items * f).map(|_| rng.normal_f32() * 0.1).collect();
         let row_of: Vec<u32> = (0..m.n_rows()).flat_map(|u| std::iter::repeat_n(u as u32, m.row_nnz(u))).collect();
         let sampler = Sampler { m, row_of: &row_of, n_items };
+        let mut epoch_seconds = Vec::with_capacity(self.epochs);
         let (y, b, epoch_loss) = if self.threads <= 1 {
-            self.sgd(&sampler, x, y, &mut rng)
+            self.sgd(&sampler, x, y, &mut rng, &mut epoch_seconds)
         } else {
-            hogwild::sgd(self, &sampler, x, y)
+            hogwild::sgd(self, &sampler, x, y, &mut epoch_seconds)
         };
-        Ok(Bpr { config: self.clone(), item_factors: y, item_bias: b, epoch_loss })
+        Ok(Bpr { config: self.clone(), item_factors: y, item_bias: b, epoch_loss, epoch_seconds })
     }
 
     /// Deterministic single-threaded SGD: `epochs × nnz` samples from one stream.
-    fn sgd(&self, sampler: &Sampler<'_>, mut x: Vec<f32>, mut y: Vec<f32>, rng: &mut Rng) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    fn sgd(
+        &self,
+        sampler: &Sampler<'_>,
+        mut x: Vec<f32>,
+        mut y: Vec<f32>,
+        rng: &mut Rng,
+        seconds: &mut Vec<f64>,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let (f, lr, reg) = (self.factors, self.learning_rate, self.regularization);
         let mut b = vec![0f32; sampler.n_items];
         let (mut xu, mut yi, mut yj) = (vec![0f32; f], vec![0f32; f], vec![0f32; f]);
         let mut epoch_loss = Vec::new();
         for _ in 0..self.epochs {
+            let started = std::time::Instant::now();
             let mut loss = SampledLoss::default();
             for s in 0..sampler.m.nnz() {
                 let Some((u, i, j)) = sampler.draw(rng) else { continue };
@@ -198,6 +209,7 @@ impl BprConfig {
                 b[j] += lr * (-z - reg * b[j]);
             }
             epoch_loss.push(loss.mean());
+            seconds.push(started.elapsed().as_secs_f64());
         }
         (y, b, epoch_loss)
     }
@@ -282,13 +294,20 @@ mod hogwild {
         }
     }
 
-    pub(super) fn sgd(c: &BprConfig, sampler: &Sampler<'_>, x: Vec<f32>, y: Vec<f32>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    pub(super) fn sgd(
+        c: &BprConfig,
+        sampler: &Sampler<'_>,
+        x: Vec<f32>,
+        y: Vec<f32>,
+        seconds: &mut Vec<f64>,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let (f, lr, reg, threads) = (c.factors, c.learning_rate, c.regularization, c.threads);
         let (x, y) = (atomics(x), atomics(y));
         let b = atomics(vec![0f32; sampler.n_items]);
         let nnz = sampler.m.nnz();
         let mut epoch_loss = Vec::with_capacity(c.epochs);
         for epoch in 0..c.epochs {
+            let started = std::time::Instant::now();
             let losses: Vec<SampledLoss> = std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..threads)
                     .map(|t| {
@@ -326,6 +345,7 @@ mod hogwild {
             let sum: f64 = losses.iter().map(|l| l.sum).sum();
             let n: usize = losses.iter().map(|l| l.n).sum();
             epoch_loss.push((sum / n.max(1) as f64) as f32);
+            seconds.push(started.elapsed().as_secs_f64());
         }
         let back = |v: Vec<AtomicU32>| v.into_iter().map(|a| f32::from_bits(a.into_inner())).collect();
         (back(y), back(b), epoch_loss)

@@ -119,10 +119,8 @@ fn main() -> anyhow::Result<()> {
         }
         "bpr" => {
             let c = BprConfig::builder().factors(a.factors).epochs(a.iterations).threads(a.threads).build()?;
-            let t = std::time::Instant::now();
             let bpr = c.fit_matrix(m)?;
-            let per = t.elapsed().as_secs_f64() / a.iterations as f64;
-            ("bpr".into(), vec![per; a.iterations], Box::new(bpr))
+            ("bpr".into(), bpr.epoch_seconds.clone(), Box::new(bpr))
         }
         other => anyhow::bail!("unknown model {other}"),
     };
