@@ -333,7 +333,14 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
         "itemknn" => Box::new(ItemKnnConfig::builder().build()?),
         "rp3beta" => Box::new(ItemKnnConfig::builder().rp3beta(RP3BETA_DEFAULT.0, RP3BETA_DEFAULT.1).build()?),
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
-        "bpr" => Box::new(BprConfig::builder().seed(seed).build()?),
+        bpr if bpr == "bpr" || bpr.starts_with("bpr:") => {
+            // `bpr[:key=value...]`, e.g. `bpr:threads=2`
+            let mut b = BprConfig::builder().seed(seed);
+            for (k, v) in name_parameters(bpr.split(':').skip(1), name)? {
+                b = b.set(k, v)?;
+            }
+            Box::new(b.build()?)
+        }
         "random" => Box::new(random::RandomConfig::new(seed)),
         "content" => content(false, 0.0)?,
         "content-pop" => content(false, 0.5)?,
