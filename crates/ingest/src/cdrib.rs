@@ -1,5 +1,5 @@
-//! `cdrib`: the CDRIB cold-start cross-domain split of Amazon Video Games ("game") and
-//! Movies & TV ("video"): ids only, with the published train/valid/test files kept as the
+//! `cdrib`: the CDRIB cold-start cross-domain split of Amazon Toys & Games ("game") and
+//! Video Games ("video"; CDRIB's `dataset/preprocessing/Filter_data_cold.py`): ids only, with the published train/valid/test files kept as the
 //! interactions' split. Users below the overlap bound are the same people in both domains;
 //! the others are different people in each domain and get per-domain keys.
 
