@@ -1,6 +1,6 @@
 //! `cdrib`: the CDRIB cold-start cross-domain split of Amazon Toys & Games ("game") and
-//! Video Games ("video"; CDRIB's `dataset/preprocessing/Filter_data_cold.py`): ids only, with the published train/valid/test files kept as the
-//! interactions' split. Users below the overlap bound are the same people in both domains;
+//! Video Games ("video"; CDRIB's `dataset/preprocessing/Filter_data_cold.py`): ids only,
+//! with the published train/valid/test files kept as the interactions' split. Users below the overlap bound are the same people in both domains;
 //! the others are different people in each domain and get per-domain keys.
 
 use std::collections::HashSet;
