@@ -82,6 +82,8 @@ fn args(source: Source, path: PathBuf, shops: usize) -> IngestArgs {
 
 /// `warmstart pipeline`.
 pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut stages = StageTimes::default();
     let mut store = Store::open(&cli.store_path())?;
     let sources = [
         (Source::FashionProducts, "fashion-products"),
@@ -97,15 +99,19 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
             continue;
         }
         found += 1;
+        let t = std::time::Instant::now();
         let ia = args(source, path, a.fashion_shops);
         let import = read(&ia, cli.json)?;
         let summary = write(&mut store, &import, cli.json)?;
+        stages.push("ingest", dir, t);
         if !cli.json {
             println!("{}", describe(&import, &summary));
         }
     }
     anyhow::ensure!(found > 0, "no dataset found under {} (set --data or WARMSTART_DATA)", a.data.display());
+    let t = std::time::Instant::now();
     let st = store.stats()?;
+    stages.push("stats", "all", t);
     if !cli.json {
         print!("\n{}", stats::render(&st));
     }
@@ -113,8 +119,10 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
     let mut embedded: Vec<&str> = Vec::new();
     if !a.skip_embed {
         for dataset in EMBEDDED.iter().filter(|d| present.iter().any(|p| p == *d)) {
+            let t = std::time::Instant::now();
             let ea = EmbedArgs::text_only(CONTENT_ENCODER, Some(dataset.to_string()));
             let summary = embed::embed_store(&mut store, &ea, cli.json)?;
+            stages.push("embed", dataset, t);
             if !cli.json {
                 println!("embedded {dataset}: {summary}");
             }
@@ -146,7 +154,9 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
                 trec_dir: None,
                 trec_cases: 0,
             };
+            let t = std::time::Instant::now();
             let (report, dir) = evaluate(&store, &ea, cli.json)?;
+            stages.push("leaderboard", &format!("{protocol} on {dataset}"), t);
             if !cli.json {
                 println!("\n== {protocol} on {dataset} ==");
                 print!("{}", report.table());
@@ -166,7 +176,9 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
             }
             for model in models {
                 let opts = warmstart_app::train::TrainOptions::default();
+                let started_train = std::time::Instant::now();
                 let t = warmstart_app::train::train(&store, dataset, model, &opts, &mut |_| {})?;
+                stages.push("train", &format!("{dataset}/{model}"), started_train);
                 let m = &t.artifact.manifest;
                 let ndcg = m.evaluation.as_ref().and_then(|e| e.mean("ndcg@10"));
                 if !cli.json {
@@ -181,15 +193,51 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let total = started.elapsed().as_secs_f64();
     if cli.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "stats": st, "leaderboards": boards, "artifacts": artifacts })
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "stats": st, "leaderboards": boards, "artifacts": artifacts,
+                "stages": stages.0, "seconds": total,
+            }))?
         );
+    } else {
+        print!("\n{}", stages.table(total));
     }
     Ok(())
+}
+
+/// Wall-clock seconds of each pipeline stage, in order.
+#[derive(Default)]
+struct StageTimes(Vec<serde_json::Value>);
+
+impl StageTimes {
+    fn push(&mut self, stage: &str, what: &str, since: std::time::Instant) {
+        self.0.push(serde_json::json!({"stage": stage, "what": what, "seconds": since.elapsed().as_secs_f64()}));
+    }
+
+    /// A table of the stages, their seconds and share of the total, and totals per stage kind.
+    fn table(&self, total: f64) -> String {
+        let mut out = String::from("| stage | what | seconds | share |\n|---|---|---|---|\n");
+        let mut per_kind: Vec<(String, f64)> = Vec::new();
+        for s in &self.0 {
+            let (stage, what, secs) = (
+                s["stage"].as_str().unwrap_or(""),
+                s["what"].as_str().unwrap_or(""),
+                s["seconds"].as_f64().unwrap_or(0.0),
+            );
+            out += &format!("| {stage} | {what} | {secs:.1} | {:.0}% |\n", 100.0 * secs / total.max(1e-9));
+            match per_kind.iter_mut().find(|k| k.0 == stage) {
+                Some(k) => k.1 += secs,
+                None => per_kind.push((stage.to_string(), secs)),
+            }
+        }
+        for (stage, secs) in per_kind {
+            out += &format!("| **{stage}** | all | {secs:.1} | {:.0}% |\n", 100.0 * secs / total.max(1e-9));
+        }
+        out + &format!("| **total** | | {total:.1} | 100% |\n")
+    }
 }
 
 /// Dataset groups whose models the pipeline publishes for `warmstart serve`.

@@ -255,9 +255,12 @@ pub fn cdrib(d: &Dataset, source: SiteId, target: SiteId, opts: &ProtocolOptions
     task
 }
 
-/// Leave-one-out next item on sequence data: for each held-out user, the items at their
-/// last position are targets (one per site), everything earlier is history; a target is
-/// ranked among its whole site's catalog, with nothing excluded.
+/// Leave-one-out next item on sequence data, as URLLM's released code evaluates the Amazon
+/// Art/Office split: every item at a held-out user's last position is a target of its own
+/// case (a test line of that data is one case: two lines of one user with two targets in one
+/// shop are two cases), everything earlier is history; a target is ranked among its whole
+/// site's catalog with nothing excluded; models train on the training users only (held-out
+/// users are folded in from their histories).
 pub fn leave_one_out(d: &Dataset, target: SiteId, opts: &ProtocolOptions) -> Result<Task> {
     let by = per_user(d);
     let seq = |r: &InteractionRow| match r.time {
@@ -285,27 +288,29 @@ pub fn leave_one_out(d: &Dataset, target: SiteId, opts: &ProtocolOptions) -> Res
         }
     }
     let is_target = |r: &InteractionRow| last.get(&r.user).is_some_and(|&l| seq(r) == Some(l));
-    let train = binary_matrix(d, |r| !is_target(r));
+    let train = binary_matrix(d, |r| !test_users.contains(&r.user) && !valid_users.contains(&r.user));
     let make = |users: &HashSet<UserId>| -> Vec<Case> {
         let mut us: Vec<UserId> = users.iter().copied().collect();
         us.sort_unstable();
         us.into_iter()
-            .filter_map(|u| {
+            .flat_map(|u| {
                 let rows = &by[u as usize];
                 let targets =
                     distinct(rows.iter().filter(|r| is_target(r) && trange.contains(&r.item)).map(|r| r.item));
-                let target = *targets.first()?;
                 let hist_rows: Vec<&&InteractionRow> = rows.iter().filter(|r| !is_target(r)).collect();
                 let history = opts.history.weigh(hist_rows.iter().map(|r| **r));
                 let other = distinct(hist_rows.iter().filter(|r| !trange.contains(&r.item)).map(|r| r.item)).len();
-                Some(Case {
-                    user: u,
-                    history,
-                    relevant: vec![target],
-                    candidates: Candidates::Site,
-                    exclude: Vec::new(),
-                    other_site_history: other,
-                })
+                targets
+                    .into_iter()
+                    .map(|target| Case {
+                        user: u,
+                        history: history.clone(),
+                        relevant: vec![target],
+                        candidates: Candidates::Site,
+                        exclude: Vec::new(),
+                        other_site_history: other,
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect()
     };
@@ -316,9 +321,9 @@ pub fn leave_one_out(d: &Dataset, target: SiteId, opts: &ProtocolOptions) -> Res
         test: make(&test_users),
         valid: make(&valid_users),
         notes: vec![
-            "leave-one-out: a held-out user's items at their last sequence position are the targets (one per site); all earlier items of both sites are history".into(),
-            "the target is ranked among every item of its site; history items are not excluded (repeat purchases stay possible)".into(),
-            "training: all interactions except the held-out users' targets".into(),
+            "leave-one-out (URLLM's protocol): every item at a held-out user's last sequence position is the target of its own case; all earlier items of both sites are history".into(),
+            "the target is ranked among every item of its site; history items are not excluded (repeat purchases stay possible); ties are broken at random (URLLM's code counts them for the target)".into(),
+            "training: the training users only; held-out users are folded in from their histories".into(),
         ],
     })
 }

@@ -9,6 +9,11 @@ use warmstart_models::{by_name, PopularityConfig};
 /// 40 users on two sites (a: items 0..10, b: items 10..20); users 0..30 train, 30..35 test,
 /// 35..40 validation, with sequence positions.
 fn dataset() -> Dataset {
+    dataset_with(&[])
+}
+
+/// [`dataset`] with extra (user, site, item, position, split) interactions.
+fn dataset_with(extra: &[(u32, &str, &str, i64, Split)]) -> Dataset {
     let sites = vec![
         Site { key: "a".into(), name: "A".into(), dataset: "d".into() },
         Site { key: "b".into(), name: "B".into(), dataset: "d".into() },
@@ -44,6 +49,18 @@ fn dataset() -> Dataset {
                 split,
             });
         }
+    }
+    for &(u, site, item, pos, split) in extra {
+        inter.push(Interaction {
+            user: format!("u{u}"),
+            site: site.into(),
+            product: item.into(),
+            kind: InteractionKind::Purchase,
+            value: None,
+            text: None,
+            time: Some(EventTime::Sequence(pos)),
+            split,
+        });
     }
     DatasetBuilder::from_records(&sites, &products, &inter).unwrap()
 }
@@ -88,15 +105,24 @@ fn cdrib_protocol_ranks_each_row_against_sampled_items() {
 
 #[test]
 fn leave_one_out_targets_the_last_position() {
-    let d = dataset();
+    // URLLM's data: a user's two test lines share a prefix and differ in the last item; both
+    // targets in one shop make two cases
+    let d = dataset_with(&[(30, "b", "b9", 3, Split::Test)]);
     let task = protocol::leave_one_out(&d, 1, &ProtocolOptions::default()).unwrap();
-    assert_eq!(task.test.len(), 5);
+    assert_eq!(task.test.len(), 6, "one case per target");
+    let twice: Vec<_> = task.test.iter().filter(|c| c.user == task.test[0].user).collect();
+    assert_eq!(twice.len(), 2);
+    assert_ne!(twice[0].relevant, twice[1].relevant);
+    assert_eq!(twice[0].history, twice[1].history, "the same prefix");
     for c in &task.test {
         assert_eq!(c.relevant.len(), 1);
         // last position 3 is a b-item; the history holds positions 0..3 (3 items at most)
         assert!(c.history.len() <= 3);
-        assert!(task.train.get(c.user as usize, c.relevant[0]) == 0.0);
+        assert!(c.history.iter().all(|h| !c.relevant.contains(&h.0)), "no target in the history");
+        // held-out users are not trained on at all (folded in from their history)
+        assert!(task.train.row_indices(c.user as usize).is_empty());
     }
+    assert!(task.valid.iter().all(|c| task.train.row_indices(c.user as usize).is_empty()));
     // site a's targets: the last position is on site b, so there are none
     assert!(protocol::leave_one_out(&d, 0, &ProtocolOptions::default()).unwrap().test.is_empty());
 }
