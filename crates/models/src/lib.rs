@@ -4,6 +4,7 @@
 
 pub mod als;
 pub mod artifact;
+pub mod blend;
 pub mod bpr;
 pub mod content;
 pub mod graph;
@@ -16,6 +17,7 @@ pub mod random;
 pub mod two_tower;
 
 pub use als::{Als, AlsConfig};
+pub use blend::{Blend, BlendConfig};
 pub use bpr::{Bpr, BprConfig};
 pub use content::{ContentConfig, ContentModel};
 pub use graphsage::{
@@ -333,6 +335,26 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
         "itemknn" => Box::new(ItemKnnConfig::builder().build()?),
         "rp3beta" => Box::new(ItemKnnConfig::builder().rp3beta(RP3BETA_DEFAULT.0, RP3BETA_DEFAULT.1).build()?),
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
+        blend if blend == "blend" || blend == "blend-content" || blend.starts_with("blend:") => {
+            // `blend` (blend::DEFAULT_MEMBERS), `blend-content` (and content), `blend:members=a+b+c`
+            let mut b = BlendConfig::builder().seed(seed).threads(threads);
+            if blend == "blend-content" {
+                let mut members: Vec<String> = blend::DEFAULT_MEMBERS.iter().map(|m| m.to_string()).collect();
+                members.push("content".into());
+                b = b.members(members);
+            }
+            for (k, v) in name_parameters(blend.split(':').skip(1), name)? {
+                b = match k {
+                    "members" => b.members(v.split('+').map(str::to_string).collect()),
+                    "step" => b.step(v.parse().map_err(|_| Error::ModelParameter(format!("blend step `{v}`")))?),
+                    "validation" => b.validation_share(
+                        v.parse().map_err(|_| Error::ModelParameter(format!("blend validation `{v}`")))?,
+                    ),
+                    other => return Err(Error::ModelParameter(format!("blend has no parameter `{other}`"))),
+                };
+            }
+            Box::new(b.build()?)
+        }
         bpr if bpr == "bpr" || bpr.starts_with("bpr:") => {
             // `bpr[:key=value...]`, e.g. `bpr:threads=2`
             let mut b = BprConfig::builder().seed(seed);
@@ -394,6 +416,7 @@ pub fn load(dir: &Path, item_vectors: Option<&ItemVectors>) -> Result<Box<dyn Re
         content::KIND => Box::new(ContentModel::load(&r)?),
         two_tower::KIND => Box::new(TwoTower::load(dir, item_vectors)?),
         graphsage::KIND => Box::new(GraphSage::load(dir)?),
+        blend::KIND => Box::new(Blend::load(&r, item_vectors)?),
         other => return Err(r.error(format!("unknown model kind `{other}`"))),
     })
 }
@@ -441,7 +464,7 @@ pub(crate) fn cold_start_ndcg<R: Recommender + ?Sized>(
 
 /// Whether a model name needs item vectors.
 pub fn needs_vectors(name: &str) -> bool {
-    name.starts_with("content")
+    name.starts_with("content") || (name.starts_with("blend") && name.contains("content"))
 }
 
 /// Whether a model uses item vectors when the dataset has them (and works without).

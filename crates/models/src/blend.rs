@@ -1,0 +1,409 @@
+//! A learned blend of several models: each member's scores of the target shop are
+//! standardised per request (z-scores over the shop's items), and the blend is their weighted
+//! sum. The weights are chosen on validation users carved out of the training users (members
+//! fitted without them; each has one shop's items hidden and ranked from the rest, as the
+//! cold-start protocol does), by NDCG@10 over a grid on the simplex; then the members are fitted
+//! again on all the training data. No test user ever informs the weights.
+
+use std::ops::Range;
+use std::path::Path;
+
+use rayon::prelude::*;
+use warmstart_core::{CsrMatrix, ItemId, Rng};
+
+use crate::artifact::{ArtifactReader, ArtifactWriter};
+use crate::{check, Error, Explanation, Fit, History, Recommender, Result, TrainData};
+
+/// Kind of a saved blend.
+pub(crate) const KIND: &str = "blend";
+
+/// Members of `blend`; `blend-content` adds `content`.
+pub const DEFAULT_MEMBERS: [&str; 4] = ["itemknn", "rp3beta", "als", "pop"];
+
+/// Hyper-parameters of [`Blend`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BlendConfig {
+    members: Vec<String>,
+    validation_share: f64,
+    step: f32,
+    seed: u64,
+    threads: usize,
+}
+
+/// Builder of [`BlendConfig`].
+#[derive(Debug, Clone)]
+pub struct BlendBuilder(BlendConfig);
+
+impl BlendConfig {
+    /// Starts a builder: item-kNN, RP3beta, ALS and popularity (the grid gives a member
+    /// weight 0 when it does not help on validation), 10% validation users, weight step 0.1.
+    pub fn builder() -> BlendBuilder {
+        BlendBuilder(BlendConfig {
+            members: DEFAULT_MEMBERS.iter().map(|m| m.to_string()).collect(),
+            validation_share: 0.1,
+            step: 0.1,
+            seed: 42,
+            threads: 0,
+        })
+    }
+    /// The member model names.
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+}
+
+impl BlendBuilder {
+    /// Member model names (as `by_name` reads them).
+    pub fn members(mut self, v: Vec<String>) -> Self {
+        self.0.members = v;
+        self
+    }
+    /// Share of the cross-shop training users that choose the weights.
+    pub fn validation_share(mut self, v: f64) -> Self {
+        self.0.validation_share = v;
+        self
+    }
+    /// Grid step of the weights.
+    pub fn step(mut self, v: f32) -> Self {
+        self.0.step = v;
+        self
+    }
+    /// Seed.
+    pub fn seed(mut self, v: u64) -> Self {
+        self.0.seed = v;
+        self
+    }
+    /// Threads of members that use them (0: all cores).
+    pub fn threads(mut self, v: usize) -> Self {
+        self.0.threads = v;
+        self
+    }
+    /// Validates.
+    pub fn build(self) -> Result<BlendConfig> {
+        let c = self.0;
+        check("members", (2..=6).contains(&c.members.len()), c.members.len(), "must be 2 to 6 models")?;
+        if let Some(m) = c.members.iter().find(|m| m.starts_with("blend")) {
+            return Err(Error::ModelParameter(format!("a blend cannot contain a blend (`{m}`)")));
+        }
+        check(
+            "validation_share",
+            c.validation_share > 0.0 && c.validation_share < 0.5,
+            c.validation_share,
+            "must be in (0, 0.5)",
+        )?;
+        check("step", c.step > 0.0 && c.step <= 0.5, c.step, "must be in (0, 0.5]")?;
+        Ok(c)
+    }
+}
+
+/// The fitted blend.
+pub struct Blend {
+    config: BlendConfig,
+    weights: Vec<f32>,
+    /// Fitted members, `None` where the weight is 0.
+    members: Vec<Option<Box<dyn Recommender>>>,
+    /// Validation NDCG@10 of the chosen weights, and of each member alone.
+    pub validation: Vec<(String, f64)>,
+}
+
+/// Member scores standardised over the scored items: `(s - mean) / std` (0 when constant);
+/// non-finite scores become the lowest finite one.
+fn standardise(scores: &mut [f32]) {
+    let finite: Vec<f32> = scores.iter().copied().filter(|x| x.is_finite()).collect();
+    if finite.is_empty() {
+        scores.fill(0.0);
+        return;
+    }
+    let n = finite.len() as f64;
+    let mean = finite.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = finite.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+    let low = finite.iter().copied().fold(f32::INFINITY, f32::min);
+    let sd = var.sqrt();
+    for s in scores.iter_mut() {
+        let x = if s.is_finite() { *s } else { low };
+        *s = if sd > 1e-12 { ((x as f64 - mean) / sd) as f32 } else { 0.0 };
+    }
+}
+
+/// Every weight vector of `m` non-negative multiples of `step` summing to 1.
+fn simplex(m: usize, step: f32) -> Vec<Vec<f32>> {
+    let units = (1.0 / step).round() as usize;
+    let mut out = Vec::new();
+    let mut cur = vec![0usize; m];
+    fn rec(i: usize, left: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if i + 1 == cur.len() {
+            cur[i] = left;
+            out.push(cur.clone());
+            return;
+        }
+        for k in 0..=left {
+            cur[i] = k;
+            rec(i + 1, left - k, cur, out);
+        }
+    }
+    let mut all = Vec::new();
+    rec(0, units, &mut cur, &mut all);
+    for w in all {
+        out.push(w.iter().map(|&k| k as f32 / units as f32).collect());
+    }
+    out
+}
+
+/// NDCG@10 of one case from blended scores (relevant positions in `scores`; ties go to the
+/// lower position): a linear count per relevant item instead of a sort, since the grid scores
+/// every case once per weight vector.
+fn ndcg10(scores: &[f32], relevant: &[usize]) -> f64 {
+    let mut ranks: Vec<usize> = relevant
+        .iter()
+        .map(|&r| {
+            let sr = scores[r];
+            1 + scores.iter().enumerate().filter(|&(i, &x)| x > sr || (x == sr && i < r)).count()
+        })
+        .collect();
+    ranks.sort_unstable();
+    let dcg: f64 = ranks.iter().filter(|&&k| k <= 10).map(|&k| 1.0 / ((k + 1) as f64).log2()).sum();
+    let ideal: f64 = (1..=relevant.len().min(10)).map(|k| 1.0 / ((k + 1) as f64).log2()).sum();
+    if ideal > 0.0 {
+        dcg / ideal
+    } else {
+        0.0
+    }
+}
+
+impl BlendConfig {
+    fn fit_members(&self, data: &TrainData) -> Result<Vec<Box<dyn Recommender>>> {
+        self.members.iter().map(|m| crate::by_name(m, self.threads, self.seed)?.fit(data)).collect()
+    }
+
+    /// Fits the members without the validation users, chooses the weights on them, and fits
+    /// the members again on everything.
+    pub fn fit_blend(&self, data: &TrainData) -> Result<Blend> {
+        let d = data.dataset;
+        let m = data.matrix;
+        // validation users: training users active on two or more shops
+        let mut cross: Vec<usize> = (0..m.n_rows())
+            .filter(|&u| {
+                let mut sites: Vec<u32> = m.row_indices(u).iter().map(|&i| d.site_of(i)).collect();
+                sites.dedup();
+                sites.sort_unstable();
+                sites.dedup();
+                sites.len() >= 2
+            })
+            .collect();
+        let mut rng = Rng::new(self.seed ^ 0x0042_4c45_4e44);
+        rng.shuffle(&mut cross);
+        let n_val = ((cross.len() as f64) * self.validation_share).round() as usize;
+        if n_val < 10 {
+            return Err(Error::BadData(format!(
+                "a blend needs validation users: {} training users are active on two shops",
+                cross.len()
+            )));
+        }
+        let mut validation: Vec<usize> = cross[..n_val].to_vec();
+        validation.sort_unstable();
+        let held: std::collections::HashSet<usize> = validation.iter().copied().collect();
+        let triplets: Vec<(u32, u32, f32)> = (0..m.n_rows())
+            .filter(|u| !held.contains(u))
+            .flat_map(|u| m.row_indices(u).iter().zip(m.row_values(u)).map(move |(&i, &v)| (u as u32, i, v)))
+            .collect();
+        let reduced = CsrMatrix::from_triplets(m.n_rows(), m.n_cols(), &triplets);
+        let part = TrainData { dataset: d, matrix: &reduced, item_vectors: data.item_vectors };
+        let members = self.fit_members(&part)?;
+        // each validation user's standardised member scores of one hidden shop
+        let mut cases: Vec<(Vec<Vec<f32>>, Vec<usize>)> = Vec::new();
+        for &u in &validation {
+            let cols = m.row_indices(u);
+            let mut sites: Vec<u32> = cols.iter().map(|&c| d.site_of(c)).collect();
+            sites.sort_unstable();
+            sites.dedup();
+            let target = sites[rng.below(sites.len())];
+            let history: Vec<(ItemId, f32)> = cols
+                .iter()
+                .zip(m.row_values(u))
+                .filter(|(c, _)| d.site_of(**c) != target)
+                .map(|(&c, &v)| (c, v))
+                .collect();
+            let range = d.sites[target as usize].items.clone();
+            let relevant: Vec<usize> =
+                cols.iter().filter(|c| range.contains(*c)).map(|c| (c - range.start) as usize).collect();
+            let mut per_member = Vec::with_capacity(members.len());
+            for model in &members {
+                let mut s = vec![0f32; range.len()];
+                model.score(&history, range.clone(), &mut s)?;
+                standardise(&mut s);
+                per_member.push(s);
+            }
+            cases.push((per_member, relevant));
+        }
+        let grid = simplex(members.len(), self.step);
+        let means: Vec<f64> = grid
+            .par_iter()
+            .map(|w| {
+                let mut blended = Vec::new();
+                let mut sum = 0.0;
+                for (per_member, relevant) in &cases {
+                    blended.clear();
+                    blended.resize(per_member[0].len(), 0f32);
+                    for (wk, s) in w.iter().zip(per_member) {
+                        if *wk > 0.0 {
+                            for (b, x) in blended.iter_mut().zip(s) {
+                                *b += wk * x;
+                            }
+                        }
+                    }
+                    sum += ndcg10(&blended, relevant);
+                }
+                sum / cases.len() as f64
+            })
+            .collect();
+        let mut alone = vec![0f64; members.len()];
+        let mut best: Option<(f64, Vec<f32>)> = None;
+        for (w, &mean) in grid.iter().zip(&means) {
+            if let Some(k) = w.iter().position(|&x| x == 1.0) {
+                alone[k] = mean;
+            }
+            if best.as_ref().is_none_or(|b| mean > b.0 + 1e-12) {
+                best = Some((mean, w.clone()));
+            }
+        }
+        let (score, weights) = best.ok_or_else(|| Error::BadData("empty weight grid".into()))?;
+        let mut validation_report = vec![("blend".to_string(), score)];
+        validation_report.extend(self.members.iter().cloned().zip(alone));
+        // members with weight 0 are dropped
+        let members = self
+            .members
+            .iter()
+            .zip(&weights)
+            .map(
+                |(m, &w)| {
+                    if w > 0.0 {
+                        crate::by_name(m, self.threads, self.seed)?.fit(data).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Blend { config: self.clone(), weights, members, validation: validation_report })
+    }
+}
+
+impl Fit for BlendConfig {
+    fn name(&self) -> String {
+        self.model_name()
+    }
+    fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
+        Ok(Box::new(self.fit_blend(data)?))
+    }
+}
+
+impl Blend {
+    /// The members' weights, in member order.
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    pub(crate) fn load(r: &ArtifactReader, item_vectors: Option<&warmstart_core::ItemVectors>) -> Result<Blend> {
+        let config: BlendConfig = r.config()?;
+        let weights: Vec<f32> = r.extra()?;
+        if weights.len() != config.members.len() || weights.iter().any(|w| !w.is_finite()) {
+            return Err(r.error(format!("{} weights for {} members", weights.len(), config.members.len())));
+        }
+        let members = weights
+            .iter()
+            .enumerate()
+            .map(
+                |(k, &w)| if w > 0.0 { crate::load(&member_dir(r.dir(), k), item_vectors).map(Some) } else { Ok(None) },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        let sizes: Vec<usize> = members.iter().flatten().map(|m| m.n_items()).collect();
+        if sizes.is_empty() || sizes.iter().any(|&n| n != sizes[0]) {
+            return Err(r.error("no member, or members fitted on different items"));
+        }
+        Ok(Blend { config, weights, members, validation: Vec::new() })
+    }
+}
+
+fn member_dir(dir: &Path, k: usize) -> std::path::PathBuf {
+    dir.join(format!("member-{k}"))
+}
+
+impl BlendConfig {
+    /// The name `by_name` reads back: `blend`, `blend-content` or `blend:members=a+b`.
+    pub fn model_name(&self) -> String {
+        let m: Vec<&str> = self.members.iter().map(String::as_str).collect();
+        if m == DEFAULT_MEMBERS {
+            "blend".into()
+        } else if m.len() == DEFAULT_MEMBERS.len() + 1
+            && m[..DEFAULT_MEMBERS.len()] == DEFAULT_MEMBERS
+            && m[4] == "content"
+        {
+            "blend-content".into()
+        } else {
+            format!("blend:members={}", self.members.join("+"))
+        }
+    }
+}
+
+impl Recommender for Blend {
+    fn name(&self) -> String {
+        self.config.model_name()
+    }
+
+    fn n_items(&self) -> usize {
+        self.members.iter().flatten().next().map(|m| m.n_items()).unwrap_or(0)
+    }
+
+    fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
+        out.fill(0.0);
+        let mut s = vec![0f32; out.len()];
+        for (w, model) in self.weights.iter().zip(&self.members) {
+            if let Some(model) = model.as_ref().filter(|_| *w > 0.0) {
+                model.score(history, items.clone(), &mut s)?;
+                standardise(&mut s);
+                for (o, x) in out.iter_mut().zip(&s) {
+                    *o += w * x;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn explain(&self, history: &History, items: &[ItemId]) -> Option<Vec<Explanation>> {
+        let heaviest = self.weights.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|e| e.0)?;
+        self.members[heaviest].as_ref()?.explain(history, items)
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        for (k, m) in self.members.iter().enumerate() {
+            if let Some(m) = m {
+                m.save(&member_dir(dir, k))?;
+            }
+        }
+        ArtifactWriter::new(KIND, &self.config)?.extra(&self.weights)?.write(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardise_and_simplex() {
+        let mut s = [1.0, 2.0, 3.0, f32::NEG_INFINITY];
+        standardise(&mut s);
+        assert!(s.iter().all(|x| x.is_finite()));
+        assert!(s[2] > s[1] && s[1] > s[0] && s[3] == s[0]);
+        let mut flat = [5.0; 3];
+        standardise(&mut flat);
+        assert_eq!(flat, [0.0; 3]);
+        let g = simplex(3, 0.5);
+        assert_eq!(g.len(), 6);
+        assert!(g.iter().all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-6));
+        assert_eq!(ndcg10(&[0.9, 0.1, 0.5], &[0]), 1.0);
+        assert!((ndcg10(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
+        assert!((ndcg10(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
+        assert!(BlendConfig::builder().members(vec!["als".into()]).build().is_err());
+        assert!(BlendConfig::builder().members(vec!["als".into(), "blend".into()]).build().is_err());
+    }
+}
