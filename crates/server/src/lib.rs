@@ -306,11 +306,7 @@ async fn vectors(
     };
     let st = s.clone();
     let (bytes, etag) = blocking(move || st.service.site_vectors(&site, f16)).await?;
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-    }
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::ETAG, etag)], Body::from(bytes))
-        .into_response())
+    Ok(public_download(&headers, etag, "application/octet-stream", Body::from(bytes)))
 }
 
 /// A site's public catalog (ids, titles, categories, prices, links and photos, in the rows'
@@ -320,10 +316,9 @@ async fn vectors(
 async fn catalog(State(s): State<Shared>, Path(site): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let st = s.clone();
     let (body, etag) = blocking(move || st.service.site_catalog(&site)).await?;
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-    }
-    Ok(([(header::ETAG, etag)], Json(body)).into_response())
+    let json = serde_json::to_vec(&body)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error (logged)"))?;
+    Ok(public_download(&headers, etag, "application/json", Body::from(json)))
 }
 
 /// Query of the neighbours route.
@@ -347,11 +342,15 @@ async fn neighbours(
     let Query(q) = query?;
     let st = s.clone();
     let (bytes, etag) = blocking(move || st.service.site_neighbours(&site, &q.model)).await?;
+    Ok(public_download(&headers, etag, "application/octet-stream", Body::from(bytes)))
+}
+
+/// A public download with its ETag: `304 Not Modified` when the client holds it already.
+fn public_download(headers: &HeaderMap, etag: String, content_type: &'static str, body: Body) -> Response {
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::ETAG, etag)], Body::from(bytes))
-        .into_response())
+    ([(header::CONTENT_TYPE, content_type.to_string()), (header::ETAG, etag)], body).into_response()
 }
 
 fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
