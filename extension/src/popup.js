@@ -85,7 +85,13 @@ $('serverMode').onchange = async () => render(await call('set', { values: { serv
 $('reportClicks').onchange = async () => render(await call('set', { values: { reportClicks: $('reportClicks').checked } }));
 $('service').onchange = async () => {
   const v = $('service').value.trim().replace(/\/+$/, '');
-  const u = new URL(v);
+  let u;
+  try {
+    u = new URL(v);
+    if (!u.protocol.startsWith('http')) throw new Error('not http(s)');
+  } catch {
+    return say(`Not a service address: ${v}`);
+  }
   if (!(u.hostname === '127.0.0.1' || u.hostname === 'localhost')) {
     const ok = await chrome.permissions.request({ origins: [`${u.protocol}//${u.hostname}/*`] });
     if (!ok) return say('Access to the service was not granted.');
