@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 use warmstart_embed::fuse;
 use warmstart_eval::personas::{
-    generate_shoppers, load_personas, parse_personas, persona_benchmark, ItemFacets, PersonaBenchOptions,
-    ShopperOptions, VectorSet, BUILTIN_PERSONAS,
+    generate_shoppers, load_personas, parse_personas, persona_benchmark, shoppers_json, ItemFacets,
+    PersonaBenchOptions, ShopperOptions, VectorSet, BUILTIN_PERSONAS,
 };
 use warmstart_store::Store;
 
@@ -64,39 +64,6 @@ pub struct PersonasArgs {
     /// stop: the browser extension's tests replay them in a real browser.
     #[arg(long, value_name = "FILE")]
     pub export_shoppers: Option<PathBuf>,
-}
-
-/// The shoppers as JSON for replaying elsewhere (see `--export-shoppers`).
-fn export_shoppers(
-    d: &warmstart_core::Dataset,
-    personas: &[warmstart_eval::personas::Persona],
-    facets: &[ItemFacets],
-    shoppers: &[warmstart_eval::personas::Shopper],
-    relevant_at: f32,
-) -> serde_json::Value {
-    let list: Vec<serde_json::Value> = shoppers
-        .iter()
-        .map(|s| {
-            let persona = &personas[s.persona];
-            let target = &d.sites[s.target as usize];
-            let history: Vec<serde_json::Value> = s
-                .history
-                .iter()
-                .map(|r| {
-                    let p = &d.products[r.item as usize];
-                    serde_json::json!({"site": d.sites[p.site as usize].key, "id": p.external_id, "kind": r.kind.as_str()})
-                })
-                .collect();
-            let relevant: Vec<&str> = target
-                .items
-                .clone()
-                .filter(|&i| persona.utility(&facets[i as usize]) >= relevant_at)
-                .map(|i| d.products[i as usize].external_id.as_str())
-                .collect();
-            serde_json::json!({"persona": persona.name, "target": target.key, "history": history, "relevant": relevant})
-        })
-        .collect();
-    serde_json::json!({"relevant_at": relevant_at, "shoppers": list})
 }
 
 /// Writes the shoppers' interactions into the store; returns how many were new.
@@ -159,7 +126,7 @@ pub fn run(cli: &Cli, a: &PersonasArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(path) = &a.export_shoppers {
-        let out = export_shoppers(&d, &personas, &facets, &shoppers, a.relevant_at);
+        let out = shoppers_json(&d, &personas, &facets, &shoppers, a.relevant_at);
         std::fs::write(path, serde_json::to_string_pretty(&out)?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if !cli.json {

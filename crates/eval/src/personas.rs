@@ -236,6 +236,41 @@ pub struct Shopper {
     pub target_history: Vec<InteractionRow>,
 }
 
+/// The shoppers as JSON for replaying elsewhere (`warmstart personas --export-shoppers`; the
+/// browser extension's tests): each one's persona, target shop, history on the other shops by
+/// site, product id and kind, and the ids of the target shop's items relevant to the persona.
+pub fn shoppers_json(
+    d: &Dataset,
+    personas: &[Persona],
+    facets: &[ItemFacets],
+    shoppers: &[Shopper],
+    relevant_at: f32,
+) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = shoppers
+        .iter()
+        .map(|s| {
+            let persona = &personas[s.persona];
+            let target = &d.sites[s.target as usize];
+            let history: Vec<serde_json::Value> = s
+                .history
+                .iter()
+                .map(|r| {
+                    let p = &d.products[r.item as usize];
+                    serde_json::json!({"site": d.sites[p.site as usize].key, "id": p.external_id, "kind": r.kind.as_str()})
+                })
+                .collect();
+            let relevant: Vec<&str> = target
+                .items
+                .clone()
+                .filter(|&i| persona.utility(&facets[i as usize]) >= relevant_at)
+                .map(|i| d.products[i as usize].external_id.as_str())
+                .collect();
+            serde_json::json!({"persona": persona.name, "target": target.key, "history": history, "relevant": relevant})
+        })
+        .collect();
+    serde_json::json!({"relevant_at": relevant_at, "shoppers": list})
+}
+
 /// Draws shoppers: persona `p`'s shopper `j` targets shop `(p + j) mod shops` and gets a
 /// history on every other shop of `d`. Deterministic for a seed.
 pub fn generate_shoppers(
