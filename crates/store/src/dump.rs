@@ -67,6 +67,15 @@ pub enum Table {
 }
 
 impl Table {
+    /// A row to load must have one cell per column.
+    pub(crate) fn check_row(self, row: &Row, columns: usize) -> crate::Result<()> {
+        if row.len() == columns {
+            Ok(())
+        } else {
+            Err(crate::Error::Copy(format!("{}: a row of {} cells, expected {columns}", self.name(), row.len())))
+        }
+    }
+
     /// Every table, in copy order.
     pub const ALL: [Table; 11] = [
         Table::Sites,

@@ -115,14 +115,7 @@ pub(super) fn load_rows(s: &mut PgStore, table: Table, rows: &[Row]) -> Result<(
         .map_err(err)?;
     let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
     for row in rows {
-        if row.len() != cols.len() {
-            return Err(Error::Copy(format!(
-                "{}: a row of {} cells, expected {}",
-                table.name(),
-                row.len(),
-                cols.len()
-            )));
-        }
+        table.check_row(row, cols.len())?;
         let dtype = dtype_at.and_then(|i| match &row[i] {
             Value::Text(t) => Some(t.as_str()),
             _ => None,

@@ -62,14 +62,7 @@ pub(super) fn load_rows(s: &mut SqliteStore, table: Table, rows: &[Row]) -> Resu
     {
         let mut st = tx.prepare_cached(&sql).map_err(err)?;
         for row in rows {
-            if row.len() != cols.len() {
-                return Err(Error::Copy(format!(
-                    "{}: a row of {} cells, expected {}",
-                    table.name(),
-                    row.len(),
-                    cols.len()
-                )));
-            }
+            table.check_row(row, cols.len())?;
             let values: Vec<rusqlite::types::Value> = row.iter().map(to_sql).collect();
             st.execute(rusqlite::params_from_iter(values)).map_err(err)?;
         }
