@@ -66,14 +66,7 @@ pub struct ProductLinks {
 impl ProductLinks {
     fn fill(templates: &[(String, String)], site: &str, id: &str) -> Option<String> {
         let t = templates.iter().find(|(s, _)| s == site).or_else(|| templates.iter().find(|(s, _)| s == "*"))?;
-        let enc: String = id
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        Some(t.1.replace("{site}", site).replace("{id}", &enc))
+        Some(t.1.replace("{site}", site).replace("{id}", &warmstart_core::url::path_segment(id)))
     }
     /// The product page of `id` on `site`.
     pub fn page(&self, site: &str, id: &str) -> Option<String> {

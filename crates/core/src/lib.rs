@@ -13,6 +13,7 @@ pub mod record;
 pub mod rng;
 pub mod schedule;
 pub mod topk;
+pub mod url;
 pub mod weights;
 
 pub use dataset::{
