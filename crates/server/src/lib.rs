@@ -305,8 +305,9 @@ async fn vectors(
         }
     };
     let st = s.clone();
-    let (bytes, etag) = blocking(move || st.service.site_vectors(&site, f16)).await?;
-    Ok(public_download(&headers, etag, "application/octet-stream", Body::from(bytes)))
+    let known = if_none_match(&headers);
+    let download = blocking(move || st.service.site_vectors(&site, f16, known.as_deref())).await?;
+    Ok(public_download(download, "application/octet-stream"))
 }
 
 /// A site's public catalog (ids, titles, categories, prices, links and photos, in the rows'
@@ -315,10 +316,9 @@ async fn vectors(
     responses((status = 200, body = warmstart_app::service::PublicCatalog), (status = 304), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn catalog(State(s): State<Shared>, Path(site): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let st = s.clone();
-    let (body, etag) = blocking(move || st.service.site_catalog(&site)).await?;
-    let json = serde_json::to_vec(&body)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error (logged)"))?;
-    Ok(public_download(&headers, etag, "application/json", Body::from(json)))
+    let known = if_none_match(&headers);
+    let download = blocking(move || st.service.site_catalog(&site, known.as_deref())).await?;
+    Ok(public_download(download, "application/json"))
 }
 
 /// Query of the neighbours route.
@@ -341,16 +341,23 @@ async fn neighbours(
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
     let st = s.clone();
-    let (bytes, etag) = blocking(move || st.service.site_neighbours(&site, &q.model)).await?;
-    Ok(public_download(&headers, etag, "application/octet-stream", Body::from(bytes)))
+    let known = if_none_match(&headers);
+    let download = blocking(move || st.service.site_neighbours(&site, &q.model, known.as_deref())).await?;
+    Ok(public_download(download, "application/octet-stream"))
 }
 
-/// A public download with its ETag: `304 Not Modified` when the client holds it already.
-fn public_download(headers: &HeaderMap, etag: String, content_type: &'static str, body: Body) -> Response {
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+/// The version a client holds (`If-None-Match`).
+fn if_none_match(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// A public download with its ETag: `304 Not Modified` (not built) when the client holds it.
+fn public_download(d: warmstart_app::service::Download, content_type: &'static str) -> Response {
+    match d.body {
+        None => (StatusCode::NOT_MODIFIED, [(header::ETAG, d.etag)]).into_response(),
+        Some(bytes) => ([(header::CONTENT_TYPE, content_type.to_string()), (header::ETAG, d.etag)], Body::from(bytes))
+            .into_response(),
     }
-    ([(header::CONTENT_TYPE, content_type.to_string()), (header::ETAG, etag)], body).into_response()
 }
 
 fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
