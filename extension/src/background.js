@@ -169,6 +169,7 @@ async function panelFor(origin) {
   if (cached && Date.now() - cached.at > 3600_000) track(catalog(site)); // revalidate in the background
   // the history's shops are loaded from the cache (fetched while the user was on them)
   const hist = history(elsewhere);
+  // (only cached ones: a history shop's catalog is never fetched from another shop)
   for (const st of new Set(hist.map((h) => h.site))) {
     if (!loaded.has(st) && (await db.getCatalog(st))) await catalog(st, { revalidate: false });
   }
@@ -182,7 +183,8 @@ async function panelFor(origin) {
     ranked = lists && eng.rank({ ...request, model: 'neighbours' });
     if (!ranked || ranked.used === 0) model = 'content'; // none of the history is known to it
   }
-  const contentRanked = eng.rank(request); // also gives the profile for server mode
+  // the content ranking: the list itself, or (server mode) the profile vector it yields
+  const contentRanked = model === 'content' || s.serverMode ? eng.rank(request) : null;
   if (model === 'content') ranked = contentRanked;
   const meta = new Map(JSON.parse(target.catalogText).products.map((p) => [p.id, p]));
   const products = new Map((await db.all('products')).map((p) => [`${p.site}\u0000${p.id}`, p]));
@@ -194,7 +196,7 @@ async function panelFor(origin) {
     return { ...m, score: it.score, because: b ? { title: b.title, shop: new URL(b.origin).hostname, kind: kinds.get(key) } : null };
   });
   let recommendation = null;
-  if (s.serverMode && contentRanked.profile.length) {
+  if (s.serverMode && contentRanked?.profile.length) {
     // only the profile vector (and the site asked about) leaves the device
     const body = { site, profile: contentRanked.profile, k: s.k, model: 'content' };
     if (s.reportClicks) body.session = await sessionId(s);
