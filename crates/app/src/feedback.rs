@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use warmstart_store::events::{Erased, EventKind, EventRow, RecommendationRow, Stored};
+use warmstart_store::events::{Erased, EventKind, EventRow, FeedCursor, RecommendationRow, Stored};
 use warmstart_store::Store;
 
 use crate::experiment::{report_from_store, Experiments};
@@ -249,10 +249,12 @@ impl Feedback {
         );
         store.purge_events(now_seconds() - opts.retention_seconds)?;
         let mut live = LiveSignals::new(opts.trending_half_life_seconds);
-        for e in store.recent_engagement(now_seconds() - opts.retention_seconds)? {
+        // everything up to the cursor now, aggregated; what any process stores later, followed
+        let cursor = store.feed_cursor()?;
+        for e in store.recent_engagement(now_seconds() - opts.retention_seconds, cursor.event)? {
             live.engage(&e.site, &e.product, e.kind, e.at, &e.session);
         }
-        for (x, v, kind, n) in store.variant_event_counts()? {
+        for (x, v, kind, n) in store.variant_event_counts(cursor.event)? {
             match kind {
                 EventKind::Impression => live.count_variant(&x, &v, n, 0),
                 EventKind::Click => live.count_variant(&x, &v, 0, n),
@@ -266,7 +268,7 @@ impl Feedback {
         let retention = opts.retention_seconds;
         std::thread::Builder::new()
             .name("feedback-writer".into())
-            .spawn(move || writer(store, rx, writer_lists, writer_live, retention))
+            .spawn(move || writer(store, rx, writer_lists, writer_live, retention, cursor))
             .map_err(|e| Error::io(store_path, e))?;
         Ok(Feedback {
             jobs: tx,
@@ -493,18 +495,32 @@ const RECORD_BATCH_WAIT: Duration = Duration::from_millis(10);
 const UNKNOWN_RECOMMENDATION_RETRIES: [Duration; 3] =
     [Duration::from_millis(15), Duration::from_millis(30), Duration::from_millis(60)];
 
+/// How often the writer reads what every process on the store recorded (events and erasures)
+/// when it has written nothing itself.
+const FEED_POLL: Duration = Duration::from_millis(250);
+
+/// Event rows read from the feed per query.
+const FEED_CHUNK: usize = 5_000;
+
+/// How long an erased session's hash stays in `erasures` for other processes to read.
+const ERASURE_KEPT_SECONDS: i64 = 3600;
+
 /// The writer: every RECORD_BATCH_WAIT, or as soon as a job arrives, the served lists that
 /// gathered go in one transaction; then the job (events in order, erasure, purge, flush). A
 /// list is queued before its response is sent, so it is written before any event naming it is
-/// handled. Expired rows are purged hourly.
+/// handled. Live signals follow the store's event feed — this process's events right after
+/// writing them, other replicas' within FEED_POLL — so every replica learns from every event
+/// once. Expired rows are purged hourly.
 fn writer(
     mut store: Store,
     rx: Receiver<Job>,
     lists: Arc<Mutex<Vec<RecommendationRow>>>,
     live: Arc<Mutex<LiveSignals>>,
     retention: i64,
+    mut cursor: FeedCursor,
 ) {
     let mut last_purge = Instant::now();
+    let mut last_follow = Instant::now();
     let log = |what: &str, e: &dyn std::fmt::Display| {
         eprintln!("{}", serde_json::json!({"level": "error", "writer": what, "error": e.to_string()}));
     };
@@ -520,10 +536,20 @@ fn writer(
                 log("record", &e);
             }
         }
+        let due = last_follow.elapsed() >= FEED_POLL;
+        let mut follow = |store: &Store| {
+            last_follow = Instant::now();
+            if let Err(e) = follow_feed(store, &mut cursor, &live) {
+                log("follow", &e);
+            }
+        };
         match job {
+            None if due => follow(&store),
             None => {}
             Some(Job::Events(pending, reply)) => {
-                let _ = reply.send(write_events(&mut store, pending, &live));
+                let outcome = write_events(&mut store, pending);
+                follow(&store);
+                let _ = reply.send(outcome);
             }
             Some(Job::Erase(session, reply)) => {
                 if let Ok(mut l) = live.lock() {
@@ -543,12 +569,44 @@ fn writer(
             if let Err(e) = store.purge_events(now_seconds() - retention) {
                 log("purge", &e);
             }
+            if let Err(e) = store.prune_erasures(now_seconds() - ERASURE_KEPT_SECONDS) {
+                log("prune erasures", &e);
+            }
         }
     }
 }
 
-/// Validates events against their recommendations, stores them, and feeds live signals.
-fn write_events(store: &mut Store, pending: Vec<Pending>, live: &Mutex<LiveSignals>) -> Result<Vec<Outcome>> {
+/// Reads the event rows and erasures stored after `cursor` by any process and feeds them to
+/// the live signals.
+fn follow_feed(store: &Store, cursor: &mut FeedCursor, live: &Mutex<LiveSignals>) -> Result<()> {
+    loop {
+        let rows = store.events_after(cursor.event, FEED_CHUNK)?;
+        if let Ok(mut l) = live.lock() {
+            for e in &rows {
+                l.observe(e);
+            }
+        }
+        if let Some(last) = rows.last() {
+            cursor.event = last.id;
+        }
+        if rows.len() < FEED_CHUNK {
+            break;
+        }
+    }
+    let erased = store.erasures_after(cursor.erasure)?;
+    if let Ok(mut l) = live.lock() {
+        for (_, session) in &erased {
+            l.forget_session(session);
+        }
+    }
+    if let Some((id, _)) = erased.last() {
+        cursor.erasure = *id;
+    }
+    Ok(())
+}
+
+/// Validates events against their recommendations and stores them.
+fn write_events(store: &mut Store, pending: Vec<Pending>) -> Result<Vec<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(pending.len());
     let mut rows = Vec::new();
     let mut row_of = Vec::new();
@@ -644,23 +702,6 @@ fn write_events(store: &mut Store, pending: Vec<Pending>, live: &Mutex<LiveSigna
         });
     }
     let stored = store.insert_events(&rows)?;
-    if let Ok(mut l) = live.lock() {
-        for (row, s) in rows.iter().zip(&stored) {
-            if !matches!(s, Stored::Accepted(_)) {
-                continue;
-            }
-            if let (Some(x), Some(v)) = (&row.experiment, &row.variant) {
-                match row.kind {
-                    EventKind::Impression => l.count_variant(x, v, row.items.len() as u64, 0),
-                    EventKind::Click => l.count_variant(x, v, 0, 1),
-                    _ => {}
-                }
-            }
-            for (id, _) in &row.items {
-                l.engage(&row.site, id, row.kind, row.at, &row.session);
-            }
-        }
-    }
     for (slot, s) in row_of.into_iter().zip(stored) {
         outcomes[slot] = Some(Outcome::Stored(s));
     }

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use warmstart_store::events::EventKind;
+use warmstart_store::events::{EventKind, FeedEvent};
 
 /// Weight of an event kind in popularity and trending.
 pub fn engagement_weight(kind: EventKind) -> f64 {
@@ -106,6 +106,18 @@ impl LiveSignals {
         if recent.len() > RECENT_PER_SESSION {
             recent.pop_front();
         }
+    }
+
+    /// Learns from one stored event row: its experiment variant's counts and its engagement.
+    pub fn observe(&mut self, e: &FeedEvent) {
+        if let (Some(x), Some(v)) = (&e.experiment, &e.variant) {
+            match e.kind {
+                EventKind::Impression => self.count_variant(x, v, 1, 0),
+                EventKind::Click => self.count_variant(x, v, 0, 1),
+                _ => {}
+            }
+        }
+        self.engage(&e.site, &e.product, e.kind, e.at, &e.session);
     }
 
     /// Counts impressions and clicks of an experiment's variant.

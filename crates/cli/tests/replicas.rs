@@ -97,6 +97,64 @@ fn replicas_share_one_store(store: &Path, dir: &Path) {
     assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)), "{again}");
     let same_key = events(&b.addr, &shown("imp-1"));
     assert_eq!(same_key["duplicates"].as_u64(), Some(1), "{same_key}");
+    // live signals follow every replica's events: a purchase through B counts once at A
+    let bought = rec["items"][3]["id"].as_str().unwrap().to_string();
+    let purchase = json!({"type": "purchase", "key": "buy-1", "session": "replica-session-2",
+        "site": "amazon-office", "id": bought});
+    assert_eq!(events(&b.addr, &purchase)["accepted"], 1);
+    let live_top = |addr: &str| -> (String, f64) {
+        let r = post(
+            addr,
+            "/v1/recommend",
+            &json!({"site": "amazon-office", "history": [{"site": "amazon-art", "id": "37"}], "k": 1, "model": "live-popular"}),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        (v["items"][0]["id"].as_str().unwrap_or_default().to_string(), v["items"][0]["score"].as_f64().unwrap_or(0.0))
+    };
+    let t0 = Instant::now();
+    while live_top(&a.addr).0 != bought {
+        assert!(t0.elapsed() < Duration::from_secs(5), "A never learnt B's purchase: {:?}", live_top(&a.addr));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for addr in [&a.addr, &b.addr] {
+        let (top, score) = live_top(addr);
+        assert_eq!(top, bought, "{addr}");
+        assert!((score - 5.0).abs() < 0.01, "{addr}: a purchase weighs 5, counted once: {score}");
+    }
+    // an erasure through B makes A forget the session's recent clicks too: clicks of the same
+    // session id after the erasure are not linked to clicks before it
+    let click_through_a = |key: &str, position: usize| {
+        let r = post(
+            &a.addr,
+            "/v1/recommend",
+            &json!({"site": "amazon-office", "history": [{"site": "amazon-art", "id": "37"}], "k": 4, "model": "pop", "session": "replica-session-3"}),
+        );
+        let list = r.json();
+        let imp = impression(&format!("{key}-imp"), "replica-session-3", &list);
+        let click = json!({"type": "click", "key": format!("{key}-click"), "session": "replica-session-3",
+            "recommendation_id": list["recommendation_id"], "id": list["items"][position]["id"], "position": position});
+        let r = post(&a.addr, "/v1/events", &json!({ "events": [imp, click] }));
+        assert_eq!(r.json()["accepted"], 2, "{}", String::from_utf8_lossy(&r.body));
+        list["items"][position]["id"].as_str().unwrap().to_string()
+    };
+    let first = click_through_a("before", 0);
+    assert_eq!(http(&b.addr, "DELETE", "/v1/sessions/replica-session-3", &[], None).status, 200);
+    std::thread::sleep(Duration::from_millis(1000));
+    let second = click_through_a("after", 2);
+    let similar = http(
+        &a.addr,
+        "GET",
+        &format!("/v1/sites/amazon-office/products/{second}/similar?model=co-click&k=5"),
+        &[],
+        None,
+    );
+    let linked: Vec<String> = similar.json()["items"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|i| i["id"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    assert!(!linked.contains(&first), "A still linked the erased session's click on {first}: {linked:?}");
+
     // a model trained while both serve is picked up by both without a restart
     let version = |addr: &str| -> u64 {
         let sites: Value = http(addr, "GET", "/v1/sites", &[], None).json();

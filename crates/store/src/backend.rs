@@ -7,7 +7,8 @@ use warmstart_core::{Dataset, Interaction, ItemVectors, Product, ProductMeta, Si
 
 use crate::dump::{Row, Table};
 use crate::events::{
-    Engagement, Erased, EventKind, EventRow, PositionCounts, RecommendationRow, SessionCounts, Stored,
+    Engagement, Erased, EventKind, EventRow, FeedCursor, FeedEvent, PositionCounts, RecommendationRow, SessionCounts,
+    Stored,
 };
 use crate::{EmbedCandidate, Result, StoreStats, VectorDtype, WriteSummary};
 
@@ -133,10 +134,22 @@ pub trait StoreBackend: Send {
     fn experiment_sessions(&self, experiment: &str) -> Result<Vec<SessionCounts>>;
     /// Impressions and clicks by variant and position.
     fn experiment_positions(&self, experiment: &str) -> Result<Vec<PositionCounts>>;
-    /// (experiment, variant, kind, count) over all events.
-    fn variant_event_counts(&self) -> Result<Vec<(String, String, EventKind, u64)>>;
-    /// Clicks, carts and purchases since `since` (unix seconds), oldest first.
-    fn recent_engagement(&self, since: i64) -> Result<Vec<Engagement>>;
+    /// (experiment, variant, kind, count) over the event rows with ids up to `up_to`.
+    fn variant_event_counts(&self, up_to: i64) -> Result<Vec<(String, String, EventKind, u64)>>;
+    /// Clicks, carts and purchases since `since` (unix seconds) with row ids up to `up_to`,
+    /// oldest first.
+    fn recent_engagement(&self, since: i64, up_to: i64) -> Result<Vec<Engagement>>;
+    /// The end of the event feed now: the last event row and the last erasure. Event rows and
+    /// erasures get increasing ids in commit order (writers serialise), so everything at or
+    /// before the cursor is committed and everything after it is new.
+    fn feed_cursor(&self) -> Result<FeedCursor>;
+    /// Up to `limit` event rows after row id `after`, in id order.
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<FeedEvent>>;
+    /// Sessions erased after erasure id `after`: (erasure id, hashed session), in id order.
+    fn erasures_after(&self, after: i64) -> Result<Vec<(i64, String)>>;
+    /// Forgets erasure records older than `before` (unix seconds): once every replica has
+    /// read them they only hold a hash that names nothing.
+    fn prune_erasures(&mut self, before: i64) -> Result<usize>;
 
     /// Streams every row of `table` in key order, in chunks, to `sink`.
     fn dump_table(&self, table: Table, sink: &mut dyn FnMut(Vec<Row>) -> Result<()>) -> Result<()>;

@@ -133,3 +133,34 @@ pub struct Engagement {
     /// Keyed hash of the session id.
     pub session: String,
 }
+
+/// One stored event row as replicas read it back: in the order rows were stored, so a
+/// process can follow what every other process on the store recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEvent {
+    /// Row id: increasing in commit order on both backends.
+    pub id: i64,
+    /// Site.
+    pub site: String,
+    /// Product id.
+    pub product: String,
+    /// Kind.
+    pub kind: EventKind,
+    /// Unix seconds.
+    pub at: i64,
+    /// Keyed hash of the session id.
+    pub session: String,
+    /// Experiment of the recommendation it refers to.
+    pub experiment: Option<String>,
+    /// Variant of that recommendation.
+    pub variant: Option<String>,
+}
+
+/// Where a follower of the event feed stands: the last event row and the last erasure read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedCursor {
+    /// Last event row id read.
+    pub event: i64,
+    /// Last erasure id read.
+    pub erasure: i64,
+}

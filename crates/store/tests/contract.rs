@@ -303,13 +303,49 @@ fn events_are_counted_once_and_sessions_erased_everywhere() {
         let pos = s.experiment_positions("exp").unwrap();
         assert_eq!(pos.iter().find(|p| p.position == 1).map(|p| (p.impressions, p.clicks)), Some((1, 1)));
         assert_eq!(s.experiment_assignments("exp").unwrap(), vec![("a".to_string(), 1, 1)]);
-        assert_eq!(s.variant_event_counts().unwrap().len(), 2, "{}", b.name);
-        assert_eq!(s.recent_engagement(0).unwrap().len(), 1, "{}", b.name);
+        let end = s.feed_cursor().unwrap();
+        assert_eq!(s.variant_event_counts(end.event).unwrap().len(), 2, "{}", b.name);
+        assert_eq!(s.recent_engagement(0, end.event).unwrap().len(), 1, "{}", b.name);
+        assert_eq!(s.recent_engagement(0, end.event - 1).unwrap().len(), 0, "{}: up to a cursor", b.name);
         let erased = s.delete_session("h1").unwrap();
         assert_eq!(erased, Erased { events: 4, recommendations: 1, keys: 3 }, "{}", b.name);
         assert_eq!(s.session_rows("h1").unwrap(), Erased::default());
         let k1 = s.secret("session", || [7; 32]).unwrap();
         assert_eq!(s.secret("session", || [9; 32]).unwrap(), k1, "{}", b.name);
+    }
+}
+
+#[test]
+fn the_event_feed_is_read_in_commit_order_and_ids_never_go_back() {
+    for b in backends("event_feed") {
+        let mut s = b.open();
+        s.record_recommendations(&[rec("r1", "h1", &["x", "y", "z"])]).unwrap();
+        let start = s.feed_cursor().unwrap();
+        s.insert_events(&[event("k1", "h1", EventKind::Impression, &[("x", 0), ("y", 1)])]).unwrap();
+        s.insert_events(&[event("k2", "h1", EventKind::Click, &[("y", 1)])]).unwrap();
+        let feed = s.events_after(start.event, 100).unwrap();
+        let got: Vec<_> = feed.iter().map(|e| (e.product.as_str(), e.kind)).collect();
+        assert_eq!(got, vec![("x", EventKind::Impression), ("y", EventKind::Impression), ("y", EventKind::Click)]);
+        assert!(feed.windows(2).all(|w| w[0].id < w[1].id), "{}", b.name);
+        assert_eq!(feed[2].experiment.as_deref(), Some("exp"));
+        assert_eq!(s.events_after(start.event, 2).unwrap().len(), 2, "{}: limit", b.name);
+        let seen = s.feed_cursor().unwrap();
+        assert_eq!(seen.event, feed[2].id);
+        // erasing the newest rows must not let later rows take ids a follower has passed
+        s.delete_session("h1").unwrap();
+        let erased = s.erasures_after(seen.erasure).unwrap();
+        assert_eq!(erased.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(), vec!["h1"], "{}", b.name);
+        s.record_recommendations(&[rec("r2", "h2", &["x"])]).unwrap();
+        let mut e = event("k3", "h2", EventKind::Impression, &[("x", 0)]);
+        e.recommendation = Some("r2".into());
+        s.insert_events(&[e]).unwrap();
+        let later = s.events_after(seen.event, 100).unwrap();
+        assert_eq!(later.len(), 1, "{}: the row after an erasure is new to a follower", b.name);
+        assert!(later[0].id > seen.event);
+        // erasure records are kept only until pruned
+        assert_eq!(s.prune_erasures(0).unwrap(), 0);
+        assert_eq!(s.prune_erasures(i64::MAX).unwrap(), 1, "{}", b.name);
+        assert!(s.erasures_after(0).unwrap().is_empty());
     }
 }
 

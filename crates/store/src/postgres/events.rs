@@ -6,7 +6,8 @@ use postgres::types::ToSql;
 
 use super::PgStore;
 use crate::events::{
-    Engagement, Erased, EventKind, EventRow, PositionCounts, RecommendationRow, SessionCounts, Stored,
+    Engagement, Erased, EventKind, EventRow, FeedCursor, FeedEvent, PositionCounts, RecommendationRow, SessionCounts,
+    Stored,
 };
 use crate::{Error, Result};
 
@@ -67,6 +68,7 @@ pub(super) fn insert_events(s: &mut PgStore, rows: &[EventRow]) -> Result<Vec<St
     let location = s.location.clone();
     let err = |e| Error::Postgres { location: location.clone(), source: e };
     let mut tx = s.conn_mut().transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::schema::EVENTS_LOCK]).map_err(err)?;
     let key_st = tx
         .prepare("INSERT INTO event_keys(key, session, at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
         .map_err(err)?;
@@ -125,10 +127,17 @@ pub(super) fn has_event_key(s: &PgStore, key: &str) -> Result<bool> {
     exists(s, "SELECT 1 FROM event_keys WHERE key = $1", &[&key])
 }
 
-pub(super) fn erase(s: &mut PgStore, cond: &str, p: &(dyn ToSql + Sync)) -> Result<Erased> {
+/// Deletes the rows matching `cond`; an erased session is also recorded in `erasures` so that
+/// other replicas forget it from memory.
+pub(super) fn erase(s: &mut PgStore, cond: &str, p: &(dyn ToSql + Sync), session: Option<&str>) -> Result<Erased> {
     let location = s.location.clone();
     let err = |e| Error::Postgres { location: location.clone(), source: e };
     let mut tx = s.conn_mut().transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::schema::EVENTS_LOCK]).map_err(err)?;
+    if let Some(session) = session {
+        tx.execute("INSERT INTO erasures(session, at) VALUES ($1, extract(epoch FROM now())::bigint)", &[&session])
+            .map_err(err)?;
+    }
     let events = tx.execute(&format!("DELETE FROM events WHERE {cond}"), &[p]).map_err(err)? as usize;
     let recommendations = tx.execute(&format!("DELETE FROM recommendations WHERE {cond}"), &[p]).map_err(err)? as usize;
     let keys = tx.execute(&format!("DELETE FROM event_keys WHERE {cond}"), &[p]).map_err(err)? as usize;
@@ -208,13 +217,13 @@ pub(super) fn experiment_positions(s: &PgStore, experiment: &str) -> Result<Vec<
         .collect())
 }
 
-pub(super) fn variant_event_counts(s: &PgStore) -> Result<Vec<(String, String, EventKind, u64)>> {
+pub(super) fn variant_event_counts(s: &PgStore, up_to: i64) -> Result<Vec<(String, String, EventKind, u64)>> {
     let rows = s
         .conn()
         .query(
             "SELECT experiment, variant, kind, COUNT(*) FROM events
-             WHERE experiment IS NOT NULL AND variant IS NOT NULL GROUP BY experiment, variant, kind",
-            &[],
+             WHERE experiment IS NOT NULL AND variant IS NOT NULL AND id <= $1 GROUP BY experiment, variant, kind",
+            &[&up_to],
         )
         .map_err(|e| s.err(e))?;
     Ok(rows
@@ -223,10 +232,13 @@ pub(super) fn variant_event_counts(s: &PgStore) -> Result<Vec<(String, String, E
         .collect())
 }
 
-pub(super) fn recent_engagement(s: &PgStore, since: i64) -> Result<Vec<Engagement>> {
+pub(super) fn recent_engagement(s: &PgStore, since: i64, up_to: i64) -> Result<Vec<Engagement>> {
     let rows = s
         .conn()
-        .query("SELECT site, product, kind, at, session FROM events WHERE kind > 0 AND at >= $1 ORDER BY id", &[&since])
+        .query(
+            "SELECT site, product, kind, at, session FROM events WHERE kind > 0 AND at >= $1 AND id <= $2 ORDER BY id",
+            &[&since, &up_to],
+        )
         .map_err(|e| s.err(e))?;
     Ok(rows
         .iter()
@@ -240,4 +252,49 @@ pub(super) fn recent_engagement(s: &PgStore, since: i64) -> Result<Vec<Engagemen
             })
         })
         .collect())
+}
+
+pub(super) fn feed_cursor(s: &PgStore) -> Result<FeedCursor> {
+    let r = s
+        .conn()
+        .query_one("SELECT coalesce((SELECT max(id) FROM events), 0), coalesce((SELECT max(id) FROM erasures), 0)", &[])
+        .map_err(|e| s.err(e))?;
+    Ok(FeedCursor { event: r.get(0), erasure: r.get(1) })
+}
+
+pub(super) fn events_after(s: &PgStore, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
+    let rows = s
+        .conn()
+        .query(
+            "SELECT id, site, product, kind, at, session, experiment, variant FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after, &(limit as i64)],
+        )
+        .map_err(|e| s.err(e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            EventKind::from_i64(r.get(3)).map(|kind| FeedEvent {
+                id: r.get(0),
+                site: r.get(1),
+                product: r.get(2),
+                kind,
+                at: r.get(4),
+                session: r.get(5),
+                experiment: r.get(6),
+                variant: r.get(7),
+            })
+        })
+        .collect())
+}
+
+pub(super) fn erasures_after(s: &PgStore, after: i64) -> Result<Vec<(i64, String)>> {
+    let rows = s
+        .conn()
+        .query("SELECT id, session FROM erasures WHERE id > $1 ORDER BY id", &[&after])
+        .map_err(|e| s.err(e))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+pub(super) fn prune_erasures(s: &mut PgStore, before: i64) -> Result<usize> {
+    Ok(s.conn_mut().execute("DELETE FROM erasures WHERE at < $1", &[&before]).map_err(|e| s.err(e))? as usize)
 }

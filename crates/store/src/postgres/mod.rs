@@ -21,7 +21,8 @@ use crate::backend::{BackendKind, CatalogChange, StoreBackend};
 use crate::dump::{Row, Table};
 use crate::embeddings::{decode, encode, VectorsBuilder};
 use crate::events::{
-    Engagement, Erased, EventKind, EventRow, PositionCounts, RecommendationRow, SessionCounts, Stored,
+    Engagement, Erased, EventKind, EventRow, FeedCursor, FeedEvent, PositionCounts, RecommendationRow, SessionCounts,
+    Stored,
 };
 use crate::rows::{check_dataset, group_sites, parse_attributes, DatasetAssembler, InteractionDbRow, ProductRow};
 use crate::{EmbedCandidate, Error, Result, StoreStats, VectorDtype, WriteSummary};
@@ -112,10 +113,17 @@ impl PgStore {
             tx.batch_execute(schema::V1).map_err(err)?;
             let dir = default_models_dir(&location);
             tx.execute(
-                "INSERT INTO settings(name, value) VALUES ('models_dir', $1), ('schema_version', $2)",
-                &[&dir.display().to_string(), &schema::VERSION.to_string()],
+                "INSERT INTO settings(name, value) VALUES ('models_dir', $1), ('schema_version', '1')",
+                &[&dir.display().to_string()],
             )
             .map_err(err)?;
+        }
+        if version < 2 {
+            tx.batch_execute(schema::V2).map_err(err)?;
+        }
+        if version < schema::VERSION {
+            tx.execute("UPDATE settings SET value = $1 WHERE name = 'schema_version'", &[&schema::VERSION.to_string()])
+                .map_err(err)?;
         }
         let models_dir: String =
             tx.query_one("SELECT value FROM settings WHERE name = 'models_dir'", &[]).map_err(err)?.get(0);
@@ -499,11 +507,11 @@ impl StoreBackend for PgStore {
     }
 
     fn delete_session(&mut self, session: &str) -> Result<Erased> {
-        events::erase(self, "session = $1", &session)
+        events::erase(self, "session = $1", &session, Some(session))
     }
 
     fn purge_events(&mut self, before: i64) -> Result<Erased> {
-        events::erase(self, "at < $1", &before)
+        events::erase(self, "at < $1", &before, None)
     }
 
     fn session_rows(&self, session: &str) -> Result<Erased> {
@@ -522,12 +530,28 @@ impl StoreBackend for PgStore {
         events::experiment_positions(self, experiment)
     }
 
-    fn variant_event_counts(&self) -> Result<Vec<(String, String, EventKind, u64)>> {
-        events::variant_event_counts(self)
+    fn variant_event_counts(&self, up_to: i64) -> Result<Vec<(String, String, EventKind, u64)>> {
+        events::variant_event_counts(self, up_to)
     }
 
-    fn recent_engagement(&self, since: i64) -> Result<Vec<Engagement>> {
-        events::recent_engagement(self, since)
+    fn recent_engagement(&self, since: i64, up_to: i64) -> Result<Vec<Engagement>> {
+        events::recent_engagement(self, since, up_to)
+    }
+
+    fn feed_cursor(&self) -> Result<FeedCursor> {
+        events::feed_cursor(self)
+    }
+
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
+        events::events_after(self, after, limit)
+    }
+
+    fn erasures_after(&self, after: i64) -> Result<Vec<(i64, String)>> {
+        events::erasures_after(self, after)
+    }
+
+    fn prune_erasures(&mut self, before: i64) -> Result<usize> {
+        events::prune_erasures(self, before)
     }
 
     fn dump_table(&self, table: Table, sink: &mut dyn FnMut(Vec<Row>) -> Result<()>) -> Result<()> {

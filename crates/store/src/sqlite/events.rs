@@ -4,7 +4,8 @@ use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
 use crate::events::{
-    Engagement, Erased, EventKind, EventRow, PositionCounts, RecommendationRow, SessionCounts, Stored,
+    Engagement, Erased, EventKind, EventRow, FeedCursor, FeedEvent, PositionCounts, RecommendationRow, SessionCounts,
+    Stored,
 };
 use crate::{Error, Result};
 
@@ -77,12 +78,22 @@ pub(super) fn insert_events(s: &mut SqliteStore, rows: &[EventRow]) -> Result<Ve
     let tx = super::begin_write(&mut s.conn).map_err(err)?;
     let mut out = Vec::with_capacity(rows.len());
     {
+        // Ids never go back, even after the newest rows were erased: replicas follow the
+        // feed by id (`events_after`).
+        let mut next: i64 = tx
+            .query_row(
+                "SELECT max(coalesce((SELECT max(id) FROM events), 0),
+                            coalesce((SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'events_id_floor'), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
         let mut key_st =
             tx.prepare_cached("INSERT OR IGNORE INTO event_keys(key, session, at) VALUES (?1, ?2, ?3)").map_err(err)?;
         let mut ev_st = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO events(key, session, kind, recommendation, experiment, variant, site, product, position, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR IGNORE INTO events(id, key, session, kind, recommendation, experiment, variant, site, product, position, at)
+                 VALUES (?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(err)?;
         for e in rows {
@@ -103,9 +114,11 @@ pub(super) fn insert_events(s: &mut SqliteStore, rows: &[EventRow]) -> Result<Ve
                         e.site,
                         product,
                         position,
-                        e.at
+                        e.at,
+                        next
                     ])
                     .map_err(err)?;
+                next += 1;
             }
             out.push(if written == 0 { Stored::Duplicate } else { Stored::Accepted(written) });
         }
@@ -132,19 +145,37 @@ pub(super) fn has_event_key(s: &SqliteStore, key: &str) -> Result<bool> {
 
 /// Erases everything stored about a session (its events, its recommendations, its keys).
 pub(super) fn delete_session(s: &mut SqliteStore, session: &str) -> Result<Erased> {
-    erase(s, "session = ?1", params![session])
+    erase(s, "session = ?1", params![session], Some(session))
 }
 
 /// Erases events, recommendations and keys older than `before` (unix seconds): the
 /// retention window.
 pub(super) fn purge_events(s: &mut SqliteStore, before: i64) -> Result<Erased> {
-    erase(s, "at < ?1", params![before])
+    erase(s, "at < ?1", params![before], None)
 }
 
-fn erase(s: &mut SqliteStore, cond: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Erased> {
+/// Deletes the rows matching `cond`; an erased session is also recorded in `erasures` so that
+/// other processes on the store forget it from memory.
+fn erase(s: &mut SqliteStore, cond: &str, p: &[&dyn rusqlite::ToSql], session: Option<&str>) -> Result<Erased> {
     let path = s.path.clone();
     let err = |e| Error::Sqlite { path: path.clone(), source: e };
     let tx = super::begin_write(&mut s.conn).map_err(err)?;
+    tx.execute(
+        "INSERT INTO settings(name, value)
+         SELECT 'events_id_floor', max(coalesce((SELECT max(id) FROM events), 0),
+                                       coalesce((SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'events_id_floor'), 0))
+         WHERE true
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        [],
+    )
+    .map_err(err)?;
+    if let Some(session) = session {
+        tx.execute(
+            "INSERT INTO erasures(session, at) VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))",
+            params![session],
+        )
+        .map_err(err)?;
+    }
     let events = tx.execute(&format!("DELETE FROM events WHERE {cond}"), p).map_err(err)?;
     let recommendations = tx.execute(&format!("DELETE FROM recommendations WHERE {cond}"), p).map_err(err)?;
     let keys = tx.execute(&format!("DELETE FROM event_keys WHERE {cond}"), p).map_err(err)?;
@@ -232,16 +263,16 @@ pub(super) fn experiment_positions(s: &SqliteStore, experiment: &str) -> Result<
 }
 
 /// Event counts of every (experiment, variant, kind): the bandit's posteriors at start.
-pub(super) fn variant_event_counts(s: &SqliteStore) -> Result<Vec<(String, String, EventKind, u64)>> {
+pub(super) fn variant_event_counts(s: &SqliteStore, up_to: i64) -> Result<Vec<(String, String, EventKind, u64)>> {
     let mut st = s
         .conn
         .prepare_cached(
             "SELECT experiment, variant, kind, COUNT(*) FROM events
-             WHERE experiment IS NOT NULL AND variant IS NOT NULL GROUP BY experiment, variant, kind",
+             WHERE experiment IS NOT NULL AND variant IS NOT NULL AND id <= ?1 GROUP BY experiment, variant, kind",
         )
         .map_err(|e| s.err(e))?;
     let rows = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)? as u64)))
+        .query_map(params![up_to], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)? as u64)))
         .and_then(|it| it.collect::<rusqlite::Result<Vec<(String, String, i64, u64)>>>())
         .map_err(|e| s.err(e))?;
     Ok(rows.into_iter().filter_map(|(e, v, k, n)| EventKind::from_i64(k).map(|k| (e, v, k, n))).collect())
@@ -249,13 +280,15 @@ pub(super) fn variant_event_counts(s: &SqliteStore) -> Result<Vec<(String, Strin
 
 /// Clicks, carts and purchases since `since` (unix seconds), oldest first, to rebuild
 /// live signals at start.
-pub(super) fn recent_engagement(s: &SqliteStore, since: i64) -> Result<Vec<Engagement>> {
+pub(super) fn recent_engagement(s: &SqliteStore, since: i64, up_to: i64) -> Result<Vec<Engagement>> {
     let mut st = s
         .conn
-        .prepare_cached("SELECT site, product, kind, at, session FROM events WHERE kind > 0 AND at >= ?1 ORDER BY id")
+        .prepare_cached(
+            "SELECT site, product, kind, at, session FROM events WHERE kind > 0 AND at >= ?1 AND id <= ?2 ORDER BY id",
+        )
         .map_err(|e| s.err(e))?;
     let rows = st
-        .query_map(params![since], |r| Ok((r.get::<_, i64>(2)?, r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?)))
+        .query_map(params![since, up_to], |r| Ok((r.get::<_, i64>(2)?, r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?)))
         .and_then(|it| it.collect::<rusqlite::Result<Vec<(i64, String, String, i64, String)>>>())
         .map_err(|e| s.err(e))?;
     Ok(rows
@@ -264,4 +297,60 @@ pub(super) fn recent_engagement(s: &SqliteStore, since: i64) -> Result<Vec<Engag
             EventKind::from_i64(k).map(|kind| Engagement { site, product, kind, at, session })
         })
         .collect())
+}
+
+/// The last event row id and the last erasure id.
+pub(super) fn feed_cursor(s: &SqliteStore) -> Result<FeedCursor> {
+    s.conn
+        .query_row(
+            "SELECT coalesce((SELECT max(id) FROM events), 0), coalesce((SELECT max(id) FROM erasures), 0)",
+            [],
+            |r| Ok(FeedCursor { event: r.get(0)?, erasure: r.get(1)? }),
+        )
+        .map_err(|e| s.err(e))
+}
+
+/// Up to `limit` event rows after `after`, in id order.
+pub(super) fn events_after(s: &SqliteStore, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
+    let mut st = s
+        .conn
+        .prepare_cached(
+            "SELECT id, site, product, kind, at, session, experiment, variant FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )
+        .map_err(|e| s.err(e))?;
+    let rows = st
+        .query_map(params![after, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(3)?,
+                FeedEvent {
+                    id: r.get(0)?,
+                    site: r.get(1)?,
+                    product: r.get(2)?,
+                    kind: EventKind::Impression,
+                    at: r.get(4)?,
+                    session: r.get(5)?,
+                    experiment: r.get(6)?,
+                    variant: r.get(7)?,
+                },
+            ))
+        })
+        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| s.err(e))?;
+    Ok(rows.into_iter().filter_map(|(k, e)| EventKind::from_i64(k).map(|kind| FeedEvent { kind, ..e })).collect())
+}
+
+/// Erasures after `after`, in id order.
+pub(super) fn erasures_after(s: &SqliteStore, after: i64) -> Result<Vec<(i64, String)>> {
+    let mut st =
+        s.conn.prepare_cached("SELECT id, session FROM erasures WHERE id > ?1 ORDER BY id").map_err(|e| s.err(e))?;
+    let rows = st
+        .query_map(params![after], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| s.err(e))?;
+    Ok(rows)
+}
+
+/// Deletes erasure records older than `before`.
+pub(super) fn prune_erasures(s: &mut SqliteStore, before: i64) -> Result<usize> {
+    s.conn.execute("DELETE FROM erasures WHERE at < ?1", params![before]).map_err(|e| s.err(e))
 }

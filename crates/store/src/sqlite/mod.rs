@@ -16,7 +16,8 @@ use warmstart_core::{Dataset, Interaction, ItemVectors, Product, Site};
 use crate::backend::{BackendKind, CatalogChange, StoreBackend};
 use crate::dump::{Row, Table};
 use crate::events::{
-    Engagement, Erased, EventKind, EventRow, PositionCounts, RecommendationRow, SessionCounts, Stored,
+    Engagement, Erased, EventKind, EventRow, FeedCursor, FeedEvent, PositionCounts, RecommendationRow, SessionCounts,
+    Stored,
 };
 use crate::rows::{
     check_dataset, group_sites, time_cols, DatasetAssembler, InteractionDbRow, ProductRow, StoredProduct,
@@ -576,12 +577,28 @@ impl StoreBackend for SqliteStore {
         events::experiment_positions(self, experiment)
     }
 
-    fn variant_event_counts(&self) -> Result<Vec<(String, String, EventKind, u64)>> {
-        events::variant_event_counts(self)
+    fn variant_event_counts(&self, up_to: i64) -> Result<Vec<(String, String, EventKind, u64)>> {
+        events::variant_event_counts(self, up_to)
     }
 
-    fn recent_engagement(&self, since: i64) -> Result<Vec<Engagement>> {
-        events::recent_engagement(self, since)
+    fn recent_engagement(&self, since: i64, up_to: i64) -> Result<Vec<Engagement>> {
+        events::recent_engagement(self, since, up_to)
+    }
+
+    fn feed_cursor(&self) -> Result<FeedCursor> {
+        events::feed_cursor(self)
+    }
+
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<FeedEvent>> {
+        events::events_after(self, after, limit)
+    }
+
+    fn erasures_after(&self, after: i64) -> Result<Vec<(i64, String)>> {
+        events::erasures_after(self, after)
+    }
+
+    fn prune_erasures(&mut self, before: i64) -> Result<usize> {
+        events::prune_erasures(self, before)
     }
 
     fn dump_table(&self, table: Table, sink: &mut dyn FnMut(Vec<Row>) -> Result<()>) -> Result<()> {

@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Current schema version (`PRAGMA user_version`).
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 pub(crate) enum MigrateError {
     Sqlite(rusqlite::Error),
@@ -148,6 +148,16 @@ ALTER TABLE products ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX products_version ON products(version);
 ";
 
+/// Version 5: replicas follow each other's events. Erased sessions are recorded (hash only,
+/// pruned after an hour) so that every process forgets them from memory too.
+const V5: &str = "
+CREATE TABLE erasures(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session TEXT NOT NULL,        -- keyed hash of the erased session id
+  at INTEGER NOT NULL
+);
+";
+
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -171,6 +181,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
         }
         if v < 4 {
             tx.execute_batch(V4)?;
+        }
+        if v < 5 {
+            tx.execute_batch(V5)?;
         }
         tx.pragma_update(None, "user_version", VERSION)?;
         tx.commit()?;
