@@ -4,7 +4,7 @@
 # ratio and examples/s. Run it on an otherwise idle machine.
 #
 #   scripts/bench_two_tower.sh                         # amazon-art-office, MiniLM content, 3 epochs
-#   STORE=path/to/store.sqlite EPOCHS=5 scripts/bench_two_tower.sh
+#   STORE=path/to/store.sqlite EPOCHS=5 ROUNDS=3 scripts/bench_two_tower.sh
 #
 # The store must hold the dataset and its `minilm` vectors (the README's pipeline command
 # makes target/demo/store.sqlite). PyTorch is installed into .venv-torch from PyPI
@@ -20,15 +20,26 @@ mkdir -p "$WORK"
 scripts/install_torch_cpu.sh
 cargo build --release -q --bin warmstart-bench
 export RAYON_NUM_THREADS="$THREADS"
-ours=$(./target/release/warmstart-bench two-tower --store "$STORE" --dataset "$DATASET" --out "$WORK" \
-  --iterations "$EPOCHS" --vectors "${VECTORS:-minilm}" "$@")
-theirs=$(.venv-torch/bin/python scripts/two_tower_torch.py "$WORK" --epochs "$EPOCHS" --threads "$THREADS")
-python3 - "$ours" "$theirs" <<'PY'
-import json, sys
-a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-ratio = a["epoch_seconds_median"] / b["epoch_seconds_median"]
-print(f'{"":<12} {"s/epoch":>9} {"examples/s":>11} {"loss per epoch"}')
-for x, name in [(a, "warmstart"), (b, "pytorch " + b.get("torch", ""))]:
-    print(f'{name:<12} {x["epoch_seconds_median"]:9.2f} {x["examples_per_second"]:11.0f} {" ".join(f"{l:.3f}" for l in x["loss"])}')
-print(f'ratio warmstart / pytorch epoch time: {ratio:.2f} ({a["examples"]} examples, batch {a["batch"]}, {a["threads"]} threads)')
+# alternating rounds (ours, theirs, ours, theirs, ...): each side's epochs are fresh draws of
+# the same examples, exported by ours in the first round
+ROUNDS="${ROUNDS:-2}"
+results=()
+for r in $(seq 1 "$ROUNDS"); do
+  results+=("$(./target/release/warmstart-bench two-tower --store "$STORE" --dataset "$DATASET" --out "$WORK" \
+    --iterations "$EPOCHS" --vectors "${VECTORS:-minilm}" "$@")")
+  results+=("$(.venv-torch/bin/python scripts/two_tower_torch.py "$WORK" --epochs "$EPOCHS" --threads "$THREADS")")
+done
+python3 - "${results[@]}" <<'PY'
+import json, statistics, sys
+runs = [json.loads(x) for x in sys.argv[1:]]
+print(f'{"round":<6} {"":<22} {"s/epoch":>9} {"examples/s":>11} {"loss per epoch"}')
+for i, x in enumerate(runs):
+    name = "warmstart" if x["framework"] == "warmstart" else "pytorch " + x.get("torch", "")
+    print(f'{i // 2 + 1:<6} {name:<22} {x["epoch_seconds_median"]:9.3f} {x["examples_per_second"]:11.0f} '
+          f'{" ".join(f"{l:.3f}" for l in x["loss"])}')
+ours = statistics.median(x["epoch_seconds_median"] for x in runs[0::2])
+theirs = statistics.median(x["epoch_seconds_median"] for x in runs[1::2])
+a = runs[0]
+print(f'ratio warmstart / pytorch epoch time (median over rounds): {ours / theirs:.2f} '
+      f'({ours:.3f} / {theirs:.3f} s; {a["examples"]} examples per epoch, batch {a["batch"]}, {a["threads"]} threads)')
 PY

@@ -31,13 +31,14 @@ DIR is what the Rust side exports (`TwoTowerExport`), little-endian .npy files:
   config.json          n_items, content_dim (0 = none), dim, hidden, batch, learning_rate,
                        weight_decay, loss ("softmax"|"bce"), negatives, pooling ("mean"|"attention"),
                        id_embedding, id_dim, embeddings [[name, emb_dim, vocab], ...],
-                       initial_scale (ln of the logit scale), warmup_steps, total_steps;
-                       optional: uniform_negatives (default 0), user_mlp (default true),
-                       lr_floor (default 0.05)
+                       initial_scale (ln of the logit scale), warmup_steps, total_steps,
+                       uniform_negatives, user_mlp, lr_floor, adam_betas, adam_eps
   content.npy          float32 (n_items, content_dim), absent when content_dim == 0
   features.npy         int64 (n_items, len(embeddings)): each item's row in each embedding table
   site_ranges.npy      int64 (n_sites, 2): [start, end) item ids of each site
   logq.npy             float32 (n_items,): log sampling probability of each item as a target
+  epoch_offsets.npy    int64 (epochs+1,): where each epoch's examples start (each epoch is a
+                       fresh draw of targets and histories, as warmstart draws them)
   targets.npy          int64 (E,): target item of each example, in training order
   history_offsets.npy  int64 (E+1,); history_items.npy int64 (H,); history_weights.npy float32 (H,)
 
@@ -54,11 +55,12 @@ What is mirrored (all parameters float32, shapes as in Rust's `Shape::specs`):
                ln(R/|site|) for R uniform negatives), other columns holding a row's own target
                masked with -1e9, cross-entropy against the diagonal.
                bce: `negatives` uniform same-site negatives per example; mean softplus loss.
-  optimiser    AdamW (betas 0.9/0.999, eps 1e-8, decoupled weight decay on every parameter, as
-               candle_nn::AdamW), learning rate per step from warmstart_core::schedule::warmup_cosine:
-               linear warm-up, then cosine decay to lr_floor * peak at total_steps.
+  optimiser    AdamW (betas, eps and weight decay from config.json, decoupled weight decay on every
+               parameter, as candle_nn::AdamW), learning rate per step from
+               warmstart_core::schedule::warmup_cosine: linear warm-up, then cosine decay to
+               lr_floor * peak at total_steps.
 Timed per epoch: the batch loop only (index building, forward, backward, step, reading the loss),
-as Rust's `train_seconds`. Every epoch walks the same example order (the exported one).
+as Rust's `train_seconds`. Epoch e walks epoch e's exported examples, in order.
 
 Prints one JSON line on stdout; progress goes to stderr.
 
@@ -91,6 +93,7 @@ def load(d):
         "features": npy("features.npy").astype(np.int64, copy=False),
         "site_ranges": npy("site_ranges.npy").astype(np.int64, copy=False),
         "logq": npy("logq.npy").astype(np.float32, copy=False),
+        "epoch_offsets": npy("epoch_offsets.npy").astype(np.int64, copy=False),
         "targets": npy("targets.npy").astype(np.int64, copy=False),
         "offsets": npy("history_offsets.npy").astype(np.int64, copy=False),
         "items": npy("history_items.npy").astype(np.int64, copy=False),
@@ -112,9 +115,10 @@ class TwoTower:
     def __init__(self, cfg, data, gen):
         self.cfg = cfg
         dim, hidden = cfg["dim"], cfg["hidden"]
+        # every constant comes from config.json (the Rust side writes what it trains with)
         normal = lambda shape, std: torch.nn.Parameter(torch.randn(*shape, generator=gen) * std)  # noqa: E731
         self.tables = [normal((vocab, emb_dim), 0.1) for _, emb_dim, vocab in cfg["embeddings"]]
-        self.ids = normal((cfg["n_items"], cfg.get("id_dim", 32)), 0.1) if cfg["id_embedding"] else None
+        self.ids = normal((cfg["n_items"], cfg["id_dim"]), 0.1) if cfg["id_embedding"] else None
         id_dim = self.ids.shape[1] if self.ids is not None else 0
         in_dim = cfg["content_dim"] + sum(e[1] for e in cfg["embeddings"]) + id_dim
 
@@ -122,7 +126,7 @@ class TwoTower:
             return normal((i, o), gain / math.sqrt(i)), torch.nn.Parameter(torch.zeros(o))
 
         self.item = [lin(in_dim, hidden, math.sqrt(2.0)), lin(hidden, dim, 1.0)]
-        self.user = [lin(dim, hidden, math.sqrt(2.0)), lin(hidden, dim, 0.1)] if cfg.get("user_mlp", True) else None
+        self.user = [lin(dim, hidden, math.sqrt(2.0)), lin(hidden, dim, 0.1)] if cfg["user_mlp"] else None
         self.query = normal((dim,), 0.1)
         self.scale = torch.nn.Parameter(torch.tensor(float(cfg["initial_scale"])))
         # constants: content vectors and each table's index per item (one contiguous row per table)
@@ -194,7 +198,7 @@ class Batches:
         if cfg["loss"] == "bce":
             negs = self.uniform_same_site(targets, cfg["negatives"]).reshape(-1)
         else:  # mixed negative sampling: a shared set of uniform draws from the batch's sites
-            r = cfg.get("uniform_negatives", 0)
+            r = cfg["uniform_negatives"]
             negs = self.uniform_same_site(targets[self.rng.integers(0, b, size=r)], 1).reshape(-1)
         # unique items in first-appearance order: histories, targets, negatives
         allv = np.concatenate([h_items, targets, negs])
@@ -250,7 +254,7 @@ def loss_of(model, cfg, batch):
 
 
 def warmup_cosine(step, warmup, total, peak, floor):
-    """warmstart_core::schedule::warmup_cosine (with floor = 0.05 there)."""
+    """warmstart_core::schedule::warmup_cosine, ending at floor * peak (lr_floor in config.json)."""
     warmup = max(warmup, 1)
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -271,20 +275,28 @@ def main():
     gen = torch.Generator().manual_seed(a.seed)
     model = TwoTower(cfg, data, gen)
     params = model.parameters()
-    opt = torch.optim.AdamW(params, lr=cfg["learning_rate"], betas=(0.9, 0.999), eps=1e-8,
+    opt = torch.optim.AdamW(params, lr=cfg["learning_rate"], betas=tuple(cfg["adam_betas"]), eps=cfg["adam_eps"],
                             weight_decay=cfg["weight_decay"])
     batches = Batches(cfg, data, np.random.default_rng(a.seed))
-    n_examples, bs = len(data["targets"]), cfg["batch"]
-    chunks = [(s, min(s + bs, n_examples)) for s in range(0, n_examples, bs)]
-    chunks = [c for c in chunks if c[1] - c[0] >= 2]
+    bs = cfg["batch"]
+    bounds = data["epoch_offsets"]
+    if a.epochs > len(bounds) - 1:
+        sys.exit(f"{a.epochs} epochs asked, {len(bounds) - 1} exported")
+
+    def chunks_of(epoch):
+        lo, hi = bounds[epoch], bounds[epoch + 1]
+        return [c for c in ((s, min(s + bs, hi)) for s in range(lo, hi, bs)) if c[1] - c[0] >= 2]
+
+    n_examples = int(bounds[1] - bounds[0])
     log(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {cfg['n_items']} items, "
-        f"content_dim {cfg['content_dim']}, {n_examples} examples, {len(chunks)} batches of {bs}, "
+        f"content_dim {cfg['content_dim']}, {n_examples} examples per epoch, {len(chunks_of(0))} batches of {bs}, "
         f"loss {cfg['loss']}, pooling {cfg['pooling']}, id_embedding {cfg['id_embedding']}, "
         f"{sum(p.numel() for p in params)} parameters")
 
     step, times, losses = 0, [], []
-    floor = cfg.get("lr_floor", 0.05)
+    floor = cfg["lr_floor"]
     for epoch in range(a.epochs):
+        chunks = chunks_of(epoch)
         started = time.perf_counter()
         total = 0.0
         for s, e in chunks:

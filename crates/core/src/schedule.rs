@@ -1,14 +1,17 @@
 //! Learning-rate schedules shared by the trainers.
 
-/// Linear warm-up over `warmup` steps to `peak`, then cosine decay to 5% of `peak` at step
-/// `total` (0-based `step`).
+/// Where [`warmup_cosine`] ends, as a share of the peak learning rate.
+pub const WARMUP_COSINE_FLOOR: f64 = 0.05;
+
+/// Linear warm-up over `warmup` steps to `peak`, then cosine decay to
+/// [`WARMUP_COSINE_FLOOR`] of `peak` at step `total` (0-based `step`).
 pub fn warmup_cosine(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
     let warmup = warmup.max(1);
     if step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
     }
     let p = ((step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64).min(1.0);
-    peak * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
+    peak * (WARMUP_COSINE_FLOOR + (1.0 - WARMUP_COSINE_FLOOR) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
 }
 
 #[cfg(test)]

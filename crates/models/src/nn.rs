@@ -57,6 +57,270 @@ impl candle_core::CustomOp1 for ConstantMatmul {
     }
 }
 
+/// What a fused dense layer applies after `x · w + b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Activation {
+    /// `max(z, 0)`.
+    Relu,
+    /// Each row divided by its L2 norm.
+    L2,
+}
+
+/// `act(prefix · w[..p] + x · w[p..] + b)` in one op each way, where `prefix` (`rows × p`) is
+/// data (no gradient) and `x` (`rows × k`), `w` (`(p + k) × h`) and `b` (`h`) are trained.
+/// Candle's separate ops would materialise and differentiate the sum, the broadcast bias and
+/// the activation one full `rows × h` pass at a time (each gradient also starting from a
+/// zeroed tensor), and compute the prefix's unused gradient; this computes the two products
+/// forward, three backward, and one pass for the rest.
+pub(crate) fn fused_dense(
+    prefix: Option<Tensor>,
+    x: &Tensor,
+    (w, b): &(Tensor, Tensor),
+    act: Activation,
+) -> candle_core::Result<Tensor> {
+    let rows = x.dim(0)?;
+    if let Some(p) = &prefix {
+        if p.dim(0)? != rows {
+            candle_core::bail!("fused dense layer: {} prefix rows for {rows} rows", p.dim(0)?);
+        }
+    }
+    let prefix = prefix.map(|p| p.contiguous()).transpose()?;
+    x.contiguous()?.apply_op3(w, b, FusedDense { prefix, act, norms: std::sync::Mutex::new(Vec::new()) })
+}
+
+struct FusedDense {
+    prefix: Option<Tensor>,
+    act: Activation,
+    /// Row norms before L2 normalisation, kept from the forward pass for the backward one.
+    norms: std::sync::Mutex<Vec<f32>>,
+}
+
+impl FusedDense {
+    fn prefix_width(&self) -> candle_core::Result<usize> {
+        self.prefix.as_ref().map(|p| p.dim(1)).transpose().map(|w| w.unwrap_or(0))
+    }
+}
+
+impl candle_core::CustomOp3 for FusedDense {
+    fn name(&self) -> &'static str {
+        "fused-dense"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &candle_core::CpuStorage,
+        xl: &candle_core::Layout,
+        ws: &candle_core::CpuStorage,
+        wl: &candle_core::Layout,
+        bs: &candle_core::CpuStorage,
+        bl: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use candle_core::backend::BackendStorage;
+        let (rows, k) = xl.shape().dims2()?;
+        let (wr, h) = wl.shape().dims2()?;
+        let p = self.prefix_width()?;
+        if wr != p + k {
+            candle_core::bail!("fused dense layer: weights of {wr} rows for {p} + {k} inputs");
+        }
+        let bias = f32_values(bs, bl, self.name())?;
+        if bias.len() != h {
+            candle_core::bail!("fused dense layer: bias of {} for {h} outputs", bias.len());
+        }
+        let product = |s: &candle_core::CpuStorage, l: &candle_core::Layout, from: usize, width: usize| match s.matmul(
+            ws,
+            (1, rows, h, width),
+            l,
+            &wl.narrow(0, from, width)?,
+        )? {
+            candle_core::CpuStorage::F32(v) => Ok(v),
+            _ => candle_core::bail!("fused dense layer needs f32"),
+        };
+        let mut z = product(xs, xl, p, k)?;
+        if let Some(prefix) = &self.prefix {
+            let (storage, layout) = prefix.storage_and_layout();
+            let candle_core::Storage::Cpu(cpu) = &*storage else {
+                candle_core::bail!("fused dense layer runs on the CPU")
+            };
+            for (z, q) in z.iter_mut().zip(product(cpu, layout, 0, p)?) {
+                *z += q;
+            }
+        }
+        use rayon::prelude::*;
+        match self.act {
+            Activation::Relu => z.par_chunks_mut(h.max(1)).for_each(|row| {
+                for (z, b) in row.iter_mut().zip(bias) {
+                    *z = (*z + b).max(0.0);
+                }
+            }),
+            Activation::L2 => {
+                let norms: Vec<f32> = z
+                    .par_chunks_mut(h.max(1))
+                    .map(|row| {
+                        for (z, b) in row.iter_mut().zip(bias) {
+                            *z += b;
+                        }
+                        let n = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                        row.iter_mut().for_each(|v| *v /= n);
+                        n
+                    })
+                    .collect();
+                *self.norms.lock().map_err(|_| candle_core::Error::Msg("fused dense: poisoned".into()))? = norms;
+            }
+        }
+        Ok((candle_core::CpuStorage::F32(z), (rows, h).into()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        use rayon::prelude::*;
+        let (rows, h) = out.dims2()?;
+        let w_row = h.max(1);
+        let grad = grad.contiguous()?;
+        let mut dz = vec![0f32; rows * h];
+        {
+            let (storage, layout) = out.storage_and_layout();
+            let candle_core::Storage::Cpu(cpu) = &*storage else {
+                candle_core::bail!("fused dense layer runs on the CPU")
+            };
+            let y = f32_values(cpu, layout, self.name())?;
+            let (g_storage, g_layout) = grad.storage_and_layout();
+            let candle_core::Storage::Cpu(g_cpu) = &*g_storage else {
+                candle_core::bail!("fused dense layer runs on the CPU")
+            };
+            let g = f32_values(g_cpu, g_layout, self.name())?;
+            match self.act {
+                Activation::Relu => {
+                    dz.par_chunks_mut(w_row).zip(y.par_chunks(w_row)).zip(g.par_chunks(w_row)).for_each(
+                        |((d, y), g)| {
+                            for ((d, y), g) in d.iter_mut().zip(y).zip(g) {
+                                if *y > 0.0 {
+                                    *d = *g;
+                                }
+                            }
+                        },
+                    )
+                }
+                Activation::L2 => {
+                    dz.copy_from_slice(g);
+                    let norms =
+                        self.norms.lock().map_err(|_| candle_core::Error::Msg("fused dense: poisoned".into()))?;
+                    if norms.len() != rows {
+                        candle_core::bail!("fused dense layer: backward without its forward pass");
+                    }
+                    dz.par_chunks_mut(w_row).zip(y.par_chunks(w_row)).zip(norms.par_iter()).for_each(|((g, y), n)| {
+                        let gy: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+                        g.iter_mut().zip(y).for_each(|(g, y)| *g = (*g - y * gy) / n);
+                    });
+                }
+            }
+        }
+        // the bias gradient: partial sums over fixed blocks of rows, added in order
+        // (deterministic whatever the threads)
+        let partial: Vec<Vec<f32>> = dz
+            .par_chunks(w_row * 64)
+            .map(|block| {
+                let mut d = vec![0f32; h];
+                for row in block.chunks(w_row) {
+                    d.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+                }
+                d
+            })
+            .collect();
+        let mut db = vec![0f32; h];
+        for p in partial {
+            db.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+        let dz = Tensor::from_vec(dz, (rows, h), out.device())?;
+        let p = self.prefix_width()?;
+        let k = x.dim(1)?;
+        let w = w.detach();
+        let dx = dz.matmul(&w.narrow(0, p, k)?.t()?)?;
+        let dw_x = x.detach().t()?.matmul(&dz)?;
+        let dw = match &self.prefix {
+            Some(prefix) => Tensor::cat(&[&prefix.t()?.matmul(&dz)?, &dw_x], 0)?,
+            None => dw_x,
+        };
+        Ok((Some(dx), Some(dw), Some(Tensor::from_vec(db, h, out.device())?)))
+    }
+}
+
+/// AdamW with decoupled weight decay, as `candle_nn::AdamW` computes it, in one pass over each
+/// parameter: candle's version runs a dozen tensor ops per parameter and step (each allocating
+/// and, for small parameters, costing more to dispatch than to compute).
+pub(crate) struct FusedAdamW {
+    /// Each parameter with its first and second moments.
+    vars: Vec<(Var, Vec<f32>, Vec<f32>)>,
+    params: candle_nn::ParamsAdamW,
+    step_t: i32,
+}
+
+impl candle_nn::Optimizer for FusedAdamW {
+    type Config = candle_nn::ParamsAdamW;
+
+    fn new(vars: Vec<Var>, params: candle_nn::ParamsAdamW) -> candle_core::Result<Self> {
+        let vars = vars
+            .into_iter()
+            .filter(|v| v.dtype().is_float())
+            .map(|v| {
+                if v.dtype() != candle_core::DType::F32 {
+                    candle_core::bail!("AdamW: f32 parameters only, not {:?}", v.dtype());
+                }
+                let n = v.elem_count();
+                Ok((v, vec![0f32; n], vec![0f32; n]))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(FusedAdamW { vars, params, step_t: 0 })
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.params.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.params.lr = lr
+    }
+
+    fn step(&mut self, grads: &candle_core::backprop::GradStore) -> candle_core::Result<()> {
+        use rayon::prelude::*;
+        self.step_t += 1;
+        let p = &self.params;
+        let (b1, b2) = (p.beta1 as f32, p.beta2 as f32);
+        let scale_m = (1.0 / (1.0 - p.beta1.powi(self.step_t))) as f32;
+        let scale_v = (1.0 / (1.0 - p.beta2.powi(self.step_t))) as f32;
+        let (lr, eps) = (p.lr as f32, p.eps as f32);
+        let decay = (1.0 - p.lr * p.weight_decay) as f32;
+        for (var, m, v) in &mut self.vars {
+            let Some(g) = grads.get(var) else { continue };
+            let g = g.flatten_all()?.to_vec1::<f32>()?;
+            let mut theta = var.flatten_all()?.to_vec1::<f32>()?;
+            if g.len() != theta.len() {
+                candle_core::bail!("AdamW: a gradient of {} values for {}", g.len(), theta.len());
+            }
+            const CHUNK: usize = 1 << 14;
+            theta
+                .par_chunks_mut(CHUNK)
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|(((theta, m), v), g)| {
+                    for (((t, m), v), g) in theta.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                        *m = b1 * *m + (1.0 - b1) * g;
+                        *v = b2 * *v + (1.0 - b2) * g * g;
+                        *t = *t * decay - lr * (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
+                    }
+                });
+            var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
+        }
+        Ok(())
+    }
+}
+
 /// A sparse matrix in CSR form whose rows weigh rows of another tensor: row `r` stands for
 /// `Σ vals[k] · src[cols[k]]` over `k` in `offsets[r]..offsets[r + 1]`.
 #[derive(Debug, Clone, Default)]
@@ -202,7 +466,48 @@ impl candle_core::CustomOp1 for MaskedRelu {
 
 /// Rows scaled to unit length (zero rows stay zero).
 pub(crate) fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.rank() == 2 && x.dtype() == candle_core::DType::F32 {
+        // one op each way instead of five (square, sum, root, clamp, divide) and their gradients
+        return x.contiguous()?.apply_op1(RowL2);
+    }
     x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
+}
+
+/// Each row divided by its L2 norm (at least 1e-12).
+struct RowL2;
+
+impl candle_core::CustomOp1 for RowL2 {
+    fn name(&self) -> &'static str {
+        "row-l2"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let x = f32_values(storage, layout, self.name())?;
+        let width = layout.shape().dims2()?.1.max(1);
+        let mut out = x.to_vec();
+        for row in out.chunks_mut(width) {
+            let n = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            row.iter_mut().for_each(|v| *v /= n);
+        }
+        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // y = x / n: dx = (g − y (g · y)) / n, per row
+        let width = x.dim(1)?.max(1);
+        let (xs, ys) = (x.flatten_all()?.to_vec1::<f32>()?, out.flatten_all()?.to_vec1::<f32>()?);
+        let mut g = grad.flatten_all()?.to_vec1::<f32>()?;
+        for ((g, y), x) in g.chunks_mut(width).zip(ys.chunks(width)).zip(xs.chunks(width)) {
+            let n = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            let gy: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+            g.iter_mut().zip(y).for_each(|(g, y)| *g = (*g - y * gy) / n);
+        }
+        Tensor::from_vec(g, x.shape(), x.device()).map(Some)
+    }
 }
 
 /// A candle error as this crate's error.
@@ -371,6 +676,88 @@ mod tests {
         let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         close(g1.get(w.as_tensor()).unwrap(), g2.get(w.as_tensor()).unwrap());
+
+        // a layer over [data | parameters] split in two products (the two-tower's first layer)
+        let w = Var::from_vec((0..10).map(|i| (i as f32 * 0.7).sin()).collect::<Vec<_>>(), (5, 2), dev).unwrap();
+        let e = Var::from_vec((0..8).map(|i| i as f32 * 0.1 - 0.3).collect::<Vec<_>>(), (4, 2), dev).unwrap();
+        let wt = w.as_tensor();
+        let split = (constant_matmul(x.clone(), &wt.narrow(0, 0, 3).unwrap()).unwrap()
+            + e.as_tensor().matmul(&wt.narrow(0, 3, 2).unwrap()).unwrap())
+        .unwrap();
+        let whole = Tensor::cat(&[&x, e.as_tensor()], 1).unwrap().matmul(wt).unwrap();
+        close(&split, &whole);
+        let g1 = (split * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (whole * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        close(g1.get(wt).unwrap(), g2.get(wt).unwrap());
+        close(g1.get(e.as_tensor()).unwrap(), g2.get(e.as_tensor()).unwrap());
+
+        // the fused layer against candle's ops, with and without a data prefix
+        let b = Var::from_vec(vec![0.3f32, -0.4], 2, dev).unwrap();
+        for (act, prefixed) in [(Activation::Relu, true), (Activation::L2, true), (Activation::L2, false)] {
+            let (prefix, wx) =
+                if prefixed { (Some(x.clone()), wt.narrow(0, 3, 2).unwrap()) } else { (None, wt.clone()) };
+            let input = if prefixed { e.as_tensor().clone() } else { Tensor::cat(&[&x, e.as_tensor()], 1).unwrap() };
+            let layer = (if prefixed { wt.clone() } else { wx.clone() }, b.as_tensor().clone());
+            let ours = fused_dense(prefix.clone(), &input, &layer, act).unwrap();
+            let z = match &prefix {
+                Some(p) => (p.matmul(&wt.narrow(0, 0, 3).unwrap()).unwrap() + input.matmul(&wx).unwrap()).unwrap(),
+                None => input.matmul(&wx).unwrap(),
+            }
+            .broadcast_add(b.as_tensor())
+            .unwrap();
+            let theirs = match act {
+                Activation::Relu => z.relu().unwrap(),
+                Activation::L2 => l2(&z).unwrap(),
+            };
+            close(&ours, &theirs);
+            let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            for t in [wt, b.as_tensor(), e.as_tensor()] {
+                if let (Some(a), Some(c)) = (g1.get(t), g2.get(t)) {
+                    close(a, c);
+                }
+            }
+            assert!(g1.get(e.as_tensor()).is_some() && g1.get(wt).is_some() && g1.get(b.as_tensor()).is_some());
+        }
+
+        // the fused row normalisation against candle's ops (including an all-zero row)
+        {
+            let v = Var::from_vec(vec![3.0f32, 4.0, 0.0, 0.0, -1.0, 2.0], (3, 2), dev).unwrap();
+            let ours = l2(v.as_tensor()).unwrap();
+            let t = v.as_tensor();
+            let theirs = t
+                .broadcast_div(
+                    &t.sqr().unwrap().sum_keepdim(D::Minus1).unwrap().sqrt().unwrap().clamp(1e-12, f64::MAX).unwrap(),
+                )
+                .unwrap();
+            close(&ours, &theirs);
+            let probe = Tensor::from_vec(vec![1.0f32, -2.0, 0.5, 3.0, 2.0, 1.0], (3, 2), dev).unwrap();
+            let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let (a, b) = (g1.get(t).unwrap().to_vec2::<f32>().unwrap(), g2.get(t).unwrap().to_vec2::<f32>().unwrap());
+            for r in [0, 2] {
+                assert!(a[r].iter().zip(&b[r]).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} vs {b:?}");
+            }
+        }
+
+        // the fused AdamW takes candle's AdamW steps
+        {
+            use candle_nn::Optimizer;
+            let start: Vec<f32> = (0..12).map(|i| (i as f32 * 0.9).cos()).collect();
+            let (a, c) =
+                (Var::from_vec(start.clone(), (3, 4), dev).unwrap(), Var::from_vec(start, (3, 4), dev).unwrap());
+            let params = candle_nn::ParamsAdamW { lr: 0.05, weight_decay: 0.1, ..Default::default() };
+            let mut ours = FusedAdamW::new(vec![a.clone()], params.clone()).unwrap();
+            let mut theirs = candle_nn::AdamW::new(vec![c.clone()], params).unwrap();
+            let target = Tensor::from_vec((0..12).map(|i| i as f32 * 0.1).collect::<Vec<_>>(), (3, 4), dev).unwrap();
+            for step in 0..5 {
+                ours.set_learning_rate(0.05 / (step + 1) as f64);
+                theirs.set_learning_rate(0.05 / (step + 1) as f64);
+                ours.backward_step(&(a.as_tensor() - &target).unwrap().sqr().unwrap().sum_all().unwrap()).unwrap();
+                theirs.backward_step(&(c.as_tensor() - &target).unwrap().sqr().unwrap().sum_all().unwrap()).unwrap();
+            }
+            close(a.as_tensor(), c.as_tensor());
+        }
 
         let x = Var::from_vec(vec![-1.0f32, 2.0, 0.5, -0.2, 3.0, 1.0], (2, 3), dev).unwrap();
         let mask = [2.0f32, 0.0, 2.0, 2.0, 2.0, 0.0];

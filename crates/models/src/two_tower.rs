@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use warmstart_core::paths::replace_file;
 use warmstart_core::{Dataset, ItemId, Rng};
 
-use crate::nn::{candle, content_tensor, dense, l2, seeded_varmap, EarlyStopping};
+use crate::nn::{
+    candle, constant_matmul, content_tensor, dense, fused_dense, l2, seeded_varmap, sparse_rows, Activation,
+    EarlyStopping, FusedAdamW, SparseRows,
+};
 use crate::{Error, Fit, History, Recommender, Result, TrainData};
 
 /// Training objective.
@@ -420,7 +423,10 @@ struct Trained {
 /// What training did, epoch by epoch.
 pub type TwoTowerEpoch = crate::nn::EpochReport;
 
-/// One epoch's training data in plain arrays, for re-implementations of the training loop
+/// An exported training example: the target item and the (item, weight) history.
+pub type ExportedExample = (ItemId, Vec<(ItemId, f32)>);
+
+/// The training epochs' data in plain arrays, for re-implementations of the training loop
 /// (the PyTorch comparison in `scripts/two_tower_torch.py`).
 #[derive(Debug, Clone)]
 pub struct TwoTowerExport {
@@ -439,12 +445,21 @@ pub struct TwoTowerExport {
     pub site_ranges: Vec<Range<ItemId>>,
     /// Log sampling probability of each item as an in-batch target.
     pub logq: Vec<f32>,
-    /// The first epoch's examples in training order: target item and (item, weight) history.
-    pub examples: Vec<(ItemId, Vec<(ItemId, f32)>)>,
+    /// Each epoch's examples in training order (a fresh draw per epoch, as training draws
+    /// them): target item and (item, weight) history.
+    pub epochs: Vec<Vec<ExportedExample>>,
     /// Warm-up and total steps of the learning-rate schedule.
     pub warmup_steps: usize,
     /// Total optimiser steps.
     pub total_steps: usize,
+    /// Where the learning rate ends, as a share of its peak.
+    pub lr_floor: f64,
+    /// Width of the item-id embedding (when learned).
+    pub id_dim: usize,
+    /// Initial log of the logit scale.
+    pub initial_scale: f32,
+    /// AdamW's β₁, β₂ and ε.
+    pub adam: (f64, f64, f64),
 }
 
 /// What training needs besides the weights: features, users, sampling probabilities.
@@ -464,6 +479,11 @@ struct Example {
     history: Vec<(ItemId, f32)>,
 }
 
+/// Warm-up steps of the learning-rate schedule: the first 5% of the steps.
+fn warmup_steps(total_steps: usize) -> usize {
+    (total_steps / 20).max(1)
+}
+
 /// Initial logit scale: cosine × 10.
 const INITIAL_SCALE: f32 = std::f32::consts::LN_10;
 
@@ -478,14 +498,14 @@ impl TwoTower {
         Some((self.trained.item_vectors.as_slice(), self.trained.shape.config.dim))
     }
 
+    /// The item tower over `items`. Its first layer is `ReLU([content | embeddings] · W + b)`,
+    /// computed as one fused op with the content vectors as data, so the backward pass skips
+    /// their gradient (it would be the largest product of the step).
     fn item_tower(t: &Trained, net: &Net, items: &[u32]) -> candle_core::Result<Tensor> {
         let dev = &Device::Cpu;
         let idx = Tensor::from_vec(items.to_vec(), items.len(), dev)?;
         let f = &t.shape.features;
         let mut parts = Vec::new();
-        if t.shape.content_dim > 0 {
-            parts.push(t.content.index_select(&idx, 0)?);
-        }
         let columns = [&f.site, &f.category, &f.top_category, &f.brand, &f.price, &f.popularity];
         for (c, table) in &net.tables {
             let ids: Vec<u32> = items.iter().map(|&i| columns[*c][i as usize]).collect();
@@ -494,19 +514,32 @@ impl TwoTower {
         if let Some(ids) = &net.ids {
             parts.push(ids.index_select(&idx, 0)?);
         }
-        let x = Tensor::cat(&parts, 1)?;
-        l2(&dense(&dense(&x, &net.item[0])?.relu()?, &net.item[1])?)
+        let content = if t.shape.content_dim > 0 { Some(t.content.index_select(&idx, 0)?) } else { None };
+        let hidden = if parts.is_empty() {
+            let Some(content) = content else { candle_core::bail!("the item tower has no inputs") };
+            let (w, b) = &net.item[0];
+            constant_matmul(content, w)?.broadcast_add(b)?.relu()?
+        } else {
+            fused_dense(content, &Tensor::cat(&parts, 1)?, &net.item[0], Activation::Relu)?
+        };
+        fused_dense(None, &hidden, &net.item[1], Activation::L2)
     }
 
-    /// Users from pooled history: `pool` is `B × U` of interaction weights (0 = not in the
-    /// history) over the item outputs `items` (`U × dim`).
-    fn user_tower(&self, net: &Net, pool: &Tensor, items: &Tensor) -> candle_core::Result<Tensor> {
+    /// Users from pooled history: `histories[b]` lists user `b`'s (row of `items`, weight);
+    /// `items` are the item outputs (`U × dim`).
+    fn user_tower(&self, net: &Net, histories: &[Vec<(u32, f32)>], items: &Tensor) -> candle_core::Result<Tensor> {
         let pooled = match self.config.pooling {
-            Pooling::Mean => {
-                let norm = pool.sum_keepdim(1)?.clamp(1e-12, f64::MAX)?;
-                pool.broadcast_div(&norm)?.matmul(items)?
-            }
+            // a weighted mean of a few rows each: sparse, not a B × U product
+            Pooling::Mean => sparse_rows(items, SparseRows::means(histories))?,
             Pooling::Attention => {
+                let u = items.dim(0)?;
+                let mut pool = vec![0f32; histories.len() * u];
+                for (b, h) in histories.iter().enumerate() {
+                    for &(slot, w) in h {
+                        pool[b * u + slot as usize] += w;
+                    }
+                }
+                let pool = Tensor::from_vec(pool, (histories.len(), u), items.device())?;
                 let logits = items.matmul(&net.query.unsqueeze(1)?)?.t()?; // 1 × U
                                                                            // log weight, −∞ (as −1e9) outside the history
                 let mask = pool.gt(0.0)?;
@@ -517,7 +550,7 @@ impl TwoTower {
             }
         };
         match &net.user {
-            Some(mlp) => l2(&(dense(&dense(&pooled, &mlp[0])?.relu()?, &mlp[1])? + &pooled)?),
+            Some(mlp) => l2(&(dense(&fused_dense(None, &pooled, &mlp[0], Activation::Relu)?, &mlp[1])? + &pooled)?),
             None => l2(&pooled),
         }
     }
@@ -541,12 +574,8 @@ impl TwoTower {
                 items.len() - 1
             })
         };
-        let mut pool_entries = Vec::new();
-        for (b, e) in batch.iter().enumerate() {
-            for &(i, w) in &e.history {
-                pool_entries.push((b, at(i, &mut items), w));
-            }
-        }
+        let histories: Vec<Vec<(u32, f32)>> =
+            batch.iter().map(|e| e.history.iter().map(|&(i, w)| (at(i, &mut items) as u32, w)).collect()).collect();
         let targets: Vec<usize> = batch.iter().map(|e| at(e.target, &mut items)).collect();
         let negatives: Vec<Vec<usize>> = match self.config.loss {
             TwoTowerLoss::Bce => batch
@@ -568,12 +597,7 @@ impl TwoTower {
                 .collect()],
         };
         let h = Self::item_tower(t, net, &items)?;
-        let mut pool = vec![0f32; batch.len() * items.len()];
-        for (b, u, w) in pool_entries {
-            pool[b * items.len() + u] += w;
-        }
-        let pool = Tensor::from_vec(pool, (batch.len(), items.len()), dev)?;
-        let users = self.user_tower(net, &pool, &h)?;
+        let users = self.user_tower(net, &histories, &h)?;
         let scale = net.scale.exp()?;
         let pos_idx = Tensor::from_vec(targets.iter().map(|&x| x as u32).collect::<Vec<_>>(), batch.len(), dev)?;
         let pos = h.index_select(&pos_idx, 0)?;
@@ -632,18 +656,87 @@ pub fn bce(pos: &Tensor, neg: &Tensor) -> candle_core::Result<Tensor> {
 /// its logit (Yi et al. 2019); other columns holding the row's target item are masked (they
 /// are not negatives).
 pub fn sampled_softmax(logits: &Tensor, targets: &[ItemId], columns: &[(ItemId, f32)]) -> candle_core::Result<Tensor> {
-    let n = targets.len();
-    let m = columns.len();
-    let dev = logits.device();
-    let mut corr = vec![0f32; n * m];
-    for r in 0..n {
-        for (c, (item, logq)) in columns.iter().enumerate() {
-            corr[r * m + c] = if r != c && targets[r] == *item { -1e9 } else { -logq };
-        }
+    let (n, m) = logits.dims2()?;
+    if n != targets.len() || m != columns.len() || m < n {
+        candle_core::bail!(
+            "sampled softmax: {n} × {m} logits for {} targets and {} columns",
+            targets.len(),
+            columns.len()
+        );
     }
-    let corrected = (logits + Tensor::from_vec(corr, (n, m), dev)?)?;
-    let labels = Tensor::arange(0u32, n as u32, dev)?;
-    candle_nn::loss::cross_entropy(&corrected, &labels)
+    logits.contiguous()?.apply_op1(SampledSoftmax { targets: targets.to_vec(), columns: columns.to_vec() })
+}
+
+/// The corrected softmax cross-entropy as one op each way (candle's log-softmax, gather and
+/// mean are a dozen ops over the logits and their gradients).
+struct SampledSoftmax {
+    targets: Vec<ItemId>,
+    columns: Vec<(ItemId, f32)>,
+}
+
+impl SampledSoftmax {
+    /// Row `r`: writes `exp(z − max)` of its corrected logits `z` into `out` and returns
+    /// (`z_r − max`, the sum of `out`).
+    fn row(&self, r: usize, logits: &[f32], out: &mut [f32]) -> (f32, f32) {
+        for (c, ((item, logq), z)) in self.columns.iter().zip(out.iter_mut()).enumerate() {
+            *z = logits[c] + if r != c && self.targets[r] == *item { -1e9 } else { -logq };
+        }
+        let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let own = out[r] - max;
+        let mut sum = 0f32;
+        for z in out.iter_mut() {
+            *z = (*z - max).exp();
+            sum += *z;
+        }
+        (own, sum)
+    }
+}
+
+impl candle_core::CustomOp1 for SampledSoftmax {
+    fn name(&self) -> &'static str {
+        "sampled-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (n, m) = layout.shape().dims2()?;
+        let (candle_core::CpuStorage::F32(x), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+            candle_core::bail!("sampled softmax needs contiguous f32 logits")
+        };
+        let x = &x[start..end];
+        // per-row losses in order, summed in order: deterministic whatever the threads
+        let losses: Vec<f64> = (0..n)
+            .into_par_iter()
+            .map_init(
+                || vec![0f32; m],
+                |z, r| {
+                    let (own, sum) = self.row(r, &x[r * m..(r + 1) * m], z);
+                    (sum.ln() - own) as f64
+                },
+            )
+            .collect();
+        let total: f64 = losses.iter().sum();
+        Ok((candle_core::CpuStorage::F32(vec![(total / n.max(1) as f64) as f32]), ().into()))
+    }
+
+    fn bwd(&self, logits: &Tensor, _out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        use rayon::prelude::*;
+        let (n, m) = logits.dims2()?;
+        let x = logits.flatten_all()?.to_vec1::<f32>()?;
+        let scale = grad.to_scalar::<f32>()? / n.max(1) as f32;
+        let mut d = vec![0f32; n * m];
+        d.par_chunks_mut(m.max(1)).enumerate().for_each(|(r, row)| {
+            let (_, sum) = self.row(r, &x[r * m..(r + 1) * m], row);
+            let k = scale / sum;
+            row.iter_mut().for_each(|p| *p *= k);
+            row[r] -= scale;
+        });
+        Tensor::from_vec(d, (n, m), logits.device()).map(Some)
+    }
 }
 
 impl TwoTowerConfig {
@@ -781,14 +874,19 @@ impl TwoTowerConfig {
         Ok(Plan { features, content_dim, id_embedding, train_users, validation, logq, steps_per_epoch })
     }
 
-    /// The first epoch's training data as [`fit`](Recommender::fit) would see it.
-    pub fn export(&self, data: &TrainData) -> Result<TwoTowerExport> {
+    /// The training data of `epochs` epochs as [`fit`](Recommender::fit) draws them (the same
+    /// draws exactly when the loss samples no negatives: softmax without uniform ones).
+    pub fn export(&self, data: &TrainData, epochs: usize) -> Result<TwoTowerExport> {
         let c = self;
         let mut rng = Rng::new(c.seed ^ 0x7777);
         let plan = self.plan(data, &mut rng)?;
-        let mut users = plan.train_users.clone();
-        rng.shuffle(&mut users);
-        let examples = self.examples(data, &users, &mut rng).into_iter().map(|e| (e.target, e.history)).collect();
+        let epochs = (0..epochs.max(1))
+            .map(|_| {
+                let mut users = plan.train_users.clone();
+                rng.shuffle(&mut users);
+                self.examples(data, &users, &mut rng).into_iter().map(|e| (e.target, e.history)).collect()
+            })
+            .collect();
         let f = &plan.features;
         let columns = [&f.site, &f.category, &f.top_category, &f.brand, &f.price, &f.popularity];
         let shape = Shape {
@@ -799,6 +897,7 @@ impl TwoTowerConfig {
             id_embedding: plan.id_embedding,
         };
         let total_steps = plan.steps_per_epoch * c.epochs;
+        let adam = self.adam_params();
         Ok(TwoTowerExport {
             config: c.clone(),
             content: data.item_vectors.filter(|v| v.dim > 0).map(|v| v.data.clone()).unwrap_or_default(),
@@ -811,10 +910,18 @@ impl TwoTowerConfig {
                 .collect(),
             site_ranges: data.dataset.sites.iter().map(|s| s.items.clone()).collect(),
             logq: plan.logq,
-            examples,
-            warmup_steps: (total_steps / 20).max(1),
+            epochs,
+            warmup_steps: warmup_steps(total_steps),
             total_steps,
+            lr_floor: warmstart_core::schedule::WARMUP_COSINE_FLOOR,
+            id_dim: ID_DIM,
+            initial_scale: INITIAL_SCALE,
+            adam: (adam.beta1, adam.beta2, adam.eps),
         })
+    }
+
+    fn adam_params(&self) -> candle_nn::ParamsAdamW {
+        candle_nn::ParamsAdamW { lr: self.learning_rate, weight_decay: self.weight_decay, ..Default::default() }
     }
 
     /// Trains (early stopping on held-out cross-site users), calling `on_epoch` after every
@@ -834,13 +941,9 @@ impl TwoTowerConfig {
             config: c.clone(),
             trained: Trained { shape, net, varmap, content, item_vectors: Vec::new(), history: Vec::new() },
         };
-        let mut opt = candle_nn::AdamW::new(
-            model.trained.varmap.all_vars(),
-            candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
-        )
-        .map_err(candle)?;
+        let mut opt = FusedAdamW::new(model.trained.varmap.all_vars(), self.adam_params()).map_err(candle)?;
         let total_steps = steps_per_epoch * c.epochs;
-        let warmup = (total_steps / 20).max(1);
+        let warmup = warmup_steps(total_steps);
         let mut step = 0usize;
         let mut stopping = EarlyStopping::new(c.patience);
         let mut history = Vec::new();
@@ -1006,8 +1109,7 @@ impl TwoTower {
             .flat_map(|(i, _)| t.item_vectors[*i as usize * dim..(*i as usize + 1) * dim].to_vec())
             .collect();
         let h = Tensor::from_vec(rows, (hist.len(), dim), dev).map_err(candle)?;
-        let pool =
-            Tensor::from_vec(hist.iter().map(|x| x.1).collect::<Vec<_>>(), (1, hist.len()), dev).map_err(candle)?;
+        let pool = [hist.iter().enumerate().map(|(slot, x)| (slot as u32, x.1)).collect::<Vec<_>>()];
         let u = self.user_tower(&t.net, &pool, &h).and_then(|u| u.flatten_all()?.to_vec1::<f32>()).map_err(candle)?;
         Ok(Some(u))
     }

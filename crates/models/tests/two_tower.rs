@@ -60,6 +60,34 @@ fn sampled_softmax_applies_log_q_and_masks_repeated_targets() {
         sampled_softmax(&logits, &[0, 1], &[(0, 0.0), (1, 0.0), (1, 0.1f32.ln())]).unwrap().to_scalar::<f32>().unwrap()
             as f64;
     assert!((l - want).abs() < 1e-5, "{l} vs {want}");
+
+    // its gradient is candle's cross-entropy gradient of the corrected logits
+    let columns = [(0u32, 0.2f32.ln()), (1, 0.3f32.ln()), (1, 0.1f32.ln()), (5, 0.4f32.ln())];
+    let targets = [0u32, 1, 5];
+    let x =
+        candle_core::Var::from_vec((0..12).map(|i| (i as f32 * 1.3).sin()).collect::<Vec<_>>(), (3, 4), &Device::Cpu)
+            .unwrap();
+    let ours = sampled_softmax(x.as_tensor(), &targets, &columns).unwrap();
+    let corr: Vec<f32> = (0..3)
+        .flat_map(|r| {
+            columns.iter().enumerate().map(move |(c, (item, q))| if r != c && targets[r] == *item { -1e9 } else { -q })
+        })
+        .collect();
+    let reference = candle_nn::loss::cross_entropy(
+        &(x.as_tensor() + Tensor::from_vec(corr, (3, 4), &Device::Cpu).unwrap()).unwrap(),
+        &Tensor::from_vec(vec![0u32, 1, 2], 3, &Device::Cpu).unwrap(),
+    )
+    .unwrap();
+    let (a, b) = (ours.to_scalar::<f32>().unwrap(), reference.to_scalar::<f32>().unwrap());
+    assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    let (ga, gb) = (ours.backward().unwrap(), reference.backward().unwrap());
+    let (ga, gb) = (
+        ga.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
+        gb.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
+    );
+    for (ra, rb) in ga.iter().zip(&gb) {
+        assert!(ra.iter().zip(rb).all(|(p, q)| (p - q).abs() < 1e-5), "{ga:?} vs {gb:?}");
+    }
 }
 
 fn config(loss: TwoTowerLoss) -> TwoTowerConfig {
@@ -142,12 +170,15 @@ fn ablation_variants_train_and_name_parameters_parse() {
     assert!(e.iter().all(|x| x.examples > 0 && x.train_seconds >= 0.0));
     let p = cold_start_precision(&model);
     assert!(p >= 0.8, "ablated model cold-start precision@5 {p}");
-    // the export is the first epoch as training sees it
-    let x = TwoTowerConfig { targets_per_user: 4, ..config(TwoTowerLoss::Softmax) }.export(&data).unwrap();
+    // the export is each epoch's fresh draw as training sees it
+    let x = TwoTowerConfig { targets_per_user: 4, ..config(TwoTowerLoss::Softmax) }.export(&data, 2).unwrap();
     assert_eq!(x.features.len(), 6);
-    let n = x.examples.len();
+    assert_eq!(x.epochs.len(), 2);
+    let n = x.epochs[0].len();
     assert!(n > 3 * e[0].examples && n <= 4 * e[0].examples, "4 targets per user, 1 in the helper's config: {n}");
-    assert!(x.examples.iter().all(|(t, h)| !h.is_empty() && h.iter().all(|(i, _)| i != t)));
+    assert!(x.epochs[0] != x.epochs[1], "every epoch draws its own examples");
+    assert!(x.epochs.iter().flatten().all(|(t, h)| !h.is_empty() && h.iter().all(|(i, _)| i != t)));
+    assert!((x.lr_floor - 0.05).abs() < 1e-12 && x.id_dim > 0 && x.adam.0 > 0.0);
     assert!(x.total_steps >= x.warmup_steps && x.content_dim == 6);
 
     // parameters in model names

@@ -82,6 +82,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    warmstart_cli::one_elementwise_thread();
     let args = Args::parse();
     let threads = candle_threads();
     match args.what {

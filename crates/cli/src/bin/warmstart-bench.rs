@@ -1,8 +1,9 @@
 //! Benchmark driver: trains our ALS (and BPR) on the exact training matrix of an evaluation
 //! task and exports that matrix and the test cases, so `scripts/bench_als.py` can train
 //! `implicit` on the same data and both are compared in one run. `two-tower` exports the
-//! two-tower model's first training epoch (features, examples, batches) as `.npy` files for
-//! `scripts/two_tower_torch.py` and times our own epochs on the same task.
+//! two-tower model's training epochs (features, each epoch's fresh draw of examples, the
+//! optimiser's constants) as `.npy` files for `scripts/two_tower_torch.py` and times our own
+//! epochs on the same task.
 //!
 //! Usage: warmstart-bench als --store S --dataset D --protocol P --out DIR [--factors 64]
 //!        [--iterations 15] [--threads 2]
@@ -61,6 +62,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    warmstart_cli::one_elementwise_thread();
     let a = Args::parse();
     let store = Store::open(&a.store)?;
     let d = store.load_dataset(Some(&a.dataset))?;
@@ -155,7 +157,7 @@ fn two_tower(
     }
     let config = b.build()?;
     let data = TrainData { dataset: d, matrix: m, item_vectors: vectors.as_ref() };
-    let x = config.export(&data)?;
+    let x = config.export(&data, a.iterations)?;
     let dir = &a.out;
     let n = d.n_items();
     if x.content_dim > 0 {
@@ -184,15 +186,27 @@ fn two_tower(
         &warmstart_cli::npy::i64_bytes(ranges),
     )?;
     warmstart_cli::npy::write(&dir.join("logq.npy"), "<f4", &[n], &warmstart_cli::npy::f32_bytes(&x.logq))?;
-    let e = x.examples.len();
+    // every epoch's examples, one after another; epoch_offsets.npy says where each starts
+    let examples: Vec<&(u32, Vec<(u32, f32)>)> = x.epochs.iter().flatten().collect();
+    let e = examples.len();
+    let mut epoch_offsets = vec![0i64];
+    for ep in &x.epochs {
+        epoch_offsets.push(epoch_offsets.last().copied().unwrap_or(0) + ep.len() as i64);
+    }
+    warmstart_cli::npy::write(
+        &dir.join("epoch_offsets.npy"),
+        "<i8",
+        &[epoch_offsets.len()],
+        &warmstart_cli::npy::i64_bytes(epoch_offsets),
+    )?;
     warmstart_cli::npy::write(
         &dir.join("targets.npy"),
         "<i8",
         &[e],
-        &warmstart_cli::npy::i64_bytes(x.examples.iter().map(|t| t.0 as i64)),
+        &warmstart_cli::npy::i64_bytes(examples.iter().map(|t| t.0 as i64)),
     )?;
     let mut offsets = vec![0i64];
-    for t in &x.examples {
+    for t in &examples {
         offsets.push(offsets.last().copied().unwrap_or(0) + t.1.len() as i64);
     }
     warmstart_cli::npy::write(
@@ -201,8 +215,8 @@ fn two_tower(
         &[e + 1],
         &warmstart_cli::npy::i64_bytes(offsets),
     )?;
-    let items: Vec<i64> = x.examples.iter().flat_map(|t| t.1.iter().map(|h| h.0 as i64)).collect();
-    let weights: Vec<f32> = x.examples.iter().flat_map(|t| t.1.iter().map(|h| h.1)).collect();
+    let items: Vec<i64> = examples.iter().flat_map(|t| t.1.iter().map(|h| h.0 as i64)).collect();
+    let weights: Vec<f32> = examples.iter().flat_map(|t| t.1.iter().map(|h| h.1)).collect();
     warmstart_cli::npy::write(
         &dir.join("history_items.npy"),
         "<i8",
@@ -222,10 +236,11 @@ fn two_tower(
         "loss": match c.loss { warmstart_models::TwoTowerLoss::Bce => "bce", warmstart_models::TwoTowerLoss::Softmax => "softmax" },
         "negatives": c.negatives,
         "pooling": match c.pooling { warmstart_models::Pooling::Mean => "mean", warmstart_models::Pooling::Attention => "attention" },
-        "id_embedding": x.id_embedding, "id_dim": 32,
+        "id_embedding": x.id_embedding, "id_dim": x.id_dim,
         "embeddings": x.features.iter().map(|f| serde_json::json!([f.0, f.1, f.2])).collect::<Vec<_>>(),
-        "initial_scale": std::f32::consts::LN_10, "warmup_steps": x.warmup_steps, "total_steps": x.total_steps,
-        "uniform_negatives": c.uniform_negatives, "user_mlp": c.user_mlp,
+        "initial_scale": x.initial_scale, "warmup_steps": x.warmup_steps, "total_steps": x.total_steps,
+        "uniform_negatives": c.uniform_negatives, "user_mlp": c.user_mlp, "lr_floor": x.lr_floor,
+        "adam_betas": [x.adam.0, x.adam.1], "adam_eps": x.adam.2,
     });
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
     // our epochs on the same task
@@ -242,8 +257,9 @@ fn two_tower(
     println!(
         "{}",
         serde_json::json!({
-            "framework": "warmstart", "threads": candle_core_threads(), "examples": e, "batch": c.batch,
-            "epoch_seconds": secs, "epoch_seconds_median": median, "examples_per_second": e as f64 / median.max(1e-9),
+            "framework": "warmstart", "threads": candle_core_threads(), "examples": e / x.epochs.len().max(1), "batch": c.batch,
+            "epoch_seconds": secs, "epoch_seconds_median": median,
+            "examples_per_second": (e / x.epochs.len().max(1)) as f64 / median.max(1e-9),
             "loss": losses,
         })
     );
