@@ -17,7 +17,12 @@ linear layer (= content projection + shop and popularity embeddings + user bias)
 learned id embedding on id-only data (a user's: the mean over up to `user_items` sampled
 products). Written the usual PyG way: the input layer runs on every sampled node.
 
-    python scripts/graphsage_pyg.py DIR [--epochs 3] [--threads 2] [--save FILE]
+    python scripts/graphsage_pyg.py DIR [--epochs 3] [--threads 2] [--sampler-workers 0|1] [--save FILE]
+
+Threads: --threads intra-op threads train; with --sampler-workers 1 a DataLoader worker
+process samples and relabels the next batches meanwhile (warmstart's trainer likewise runs
+its sampler on a thread of its own beside its compute threads), else sampling runs in the
+training loop, inside the timed epoch.
 """
 
 import argparse
@@ -38,6 +43,13 @@ p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seed", type=int, default=42)
 p.add_argument("--save", help="write the weights here (safetensors, warmstart's names)")
+p.add_argument(
+    "--sampler-workers",
+    type=int,
+    default=0,
+    help="DataLoader worker processes sampling the next batches while the main process trains "
+    "(0: sample in the training loop, between steps)",
+)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -87,7 +99,7 @@ def load_epoch(e):
 load_epoch(1)
 
 
-def sample(nodes, fanout):
+def sample(nodes, fanout, rng=rng):
     """Up to `fanout` distinct neighbours of each node: (destination index, neighbour id)."""
     deg = degree[nodes]
     starts = offsets[nodes]
@@ -105,32 +117,35 @@ def sample(nodes, fanout):
     return dst[keep], neighbours[edge[keep]]
 
 
-class Blocks:
-    """Nodes hop by hop (targets first) and each layer's bipartite edge index."""
+# position of each node in the current batch's node list (-1: not in it); one per process
+position_of = np.full(n_items + n_users, -1, np.int64)
 
-    def __init__(self, targets):
-        position = {}
-        nodes = []
-        for t in targets.tolist():
-            if t not in position:
-                position[t] = len(nodes)
-                nodes.append(t)
+
+def first_appearance(ids):
+    """`ids` without repeats, in the order they first appear (vectorised)."""
+    _, first = np.unique(ids, return_index=True)
+    return ids[np.sort(first)]
+
+
+class Blocks:
+    """Nodes hop by hop (targets first) and each layer's bipartite edge index. The node
+    relabelling is vectorised NumPy (a position array, not a Python dict)."""
+
+    def __init__(self, targets, rng):
+        nodes = first_appearance(targets)
+        position_of[nodes] = np.arange(len(nodes))
         self.hop_ends = [len(nodes)]
         self.edges = []
         for fanout in fanouts:
-            end = len(nodes)
-            dst, nb = sample(np.asarray(nodes[:end]), fanout)
-            src = np.empty(len(nb), np.int64)
-            for k, v in enumerate(nb.tolist()):
-                q = position.get(v)
-                if q is None:
-                    q = position[v] = len(nodes)
-                    nodes.append(v)
-                src[k] = q
-            self.edges.append(torch.from_numpy(np.stack([src, dst])))
+            dst, nb = sample(nodes, fanout, rng)
+            new = first_appearance(nb[position_of[nb] < 0])
+            position_of[new] = np.arange(len(nodes), len(nodes) + len(new))
+            nodes = np.concatenate([nodes, new])
+            self.edges.append(torch.from_numpy(np.stack([position_of[nb], dst])))
             self.hop_ends.append(len(nodes))
-        self.nodes = np.asarray(nodes)
-        self.position = position
+        self.nodes = nodes
+        self.target_rows = position_of[targets].copy()
+        position_of[nodes] = -1
 
 
 class Model(torch.nn.Module):
@@ -199,7 +214,8 @@ batch = cfg["batch"]
 item_site = site.numpy()
 
 
-def step(chunk):
+def make_batch(chunk, rng):
+    """The sampling half of a step: targets, negatives and sampled blocks."""
     users = chunk[:, 0] + n_items
     pos = chunk[:, 1]
     b = len(chunk)
@@ -208,20 +224,56 @@ def step(chunk):
         ranges = site_ranges[item_site[pos]]
         neg = (ranges[:, :1] + rng.random((b, cfg["negatives"])) * (ranges[:, 1:] - ranges[:, :1])).astype(np.int64)
         targets.append(neg.reshape(-1))
-    blocks = Blocks(np.concatenate(targets))
+    return pos, Blocks(np.concatenate(targets), rng)
+
+
+def step(pos, blocks):
+    b = len(pos)
     z = model(blocks)
-    row = lambda ids: torch.tensor([blocks.position[int(v)] for v in ids])
-    zu, zp = z[row(users)], z[row(pos)]
+    rows = torch.from_numpy(blocks.target_rows)
+    zu, zp = z[rows[:b]], z[rows[b : 2 * b]]
     scale = model.scale.exp()
     if cfg["loss"] == "softmax":
         logits = scale * zu @ zp.T - (logq[torch.from_numpy(pos)] + math.log(b)).unsqueeze(0)
         same = torch.from_numpy(pos[:, None] == pos[None, :]) & ~torch.eye(b, dtype=torch.bool)
         logits = logits.masked_fill(same, -1e9)
         return F.cross_entropy(logits, torch.arange(b))
-    zn = z[row(targets[2])].view(b, cfg["negatives"], -1)
+    zn = z[rows[2 * b :]].view(b, cfg["negatives"], -1)
     pos_logit = scale * (zu * zp).sum(-1)
     neg_logit = scale * (zn * zu.unsqueeze(1)).sum(-1)
     return (F.softplus(-pos_logit).sum() + F.softplus(neg_logit).sum()) / (pos_logit.numel() + neg_logit.numel())
+
+
+class Sampled(torch.utils.data.IterableDataset):
+    """Epoch `epoch`'s batches, sampled in a DataLoader worker process (forked after the
+    epoch's graph is loaded) while the main process trains on the previous one."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng((a.seed, self.epoch))
+        for s in range(0, len(links), batch):
+            chunk = links[s : s + batch]
+            if len(chunk) >= 2:
+                yield make_batch(chunk, rng)
+
+
+def as_sampled(x):
+    """Batches pass from the worker as they were made (no conversion to tensors)."""
+    return x
+
+
+def batches(epoch):
+    if a.sampler_workers == 0:
+        for s in range(0, len(links), batch):
+            chunk = links[s : s + batch]
+            if len(chunk) >= 2:
+                yield make_batch(chunk, rng)
+    else:
+        yield from torch.utils.data.DataLoader(
+            Sampled(epoch), batch_size=None, num_workers=a.sampler_workers, prefetch_factor=4, collate_fn=as_sampled
+        )
 
 
 seconds, losses = [], []
@@ -231,11 +283,8 @@ for epoch in range(a.epochs):
     model.train()
     started = time.perf_counter()
     total, count = 0.0, 0
-    for s in range(0, len(links), batch):
-        chunk = links[s : s + batch]
-        if len(chunk) < 2:
-            continue
-        loss = step(chunk)
+    for pos, blocks in batches(epoch):
+        loss = step(pos, blocks)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -269,8 +318,10 @@ median = sorted(seconds)[len(seconds) // 2]
 print(
     json.dumps(
         {
-            "framework": f"pyg {__import__('torch_geometric').__version__} / torch {torch.__version__}",
+            "framework": f"pyg {__import__('torch_geometric').__version__} / torch {torch.__version__}"
+            + (f", {a.sampler_workers} sampler worker" if a.sampler_workers else ", sampling in the loop"),
             "threads": a.threads,
+            "sampler_workers": a.sampler_workers,
             "links": len(links),
             "batch": batch,
             "epoch_seconds": seconds,

@@ -43,7 +43,7 @@ use warmstart_core::{ItemId, Rng};
 
 use crate::graph::{content_knn, sample_blocks, ProductGraph};
 use crate::nn::{
-    candle, constant_matmul, dense, l2, masked_relu, seeded_varmap, sparse_rows, EarlyStopping, SparseRows,
+    candle, constant_matmul, dense, l2, masked_relu, seeded_varmap, sparse_rows, EarlyStopping, FusedAdamW, SparseRows,
 };
 use crate::two_tower::bce;
 use crate::{Error, Result, TrainData};
@@ -789,7 +789,7 @@ impl GraphSageConfig {
             config: c.clone(),
             trained: Trained { shape, net, varmap, content, cache: empty, history: Vec::new() },
         };
-        let mut opt = candle_nn::AdamW::new(
+        let mut opt = FusedAdamW::new(
             model.trained.varmap.all_vars(),
             candle_nn::ParamsAdamW { lr: c.learning_rate, weight_decay: c.weight_decay, ..Default::default() },
         )
