@@ -25,7 +25,7 @@ Install torch (CPU use, from PyPI only; this is scripts/install_torch_cpu.sh):
   the linked-against nvidia wheels (no triton, cusolver, nvjitlink, ...) takes ~4.0 GB instead
   of ~5.3 GB.
 
-usage: .venv-torch/bin/python scripts/two_tower_torch.py DIR [--epochs 3] [--threads 2] [--seed 42]
+usage: .venv-torch/bin/python scripts/two_tower_torch.py DIR [--epochs 3] [--threads 2] [--seed 42] [--save FILE]
 
 DIR is what the Rust side exports (`TwoTowerExport`), little-endian .npy files:
   config.json          n_items, content_dim (0 = none), dim, hidden, batch, learning_rate,
@@ -132,6 +132,18 @@ class TwoTower:
         # constants: content vectors and each table's index per item (one contiguous row per table)
         self.content = torch.from_numpy(data["content"]) if data["content"] is not None else None
         self.features = torch.from_numpy(np.ascontiguousarray(data["features"].T))
+
+    def warmstart_weights(self):
+        """The parameters under warmstart's names and layouts (weights as in × out)."""
+        out = {f"emb.{name}": t for (name, _, _), t in zip(self.cfg["embeddings"], self.tables)}
+        if self.ids is not None:
+            out["emb.id"] = self.ids
+        for i, (w, b) in enumerate(self.item):
+            out[f"item.{i}.weight"], out[f"item.{i}.bias"] = w, b
+        for i, (w, b) in enumerate(self.user or []):
+            out[f"user.{i}.weight"], out[f"user.{i}.bias"] = w, b
+        out["query"], out["scale"] = self.query, self.scale
+        return {k: v.detach().contiguous().float() for k, v in out.items()}
 
     def parameters(self):
         ps = list(self.tables) + ([self.ids] if self.ids is not None else [])
@@ -262,12 +274,31 @@ def warmup_cosine(step, warmup, total, peak, floor):
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+def save_safetensors(path, tensors):
+    """Minimal safetensors writer (8-byte header length, JSON header, little-endian f32 data)."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        data = tensors[name].numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("dir")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--save", help="write the trained weights here (safetensors, warmstart's names), so "
+                   "`warmstart eval --models 'two-tower:init=FILE:epochs=0'` ranks with them")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -317,6 +348,8 @@ def main():
         losses.append(total / max(len(chunks), 1))
         log(f"epoch {epoch + 1}: {times[-1]:.2f} s, loss {losses[-1]:.4f}")
 
+    if a.save:
+        save_safetensors(a.save, model.warmstart_weights())
     median = statistics.median(times)
     print(json.dumps({
         "framework": "pytorch", "torch": torch.__version__, "threads": a.threads,
