@@ -100,6 +100,11 @@ pub struct TwoTowerConfig {
     /// The residual MLP of the user tower (off: the pooled history is the user).
     #[serde(default = "yes")]
     pub user_mlp: bool,
+    /// Weights to start from instead of the seeded initialisation: a safetensors file with
+    /// this model's parameter names and shapes (`scripts/two_tower_torch.py --save` writes one
+    /// from the PyTorch re-implementation). With `epochs = 0` the model is used as loaded.
+    #[serde(default)]
+    pub init: Option<String>,
 }
 
 fn one() -> usize {
@@ -137,6 +142,7 @@ impl TwoTowerConfig {
             categorical: true,
             popularity_feature: true,
             user_mlp: true,
+            init: None,
         })
     }
 }
@@ -171,6 +177,7 @@ impl TwoTowerConfigBuilder {
     setter!(categorical, bool);
     setter!(popularity_feature, bool);
     setter!(user_mlp, bool);
+    setter!(init, Option<String>);
 
     /// Sets one parameter from text (`key=value` in model names such as
     /// `two-tower:epochs=40:dim=128`); the error names the key and the rule.
@@ -203,6 +210,7 @@ impl TwoTowerConfigBuilder {
             "categorical" => self.categorical(flag(key, value)?),
             "popularity" => self.popularity_feature(flag(key, value)?),
             "user_mlp" => self.user_mlp(flag(key, value)?),
+            "init" => self.init(Some(value.to_string())),
             "loss" => self.loss(match value {
                 "bce" => TwoTowerLoss::Bce,
                 "softmax" => TwoTowerLoss::Softmax,
@@ -224,7 +232,7 @@ impl TwoTowerConfigBuilder {
             _ => {
                 return Err(Error::ModelParameter(format!(
                     "unknown two-tower parameter `{key}` (dim, hidden, epochs, batch, lr, wd, neg, uniform, targets, \
-                     history, patience, validation, seed, ids, categorical, popularity, user_mlp, loss, pooling)"
+                     history, patience, validation, seed, ids, categorical, popularity, user_mlp, loss, pooling, init)"
                 )))
             }
         })
@@ -241,11 +249,11 @@ impl TwoTowerConfigBuilder {
         if c.batch < 2 {
             return bad("batch", c.batch.to_string(), "must be at least 2");
         }
-        if c.epochs == 0 || c.max_history == 0 || c.targets_per_user == 0 {
+        if (c.epochs == 0 && c.init.is_none()) || c.max_history == 0 || c.targets_per_user == 0 {
             return bad(
                 "epochs/max_history/targets_per_user",
                 format!("{}/{}/{}", c.epochs, c.max_history, c.targets_per_user),
-                "must be positive",
+                "must be positive (epochs may be 0 with init weights)",
             );
         }
         if c.loss == TwoTowerLoss::Bce && c.negatives == 0 {
@@ -934,7 +942,10 @@ impl TwoTowerConfig {
             self.plan(data, &mut rng)?;
         let shape = Shape { config: c.clone(), features, content_dim, n_items: d.n_items(), id_embedding };
         let content = content_tensor(data.item_vectors, d.n_items())?;
-        let varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
+        let mut varmap = seeded_varmap(&shape.specs(), c.seed, &[("scale", INITIAL_SCALE)])?;
+        if let Some(path) = &c.init {
+            varmap.load(path).map_err(|e| Error::BadData(format!("two-tower init weights {path}: {e}")))?;
+        }
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let net = shape.build(&vb).map_err(candle)?;
         let mut model = TwoTower {
@@ -1050,6 +1061,9 @@ impl TwoTowerConfig {
             differs("categorical", c.categorical.to_string(), d.categorical.to_string());
             differs("popularity", c.popularity_feature.to_string(), d.popularity_feature.to_string());
             differs("user_mlp", c.user_mlp.to_string(), d.user_mlp.to_string());
+        }
+        if let Some(path) = &c.init {
+            parts.push(format!("init {path}"));
         }
         format!("two-tower({}, ≤{} epochs)", parts.join(", "), c.epochs)
     }

@@ -139,7 +139,7 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
     let cfg = TwoTowerConfig { epochs: 3, ..config(TwoTowerLoss::Softmax) };
     let a = (cfg.clone()).fit_with(&data, &mut |_| {}).unwrap();
-    let b = (cfg).fit_with(&data, &mut |_| {}).unwrap();
+    let b = (cfg.clone()).fit_with(&data, &mut |_| {}).unwrap();
     assert_eq!(a.item_vectors().unwrap().0, b.item_vectors().unwrap().0);
     let dir = tempfile::tempdir().unwrap();
     a.save(dir.path()).unwrap();
@@ -149,6 +149,18 @@ fn training_is_deterministic_and_save_load_gives_identical_scores() {
     a.score(&history, 40..80, &mut s1).unwrap();
     loaded.score(&history, 40..80, &mut s2).unwrap();
     assert_eq!(s1, s2);
+    // init weights with no epochs: the same model (how PyTorch-trained weights are ranked)
+    let init = dir.path().join("model.safetensors").display().to_string();
+    let c = (TwoTowerConfig { epochs: 0, init: Some(init), ..cfg.clone() }).fit_with(&data, &mut |_| {}).unwrap();
+    let mut s3 = vec![0f32; 40];
+    c.score(&history, 40..80, &mut s3).unwrap();
+    assert_eq!(s1, s3);
+    assert!(c.epochs().is_empty());
+    let missing = TwoTowerConfig { init: Some("no/such/weights.safetensors".into()), ..cfg.clone() };
+    let err = missing.fit_with(&data, &mut |_| {}).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("no/such/weights.safetensors"), "{err}");
+    assert!(TwoTowerConfig::builder().epochs(0).build().is_err(), "no epochs and no weights");
+    assert!(TwoTowerConfig::builder().epochs(0).set("init", "w.safetensors").unwrap().build().is_ok());
     assert!(TwoTowerConfig::builder().batch(1).build().is_err());
     assert!(TwoTowerConfig::builder().loss(TwoTowerLoss::Bce).negatives(0).build().is_err());
 }
