@@ -11,6 +11,7 @@ pub mod graph;
 pub mod graphsage;
 pub mod itemknn;
 mod linalg;
+mod losses;
 mod nn;
 pub mod popularity;
 pub mod random;

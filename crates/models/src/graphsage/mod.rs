@@ -42,10 +42,10 @@ use serde::{Deserialize, Serialize};
 use warmstart_core::{ItemId, Rng};
 
 use crate::graph::{content_knn, sample_blocks, ProductGraph};
+use crate::losses::bce;
 use crate::nn::{
     candle, constant_matmul, dense, l2, masked_relu, seeded_varmap, sparse_rows, EarlyStopping, FusedAdamW, SparseRows,
 };
-use crate::two_tower::bce;
 use crate::{Error, Result, TrainData};
 
 /// What training did, epoch by epoch.
@@ -537,7 +537,7 @@ impl GraphSage {
             let logits = zu.matmul(&zp.t()?)?.broadcast_mul(&scale)?;
             let items: Vec<ItemId> = links.iter().map(|x| x.1).collect();
             let columns: Vec<(ItemId, f32)> = items.iter().map(|&i| (i, logq[i as usize] + (b as f32).ln())).collect();
-            return crate::two_tower::sampled_softmax(&logits, &items, &columns);
+            return crate::losses::sampled_softmax(&logits, &items, &columns);
         }
         let neg_rows: Vec<u32> = targets[2 * b..].iter().map(|&v| pos_of(v)).collect();
         let zn =

@@ -1,19 +1,7 @@
-//! Pieces shared by the neural models (two-tower, GraphSAGE): dense layers, L2
-//! normalisation, seeded parameter initialisation, best-epoch snapshots and the error
-//! conversion from candle.
+//! Custom candle ops: each computes in one pass forward and one backward what candle would run
+//! as several element-wise ops, and skips gradients nobody needs (data inputs, masks).
 
-use std::collections::HashMap;
-
-use candle_core::{Device, Tensor, Var, D};
-use candle_nn::VarMap;
-use warmstart_core::Rng;
-
-use crate::{Error, Result};
-
-/// `x · w + b`.
-pub(crate) fn dense(x: &Tensor, (w, b): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
-    x.matmul(w)?.broadcast_add(b)
-}
+use candle_core::{Device, Tensor, D};
 
 /// The values of a custom op's input, which must be contiguous f32.
 fn f32_values<'a>(
@@ -250,77 +238,6 @@ impl candle_core::CustomOp3 for FusedDense {
     }
 }
 
-/// AdamW with decoupled weight decay, as `candle_nn::AdamW` computes it, in one pass over each
-/// parameter: candle's version runs a dozen tensor ops per parameter and step (each allocating
-/// and, for small parameters, costing more to dispatch than to compute).
-pub(crate) struct FusedAdamW {
-    /// Each parameter with its first and second moments.
-    vars: Vec<(Var, Vec<f32>, Vec<f32>)>,
-    params: candle_nn::ParamsAdamW,
-    step_t: i32,
-}
-
-impl candle_nn::Optimizer for FusedAdamW {
-    type Config = candle_nn::ParamsAdamW;
-
-    fn new(vars: Vec<Var>, params: candle_nn::ParamsAdamW) -> candle_core::Result<Self> {
-        let vars = vars
-            .into_iter()
-            .filter(|v| v.dtype().is_float())
-            .map(|v| {
-                if v.dtype() != candle_core::DType::F32 {
-                    candle_core::bail!("AdamW: f32 parameters only, not {:?}", v.dtype());
-                }
-                let n = v.elem_count();
-                Ok((v, vec![0f32; n], vec![0f32; n]))
-            })
-            .collect::<candle_core::Result<_>>()?;
-        Ok(FusedAdamW { vars, params, step_t: 0 })
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr
-    }
-
-    fn step(&mut self, grads: &candle_core::backprop::GradStore) -> candle_core::Result<()> {
-        use rayon::prelude::*;
-        self.step_t += 1;
-        let p = &self.params;
-        let (b1, b2) = (p.beta1 as f32, p.beta2 as f32);
-        let scale_m = (1.0 / (1.0 - p.beta1.powi(self.step_t))) as f32;
-        let scale_v = (1.0 / (1.0 - p.beta2.powi(self.step_t))) as f32;
-        let (lr, eps) = (p.lr as f32, p.eps as f32);
-        let decay = (1.0 - p.lr * p.weight_decay) as f32;
-        for (var, m, v) in &mut self.vars {
-            let Some(g) = grads.get(var) else { continue };
-            let g = g.flatten_all()?.to_vec1::<f32>()?;
-            let mut theta = var.flatten_all()?.to_vec1::<f32>()?;
-            if g.len() != theta.len() {
-                candle_core::bail!("AdamW: a gradient of {} values for {}", g.len(), theta.len());
-            }
-            const CHUNK: usize = 1 << 14;
-            theta
-                .par_chunks_mut(CHUNK)
-                .zip(m.par_chunks_mut(CHUNK))
-                .zip(v.par_chunks_mut(CHUNK))
-                .zip(g.par_chunks(CHUNK))
-                .for_each(|(((theta, m), v), g)| {
-                    for (((t, m), v), g) in theta.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                        *m = b1 * *m + (1.0 - b1) * g;
-                        *v = b2 * *v + (1.0 - b2) * g * g;
-                        *t = *t * decay - lr * (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
-                    }
-                });
-            var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
-        }
-        Ok(())
-    }
-}
-
 /// A sparse matrix in CSR form whose rows weigh rows of another tensor: row `r` stands for
 /// `Σ vals[k] · src[cols[k]]` over `k` in `offsets[r]..offsets[r + 1]`.
 #[derive(Debug, Clone, Default)]
@@ -510,121 +427,6 @@ impl candle_core::CustomOp1 for RowL2 {
     }
 }
 
-/// A candle error as this crate's error.
-pub(crate) fn candle(e: candle_core::Error) -> Error {
-    Error::BadData(format!("tensor library: {e}"))
-}
-
-/// A parameter set initialised from `seed` (candle's own random init is not seeded): each
-/// spec is a name, a shape and the standard deviation of its normal initial values; names in
-/// `constants` start at the given value instead.
-pub(crate) fn seeded_varmap(
-    specs: &[(String, Vec<usize>, f32)],
-    seed: u64,
-    constants: &[(&str, f32)],
-) -> Result<VarMap> {
-    let varmap = VarMap::new();
-    {
-        let mut vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
-        let mut init = Rng::new(seed);
-        for (name, dims, std) in specs {
-            let len: usize = dims.iter().product();
-            let values: Vec<f32> = match constants.iter().find(|c| c.0 == name) {
-                Some((_, v)) => vec![*v; len],
-                None => (0..len).map(|_| init.normal_f32() * std).collect(),
-            };
-            let t = Tensor::from_vec(values, dims.clone(), &Device::Cpu).map_err(candle)?;
-            vars.insert(name.clone(), Var::from_tensor(&t).map_err(candle)?);
-        }
-    }
-    Ok(varmap)
-}
-
-/// Copies of every parameter (the best epoch so far).
-fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
-    varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::BadData("poisoned variables".into()))?
-        .iter()
-        .map(|(k, v)| -> candle_core::Result<(String, Tensor)> { Ok((k.clone(), v.as_tensor().copy()?)) })
-        .collect::<candle_core::Result<HashMap<_, _>>>()
-        .map_err(candle)
-}
-
-/// Puts a snapshot's values back.
-fn restore(varmap: &VarMap, snapshot: &HashMap<String, Tensor>) -> Result<()> {
-    let vars = varmap.data().lock().map_err(|_| Error::BadData("poisoned variables".into()))?;
-    for (k, v) in vars.iter() {
-        if let Some(s) = snapshot.get(k) {
-            v.set(s).map_err(candle)?;
-        }
-    }
-    Ok(())
-}
-
-/// What one training epoch of a neural model did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct EpochReport {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub loss: f64,
-    /// Validation NDCG@10 (when validation users exist).
-    pub validation_ndcg: Option<f64>,
-    /// Seconds spent on the training steps (validation excluded).
-    pub train_seconds: f64,
-    /// Training examples (or positive links) seen.
-    pub examples: usize,
-}
-
-/// Early stopping on validation NDCG@10: keeps a copy of the best epoch's parameters and
-/// says when `patience` epochs in a row did not beat it.
-pub(crate) struct EarlyStopping {
-    best: Option<(f64, HashMap<String, Tensor>)>,
-    since_best: usize,
-    patience: usize,
-}
-
-impl EarlyStopping {
-    pub(crate) fn new(patience: usize) -> EarlyStopping {
-        EarlyStopping { best: None, since_best: 0, patience }
-    }
-
-    /// Records an epoch's validation score; `true` when training should stop.
-    pub(crate) fn observe(&mut self, score: f64, varmap: &VarMap) -> Result<bool> {
-        if self.best.as_ref().is_none_or(|b| score > b.0) {
-            self.best = Some((score, snapshot(varmap)?));
-            self.since_best = 0;
-            Ok(false)
-        } else {
-            self.since_best += 1;
-            Ok(self.since_best > self.patience)
-        }
-    }
-
-    /// Puts the best epoch's parameters back (nothing when no epoch was validated).
-    pub(crate) fn restore_best(self, varmap: &VarMap) -> Result<()> {
-        match self.best {
-            Some((_, best)) => restore(varmap, &best),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The items' content vectors as an `n_items × dim` tensor (`n_items × 1` zeros without).
-pub(crate) fn content_tensor(v: Option<&warmstart_core::ItemVectors>, n_items: usize) -> Result<Tensor> {
-    match v {
-        Some(v) if v.dim > 0 => {
-            if v.n_items() != n_items {
-                return Err(Error::BadData(format!("{} item vectors for {n_items} items", v.n_items())));
-            }
-            Tensor::from_vec(v.data.clone(), (n_items, v.dim), &Device::Cpu).map_err(candle)
-        }
-        _ => Tensor::zeros((n_items, 1), candle_core::DType::F32, &Device::Cpu).map_err(candle),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,25 +540,6 @@ mod tests {
             for r in [0, 2] {
                 assert!(a[r].iter().zip(&b[r]).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} vs {b:?}");
             }
-        }
-
-        // the fused AdamW takes candle's AdamW steps
-        {
-            use candle_nn::Optimizer;
-            let start: Vec<f32> = (0..12).map(|i| (i as f32 * 0.9).cos()).collect();
-            let (a, c) =
-                (Var::from_vec(start.clone(), (3, 4), dev).unwrap(), Var::from_vec(start, (3, 4), dev).unwrap());
-            let params = candle_nn::ParamsAdamW { lr: 0.05, weight_decay: 0.1, ..Default::default() };
-            let mut ours = FusedAdamW::new(vec![a.clone()], params.clone()).unwrap();
-            let mut theirs = candle_nn::AdamW::new(vec![c.clone()], params).unwrap();
-            let target = Tensor::from_vec((0..12).map(|i| i as f32 * 0.1).collect::<Vec<_>>(), (3, 4), dev).unwrap();
-            for step in 0..5 {
-                ours.set_learning_rate(0.05 / (step + 1) as f64);
-                theirs.set_learning_rate(0.05 / (step + 1) as f64);
-                ours.backward_step(&(a.as_tensor() - &target).unwrap().sqr().unwrap().sum_all().unwrap()).unwrap();
-                theirs.backward_step(&(c.as_tensor() - &target).unwrap().sqr().unwrap().sum_all().unwrap()).unwrap();
-            }
-            close(a.as_tensor(), c.as_tensor());
         }
 
         let x = Var::from_vec(vec![-1.0f32, 2.0, 0.5, -0.2, 3.0, 1.0], (2, 3), dev).unwrap();
