@@ -33,6 +33,7 @@ import resource
 import time
 
 import numpy as np
+from safetensors_io import save_safetensors
 import torch
 import torch.nn.functional as F
 from torch_geometric.nn import SAGEConv
@@ -293,23 +294,6 @@ for epoch in range(a.epochs):
     seconds.append(time.perf_counter() - started)
     losses.append(total / max(count, 1))
     print(f"pyg epoch {epoch + 1}: {seconds[-1]:.1f}s, loss {losses[-1]:.4f}", file=__import__("sys").stderr)
-
-def save_safetensors(path, tensors):
-    """Minimal safetensors writer (8-byte header length, JSON header, little-endian data)."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little"))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
 
 if a.save:
     save_safetensors(a.save, model.warmstart_weights())

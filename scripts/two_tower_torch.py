@@ -78,6 +78,7 @@ import sys
 import time
 
 import numpy as np
+from safetensors_io import save_safetensors
 import torch
 import torch.nn.functional as F
 
@@ -272,23 +273,6 @@ def warmup_cosine(step, warmup, total, peak, floor):
         return peak * (step + 1) / warmup
     p = min((step - warmup) / max(total - warmup, 1), 1.0)
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
-
-
-def save_safetensors(path, tensors):
-    """Minimal safetensors writer (8-byte header length, JSON header, little-endian f32 data)."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little"))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
 
 
 def main():
