@@ -147,9 +147,7 @@ impl candle_core::CustomOp3 for FusedDense {
                         for (z, b) in row.iter_mut().zip(bias) {
                             *z += b;
                         }
-                        let n = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                        row.iter_mut().for_each(|v| *v /= n);
-                        n
+                        normalise_row(row)
                     })
                     .collect();
                 *self.norms.lock().map_err(|_| candle_core::Error::Msg("fused dense: poisoned".into()))? = norms;
@@ -201,10 +199,10 @@ impl candle_core::CustomOp3 for FusedDense {
                     if norms.len() != rows {
                         candle_core::bail!("fused dense layer: backward without its forward pass");
                     }
-                    dz.par_chunks_mut(w_row).zip(y.par_chunks(w_row)).zip(norms.par_iter()).for_each(|((g, y), n)| {
-                        let gy: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
-                        g.iter_mut().zip(y).for_each(|(g, y)| *g = (*g - y * gy) / n);
-                    });
+                    dz.par_chunks_mut(w_row)
+                        .zip(y.par_chunks(w_row))
+                        .zip(norms.par_iter())
+                        .for_each(|((g, y), n)| normalised_row_gradient(g, y, *n));
                 }
             }
         }
@@ -390,6 +388,24 @@ pub(crate) fn l2(x: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
 }
 
+/// A row's L2 norm, at least 1e-12.
+fn row_norm(row: &[f32]) -> f32 {
+    row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12)
+}
+
+/// Divides a row by its norm; returns the norm.
+fn normalise_row(row: &mut [f32]) -> f32 {
+    let n = row_norm(row);
+    row.iter_mut().for_each(|v| *v /= n);
+    n
+}
+
+/// The gradient through `y = x / ‖x‖` for one row, in place: `(g − y (g · y)) / ‖x‖`.
+fn normalised_row_gradient(g: &mut [f32], y: &[f32], norm: f32) {
+    let gy: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+    g.iter_mut().zip(y).for_each(|(g, y)| *g = (*g - y * gy) / norm);
+}
+
 /// Each row divided by its L2 norm (at least 1e-12).
 struct RowL2;
 
@@ -407,21 +423,17 @@ impl candle_core::CustomOp1 for RowL2 {
         let width = layout.shape().dims2()?.1.max(1);
         let mut out = x.to_vec();
         for row in out.chunks_mut(width) {
-            let n = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            row.iter_mut().for_each(|v| *v /= n);
+            normalise_row(row);
         }
         Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        // y = x / n: dx = (g − y (g · y)) / n, per row
         let width = x.dim(1)?.max(1);
         let (xs, ys) = (x.flatten_all()?.to_vec1::<f32>()?, out.flatten_all()?.to_vec1::<f32>()?);
         let mut g = grad.flatten_all()?.to_vec1::<f32>()?;
         for ((g, y), x) in g.chunks_mut(width).zip(ys.chunks(width)).zip(xs.chunks(width)) {
-            let n = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            let gy: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
-            g.iter_mut().zip(y).for_each(|(g, y)| *g = (*g - y * gy) / n);
+            normalised_row_gradient(g, y, row_norm(x));
         }
         Tensor::from_vec(g, x.shape(), x.device()).map(Some)
     }
