@@ -56,6 +56,10 @@ const NEURAL_MODELS: &str = "two-tower:epochs=3,two-tower-bce:epochs=3";
 /// GraphSAGE on a 5-epoch budget, in the Amazon cold-start leaderboard only (on CDRIB's 42,000
 /// users one epoch takes about a minute; `eval --protocol cdrib --models graphsage` runs it there).
 const GRAPHSAGE_MODELS: &str = "graphsage:epochs=5";
+/// The default `serve` picks (the blend of item-kNN, RP3beta, ALS and popularity, weights from
+/// validation users) and the member the other leaderboard models lack, in the cross-shop
+/// leaderboards, so the default stands beside every single model with paired tests.
+const DEFAULT_MODELS: &str = "rp3beta,blend";
 
 const LEADERBOARDS: [(&str, &str); 3] =
     [("cold-start", "amazon-art-office"), ("cdrib", "cdrib-game-video"), ("random", "movielens-100k")];
@@ -140,9 +144,9 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
                 dataset: Some(dataset.into()),
                 models: match protocol {
                     "cold-start" if embedded.contains(&dataset) => {
-                        format!("{},{CONTENT_MODELS},{NEURAL_MODELS},{GRAPHSAGE_MODELS}", a.models)
+                        format!("{},{DEFAULT_MODELS},{CONTENT_MODELS},{NEURAL_MODELS},{GRAPHSAGE_MODELS}", a.models)
                     }
-                    "cold-start" | "cdrib" => format!("{},{NEURAL_MODELS}", a.models),
+                    "cold-start" | "cdrib" => format!("{},{DEFAULT_MODELS},{NEURAL_MODELS}", a.models),
                     _ => a.models.clone(),
                 },
                 k: a.k.clone(),
