@@ -533,3 +533,33 @@ fn catalog_and_event_writes_on_two_connections_never_fail_busy() {
         });
     }
 }
+
+/// A store written by the previous schema (SQLite version 4, PostgreSQL version 1: no
+/// erasure records) is migrated when opened, keeps its events, and feeds erasures after.
+#[test]
+fn a_store_of_the_previous_schema_migrates_and_keeps_its_events() {
+    for b in backends("previous_schema") {
+        {
+            let mut s = b.open();
+            s.record_recommendations(&[rec("r1", "h1", &["x"])]).unwrap();
+            s.insert_events(&[event("k1", "h1", EventKind::Impression, &[("x", 0)])]).unwrap();
+        }
+        // take the store back to the previous schema
+        match b.name {
+            "sqlite" => {
+                let c = rusqlite::Connection::open(&b.location).unwrap();
+                c.execute_batch("DROP TABLE erasures; PRAGMA user_version = 4;").unwrap();
+            }
+            _ => {
+                let mut c = postgres::Client::connect(b.location.to_str().unwrap(), postgres::NoTls).unwrap();
+                c.batch_execute("DROP TABLE erasures; UPDATE settings SET value = '1' WHERE name = 'schema_version'")
+                    .unwrap();
+            }
+        }
+        let mut s = b.open();
+        assert_eq!(s.events_after(0, 10).unwrap().len(), 1, "{}: events kept", b.name);
+        let before = s.feed_cursor().unwrap();
+        s.delete_session("h1").unwrap();
+        assert_eq!(s.erasures_after(before.erasure).unwrap().len(), 1, "{}: erasures recorded", b.name);
+    }
+}
