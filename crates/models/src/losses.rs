@@ -72,10 +72,7 @@ impl candle_core::CustomOp1 for SampledSoftmax {
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
         use rayon::prelude::*;
         let (n, m) = layout.shape().dims2()?;
-        let (candle_core::CpuStorage::F32(x), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-            candle_core::bail!("sampled softmax needs contiguous f32 logits")
-        };
-        let x = &x[start..end];
+        let x = crate::nn::f32_values(storage, layout, self.name())?;
         // per-row losses in order, summed in order: deterministic whatever the threads
         let losses: Vec<f64> = (0..n)
             .into_par_iter()

@@ -14,7 +14,7 @@ use warmstart_core::Rng;
 use crate::{Error, Result};
 
 pub(crate) use adamw::FusedAdamW;
-pub(crate) use ops::{constant_matmul, fused_dense, l2, masked_relu, sparse_rows, Activation, SparseRows};
+pub(crate) use ops::{constant_matmul, f32_values, fused_dense, l2, masked_relu, sparse_rows, Activation, SparseRows};
 
 /// `x · w + b`.
 pub(crate) fn dense(x: &Tensor, (w, b): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {

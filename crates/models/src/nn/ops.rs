@@ -4,7 +4,7 @@
 use candle_core::{Device, Tensor, D};
 
 /// The values of a custom op's input, which must be contiguous f32.
-fn f32_values<'a>(
+pub(crate) fn f32_values<'a>(
     storage: &'a candle_core::CpuStorage,
     layout: &candle_core::Layout,
     op: &str,
