@@ -55,6 +55,16 @@ pub struct EvalArgs {
     /// Cases per task in the TREC files.
     #[arg(long, default_value_t = 300)]
     pub trec_cases: usize,
+    /// Also write every task's test and validation cases (user, relevant items, candidates)
+    /// into `cases/` of the run directory, for judging a peer on exactly the same cases
+    /// (`per_case.csv` holds every model's metrics per case).
+    #[arg(long)]
+    pub write_cases: bool,
+    /// The model `warmstart serve` uses by default: when it is among --models, the run checks
+    /// it against the best single model in every history-length segment (within one standard
+    /// error of the paired difference).
+    #[arg(long, default_value = "blend")]
+    pub default_model: String,
 }
 
 pub(crate) fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
@@ -207,9 +217,12 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
         details: Vec::new(),
         cross_validation: Vec::new(),
         comparisons: Vec::new(),
+        segment_checks: Vec::new(),
     };
     let metric = main_metric(&ks);
+    let mut cases_to_write: Vec<(String, String)> = Vec::new();
     if let Some(k) = a.folds {
+        anyhow::ensure!(!a.write_cases, "--write-cases applies without --folds");
         anyhow::ensure!(p == Protocol::ColdStart, "--folds applies to the cold-start protocol");
         for (s, t) in protocol::directions(&d) {
             let folds = protocol::cold_start_folds(&d, s, t, k, &opts)?;
@@ -238,12 +251,25 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
             }
             pb.finish_and_clear();
             report.comparisons.extend(compare(&pooled, &metric));
+            report.segment_checks.extend(warmstart_eval::report::segment_checks(&pooled, &a.default_model, &metric));
             for r in pooled {
                 report.push(r);
             }
         }
     } else {
         let tasks = tasks(p, &d, &opts)?;
+        if a.write_cases {
+            cases_to_write = tasks
+                .iter()
+                .flat_map(|t| {
+                    let stem = t.name.replace('→', "_to_");
+                    [
+                        (format!("{stem}.test.tsv"), warmstart_eval::report::cases_tsv(&d, &t.test)),
+                        (format!("{stem}.valid.tsv"), warmstart_eval::report::cases_tsv(&d, &t.valid)),
+                    ]
+                })
+                .collect();
+        }
         for t in &tasks {
             for n in &t.notes {
                 if !report.notes.contains(n) {
@@ -276,6 +302,7 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
             details.extend(pooled);
         }
         report.comparisons = compare(&details, &metric);
+        report.segment_checks = warmstart_eval::report::segment_checks(&details, &a.default_model, &metric);
         for r in details {
             report.push(r);
         }
@@ -283,6 +310,14 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
     report.seconds = started.elapsed().as_secs_f64();
     let dir = a.runs_dir.join(format!("{}-{}-{}", report.started_at, p.as_str(), dataset));
     report.write(&dir)?;
+    if !cases_to_write.is_empty() {
+        let cases_dir = dir.join("cases");
+        std::fs::create_dir_all(&cases_dir).with_context(|| format!("creating {}", cases_dir.display()))?;
+        for (name, text) in cases_to_write {
+            let path = cases_dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     std::fs::write(
         dir.join("config.json"),
         serde_json::to_string_pretty(&serde_json::json!({

@@ -157,6 +157,8 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
                 runs_dir: a.runs_dir.clone(),
                 trec_dir: None,
                 trec_cases: 0,
+                write_cases: false,
+                default_model: "blend".into(),
             };
             let t = std::time::Instant::now();
             let (report, dir) = evaluate(&store, &ea, cli.json)?;

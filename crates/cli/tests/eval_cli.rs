@@ -55,7 +55,21 @@ fn leaderboards_on_movielens_and_amazon() {
     let segs = &v["details"][0]["segments"];
     assert!(segs.as_object().unwrap().keys().any(|k| k.starts_with("category=")));
 
-    let v = eval_json(&store, &runs, &["--protocol", "cold-start", "--models", "random,pop,itemknn", "--k", "10"]);
+    let v = eval_json(
+        &store,
+        &runs,
+        &[
+            "--protocol",
+            "cold-start",
+            "--models",
+            "random,pop,itemknn",
+            "--k",
+            "10",
+            "--write-cases",
+            "--default-model",
+            "itemknn",
+        ],
+    );
     for dir in ["amazon-art→amazon-office", "amazon-office→amazon-art"] {
         let n = |m: &str| v["results"][m][dir]["ndcg@10"].as_f64().unwrap();
         assert!(n("itemknn") > n("pop"), "{dir}: itemknn {} pop {}", n("itemknn"), n("pop"));
@@ -70,9 +84,23 @@ fn leaderboards_on_movielens_and_amazon() {
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().contains("cold-start"))
         .unwrap();
-    for f in ["results.json", "results.csv", "leaderboard.md", "config.json"] {
+    for f in ["results.json", "results.csv", "per_case.csv", "leaderboard.md", "config.json"] {
         assert!(run.join(f).is_file(), "missing {f}");
     }
+    // every model's metrics on every case, and the cases themselves
+    let per_case = std::fs::read_to_string(run.join("per_case.csv")).unwrap();
+    assert_eq!(per_case.lines().count(), 1 + 3 * 2000, "3 models × 2 directions × 1,000 cases");
+    assert!(per_case.lines().next().unwrap().contains("ndcg@10"));
+    let cases = std::fs::read_to_string(run.join("cases/amazon-art_to_amazon-office.test.tsv")).unwrap();
+    assert_eq!(cases.lines().count(), 1001);
+    let first: Vec<&str> = cases.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!((first[0], first[3]), ("0", "site"), "full ranking: the whole target catalog");
+    assert!(run.join("cases/amazon-office_to_amazon-art.valid.tsv").is_file());
+    // the default against the best single model in each history segment
+    let checks = v["segment_checks"].as_array().unwrap();
+    assert!(checks.iter().any(|c| c["segment"] == "history=6+" && c["default"] == "itemknn"), "{checks:?}");
+    assert!(checks.iter().all(|c| c["best"] != "itemknn"));
+    assert!(std::fs::read_to_string(run.join("leaderboard.md")).unwrap().contains("per history segment"));
 
     // bad requests fail cleanly
     let out = warmstart(&store).args(["eval", "--models", "nope"]).output().unwrap();

@@ -219,38 +219,67 @@ pub fn cold_start(
     }
 }
 
-/// The CDRIB protocol for `source → target`: every held-out row's item ranked against
-/// `opts.negatives` items drawn uniformly from the target catalog (not filtered).
+/// The CDRIB protocol for `source → target`, as CDRIB's released loader builds its test
+/// (`utils/loader.py`, `read_test_data`): every held-out row whose item occurs in the target
+/// domain's training rows is a case, its item ranked against `opts.negatives` items drawn
+/// uniformly (with replacement) from those training items, never one of the user's own
+/// held-out items of that split.
 pub fn cdrib(d: &Dataset, source: SiteId, target: SiteId, opts: &ProtocolOptions) -> Task {
     let mut task = cold_start(d, source, target, None, opts);
     let trange = d.sites[target as usize].items.clone();
     let by = per_user(d);
+    // With a published split, test rows are the test-split rows; otherwise every target row.
+    let has_split = d.interactions.iter().any(|r| r.split == Split::Test && trange.contains(&r.item));
+    let (ts, vs) = if has_split { (Split::Test, Split::Valid) } else { (Split::Train, Split::Train) };
+    // the negatives' pool: target items with a training row (the whole catalog without a split)
+    let pool: Vec<ItemId> = if has_split {
+        distinct(d.interactions.iter().filter(|r| r.split == Split::Train && trange.contains(&r.item)).map(|r| r.item))
+    } else {
+        trange.clone().collect()
+    };
     let mut rng = Rng::new(opts.seed ^ 0xcd21b);
-    let mut explode = |cases: &[Case], split: Split| -> Vec<Case> {
+    let mut explode = |cases: &[Case], split: Split| -> (Vec<Case>, usize) {
         let mut out = Vec::new();
+        let mut dropped = 0usize;
         for c in cases {
-            let rows: Vec<ItemId> = distinct(
+            let own: Vec<ItemId> = distinct(
                 by[c.user as usize]
                     .iter()
                     .filter(|r| trange.contains(&r.item) && (r.split == split || split == Split::Train))
                     .map(|r| r.item),
             );
-            for item in rows {
-                let mut list = vec![item];
-                list.extend((0..opts.negatives).map(|_| trange.start + rng.below(trange.len()) as ItemId));
+            if own.len() >= pool.len() {
+                dropped += own.len();
+                continue; // nothing left to draw negatives from
+            }
+            for &item in &own {
+                if pool.binary_search(&item).is_err() {
+                    dropped += 1;
+                    continue;
+                }
+                let mut list = Vec::with_capacity(opts.negatives + 1);
+                list.push(item);
+                while list.len() <= opts.negatives {
+                    let neg = pool[rng.below(pool.len())];
+                    if own.binary_search(&neg).is_err() {
+                        list.push(neg);
+                    }
+                }
                 out.push(Case { relevant: vec![item], candidates: Candidates::List(list), ..c.clone() });
             }
         }
-        out
+        (out, dropped)
     };
-    // With a published split, test rows are the test-split rows; otherwise every target row.
-    let has_split = d.interactions.iter().any(|r| r.split == Split::Test && trange.contains(&r.item));
-    let (ts, vs) = if has_split { (Split::Test, Split::Valid) } else { (Split::Train, Split::Train) };
-    task.test = explode(&task.test, ts);
-    task.valid = explode(&task.valid, vs);
+    let (test, dropped_test) = explode(&task.test, ts);
+    task.test = test;
+    task.valid = explode(&task.valid, vs).0;
     task.notes.push(format!(
-        "each held-out row's item ranked against {} uniformly drawn target items (seed {}); metrics averaged over rows",
+        "each held-out row's item ranked against {} items drawn uniformly from the target's training items, none of them the user's own held-out items (seed {}); metrics averaged over rows",
         opts.negatives, opts.seed
+    ));
+    task.notes.push(format!(
+        "{}: {dropped_test} test rows whose item has no training row are left out, as CDRIB's loader does",
+        task.name
     ));
     task
 }

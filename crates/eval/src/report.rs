@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::runner::TaskResult;
-use crate::stats::{MeanCi, PairedTest};
+use warmstart_core::{Dataset, ItemId};
+
+use crate::protocol::{Candidates, Case};
+use crate::runner::{history_bucket, TaskResult};
+use crate::stats::{paired_t_test, MeanCi, PairedTest};
 use crate::{Error, Result};
 
 /// Metrics shown in the leaderboard table, at the cut-off `k`.
@@ -47,6 +50,72 @@ pub struct Comparison {
     pub test: PairedTest,
 }
 
+/// The default model against the best other single model on the cases of one history-length
+/// segment (other-site items: 0, 1–2, 3–5, 6+) of a task.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentCheck {
+    /// Task.
+    pub task: String,
+    /// Segment, e.g. `history=1-2`.
+    pub segment: String,
+    /// Metric compared.
+    pub metric: String,
+    /// The default model.
+    pub default: String,
+    /// The best other single model on this segment's cases.
+    pub best: String,
+    /// Paired test of default − best on the segment's cases.
+    pub test: PairedTest,
+}
+
+impl SegmentCheck {
+    /// The rule: the default is never below the best single model by more than one standard
+    /// error of the paired difference.
+    pub fn holds(&self) -> bool {
+        self.test.mean_difference >= -self.test.standard_error
+    }
+}
+
+/// Checks the default model against the best other single model (blends other than the
+/// default are not single models) in every history-length segment of every task that has the
+/// default; segments with fewer than two cases are skipped.
+pub fn segment_checks(details: &[TaskResult], default: &str, metric: &str) -> Vec<SegmentCheck> {
+    let mut out = Vec::new();
+    let mut tasks: Vec<&str> = details.iter().map(|d| d.task.as_str()).collect();
+    tasks.dedup();
+    for task in tasks {
+        let rs: Vec<&TaskResult> = details.iter().filter(|d| d.task == task).collect();
+        let Some(def) = rs.iter().find(|r| r.model == default) else { continue };
+        let singles: Vec<&&TaskResult> =
+            rs.iter().filter(|r| !r.model.starts_with("blend") && r.per_case.len() == def.per_case.len()).collect();
+        let mut buckets: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, c) in def.per_case.iter().enumerate() {
+            buckets.entry(history_bucket(c.other_site_history)).or_default().push(i);
+        }
+        let vals = |r: &TaskResult, idx: &[usize]| -> Vec<f64> {
+            idx.iter().map(|&i| r.per_case[i].metrics.get(metric).copied().unwrap_or(0.0)).collect()
+        };
+        for (bucket, idx) in buckets {
+            if idx.len() < 2 {
+                continue;
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            let Some(best) = singles.iter().max_by(|a, b| mean(&vals(a, &idx)).total_cmp(&mean(&vals(b, &idx)))) else {
+                continue;
+            };
+            out.push(SegmentCheck {
+                task: task.to_string(),
+                segment: format!("history={bucket}"),
+                metric: metric.to_string(),
+                default: default.to_string(),
+                best: best.model.clone(),
+                test: paired_t_test(&vals(def, &idx), &vals(best, &idx)),
+            });
+        }
+    }
+    out
+}
+
 /// Everything a run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -76,6 +145,8 @@ pub struct RunReport {
     pub cross_validation: Vec<CvResult>,
     /// Paired tests.
     pub comparisons: Vec<Comparison>,
+    /// The default model against the best single model per history segment.
+    pub segment_checks: Vec<SegmentCheck>,
 }
 
 impl RunReport {
@@ -127,6 +198,20 @@ impl RunReport {
                 c.task, c.metric, c.a, c.b, c.test.mean_difference, c.test.t, c.test.p_value, c.test.n
             );
         }
+        for c in &self.segment_checks {
+            let _ = writeln!(
+                out,
+                "  segment {} {} ({} cases): {} - best single {} = {:+.4} ± {:.4} (1 s.e.) {}",
+                c.task,
+                c.segment,
+                c.test.n,
+                c.default,
+                c.best,
+                c.test.mean_difference,
+                c.test.standard_error,
+                if c.holds() { "ok" } else { "BELOW" }
+            );
+        }
         out
     }
 
@@ -165,6 +250,23 @@ impl RunReport {
                 );
             }
         }
+        if !self.segment_checks.is_empty() {
+            let _ = writeln!(out, "\n## The default against the best single model per history segment\n\n| task | segment | cases | default | best single | default − best | 1 s.e. | within 1 s.e. |\n|---|---|---:|---|---|---:|---:|---|");
+            for c in &self.segment_checks {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {:+.4} | {:.4} | {} |",
+                    c.task,
+                    c.segment,
+                    c.test.n,
+                    c.default,
+                    c.best,
+                    c.test.mean_difference,
+                    c.test.standard_error,
+                    if c.holds() { "yes" } else { "**no**" }
+                );
+            }
+        }
         out
     }
 
@@ -184,7 +286,34 @@ impl RunReport {
         out
     }
 
-    /// Writes `results.json`, `results.csv` and `leaderboard.md` into `dir` (created).
+    /// Every case's metrics: `model,task,case,<metric>…` (cases numbered as in the task's
+    /// test list), for paired tests against results computed elsewhere (a peer's run).
+    pub fn per_case_csv(&self) -> String {
+        let names: Vec<&String> = self
+            .details
+            .iter()
+            .find_map(|d| d.per_case.first())
+            .map(|c| c.metrics.keys().collect())
+            .unwrap_or_default();
+        let mut out = String::from("model,task,case");
+        for n in &names {
+            let _ = write!(out, ",{n}");
+        }
+        out.push('\n');
+        for d in &self.details {
+            for (i, c) in d.per_case.iter().enumerate() {
+                let _ = write!(out, "{},{},{i}", d.model, d.task);
+                for n in &names {
+                    let _ = write!(out, ",{}", c.metrics.get(*n).copied().unwrap_or(f64::NAN));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Writes `results.json`, `results.csv`, `per_case.csv` and `leaderboard.md` into `dir`
+    /// (created).
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.into(), source: e })?;
         let put = |name: &str, text: String| -> Result<()> {
@@ -193,7 +322,80 @@ impl RunReport {
         };
         put("results.json", serde_json::to_string_pretty(self).unwrap_or_default())?;
         put("results.csv", self.csv())?;
+        put("per_case.csv", self.per_case_csv())?;
         put("leaderboard.md", self.markdown())?;
         Ok(dir.to_path_buf())
+    }
+}
+
+/// Cases as TSV (`case`, user key, relevant product ids, candidate product ids or `site` for
+/// the whole target catalog; ids comma-separated), so that another implementation can be
+/// judged on exactly the same cases.
+pub fn cases_tsv(d: &Dataset, cases: &[Case]) -> String {
+    let key = |i: &ItemId| d.products[*i as usize].external_id.as_str();
+    let mut out = String::from("case\tuser\trelevant\tcandidates\n");
+    for (n, c) in cases.iter().enumerate() {
+        let relevant: Vec<&str> = c.relevant.iter().map(key).collect();
+        let candidates = match &c.candidates {
+            Candidates::Site => "site".to_string(),
+            Candidates::List(l) => l.iter().map(key).collect::<Vec<_>>().join(","),
+        };
+        let _ = writeln!(out, "{n}\t{}\t{}\t{candidates}", d.users[c.user as usize], relevant.join(","));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::CaseResult;
+
+    fn result(model: &str, values: &[(usize, f64)]) -> TaskResult {
+        TaskResult {
+            model: model.into(),
+            task: "a→b".into(),
+            cases: values.len(),
+            metrics: BTreeMap::new(),
+            segments: BTreeMap::new(),
+            fit_seconds: 0.0,
+            eval_seconds: 0.0,
+            per_case: values
+                .iter()
+                .map(|&(history, v)| CaseResult {
+                    user: 0,
+                    metrics: [("ndcg@10".to_string(), v)].into(),
+                    top: Vec::new(),
+                    ranking: Vec::new(),
+                    other_site_history: history,
+                    dominant_category: "none".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_segment_check_finds_the_best_single_model_per_segment() {
+        // short histories: the default loses clearly to `content`; long ones: it wins
+        let short = [(1, 0.0), (2, 0.1), (1, 0.0), (2, 0.0)];
+        let long = [(7, 0.5), (9, 0.4), (8, 0.6)];
+        let default = result("blend", &[short.as_slice(), long.as_slice()].concat());
+        let content = result(
+            "content",
+            &[[(1, 1.0), (2, 0.9), (1, 1.0), (2, 0.8)].as_slice(), [(7, 0.1), (9, 0.0), (8, 0.1)].as_slice()].concat(),
+        );
+        let knn = result(
+            "itemknn",
+            &[[(1, 0.0), (2, 0.0), (1, 0.0), (2, 0.1)].as_slice(), [(7, 0.4), (9, 0.5), (8, 0.5)].as_slice()].concat(),
+        );
+        let other_blend =
+            result("blend-content", &[(1, 1.0), (2, 1.0), (1, 1.0), (2, 1.0), (7, 1.0), (9, 1.0), (8, 1.0)]);
+        let checks = segment_checks(&[default, content, knn, other_blend], "blend", "ndcg@10");
+        assert_eq!(checks.len(), 2);
+        let (s, l) = (&checks[0], &checks[1]);
+        assert_eq!((s.segment.as_str(), s.best.as_str(), s.test.n), ("history=1-2", "content", 4));
+        assert!(!s.holds(), "0.025 against 0.925 is far more than one s.e. below");
+        assert_eq!((l.segment.as_str(), l.best.as_str()), ("history=6+", "itemknn"));
+        assert!(l.holds());
+        assert!((l.test.mean_difference - (1.5 - 1.4) / 3.0).abs() < 1e-12);
     }
 }

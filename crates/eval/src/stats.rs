@@ -39,6 +39,8 @@ pub struct PairedTest {
     pub df: f64,
     /// Two-sided p-value.
     pub p_value: f64,
+    /// Standard error of the mean difference.
+    pub standard_error: f64,
     /// Number of pairs.
     pub n: usize,
 }
@@ -50,7 +52,7 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> PairedTest {
     let mean = if n > 0 { d.iter().sum::<f64>() / n as f64 } else { 0.0 };
     let df = n.saturating_sub(1) as f64;
     if n < 2 {
-        return PairedTest { mean_difference: mean, t: 0.0, df, p_value: 1.0, n };
+        return PairedTest { mean_difference: mean, t: 0.0, df, p_value: 1.0, standard_error: f64::INFINITY, n };
     }
     let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / df;
     if var == 0.0 {
@@ -60,11 +62,13 @@ pub fn paired_t_test(a: &[f64], b: &[f64]) -> PairedTest {
             t: if mean == 0.0 { 0.0 } else { f64::INFINITY },
             df,
             p_value: p,
+            standard_error: 0.0,
             n,
         };
     }
-    let t = mean / (var / n as f64).sqrt();
-    PairedTest { mean_difference: mean, t, df, p_value: two_sided_p(t, df), n }
+    let standard_error = (var / n as f64).sqrt();
+    let t = mean / standard_error;
+    PairedTest { mean_difference: mean, t, df, p_value: two_sided_p(t, df), standard_error, n }
 }
 
 /// Two-sided p-value of Student's t with `df` degrees of freedom.

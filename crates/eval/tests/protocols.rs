@@ -51,6 +51,9 @@ fn dataset_with(extra: &[(u32, &str, &str, i64, Split)]) -> Dataset {
         }
     }
     for &(u, site, item, pos, split) in extra {
+        if !products.iter().any(|p| p.external_id == item) {
+            products.push(Product::new(site, item, format!("extra item {item}")));
+        }
         inter.push(Interaction {
             user: format!("u{u}"),
             site: site.into(),
@@ -88,15 +91,22 @@ fn cold_start_holds_out_target_interactions_of_published_test_users() {
 
 #[test]
 fn cdrib_protocol_ranks_each_row_against_sampled_items() {
-    let d = dataset();
+    // b10: a test row whose item no one trained on (CDRIB's loader leaves such rows out and
+    // never draws the item as a negative)
+    let d = dataset_with(&[(30, "b", "b10", 3, Split::Test)]);
+    let b10 = d.products.iter().position(|p| p.external_id == "b10").unwrap() as u32;
     let opts = ProtocolOptions { negatives: 50, ..Default::default() };
     let task = protocol::cdrib(&d, 0, 1, &opts);
-    assert_eq!(task.test.len(), 10, "two target rows for each of 5 test users");
+    assert_eq!(task.test.len(), 10, "two target rows for each of 5 test users, b10's row left out");
+    assert!(task.notes.iter().any(|n| n.contains("1 test rows whose item has no training row")), "{:?}", task.notes);
     for c in &task.test {
         let Candidates::List(l) = &c.candidates else { panic!("sampled candidates expected") };
         assert_eq!(l.len(), 51);
         assert_eq!(l[0], c.relevant[0]);
-        assert!(l.iter().all(|i| d.sites[1].items.contains(i)));
+        assert!(l.iter().all(|i| d.sites[1].items.contains(i) && *i != b10));
+        // negatives are never one of the user's own held-out items
+        let own: Vec<u32> = task.test.iter().filter(|o| o.user == c.user).flat_map(|o| o.relevant.clone()).collect();
+        assert!(l[1..].iter().all(|i| !own.contains(i)), "a user's own test item drawn as a negative");
     }
     // deterministic with the seed
     let again = protocol::cdrib(&d, 0, 1, &opts);
