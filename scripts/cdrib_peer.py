@@ -2,7 +2,8 @@
 """CDRIB's official code as a peer, judged on exactly warmstart's CDRIB cases.
 
 CDRIB (Cao et al., ICDE 2022; MIT, ../shared/peers/cdrib) is run unchanged from a scratch copy
-of its directory. Two things are swapped in from outside, without editing its files:
+of its directory. Three things are swapped in from outside, without editing its files (the third is a
+compatibility shim: `.cuda(device)` on a CPU device becomes `.to(device)`):
 - its test and validation rows (`DataLoader.read_test_data`) are the cases a
   `warmstart eval --protocol cdrib --write-cases` run wrote (the same rows, the same 999
   negatives), in place of a fresh random draw;
@@ -29,8 +30,14 @@ from pathlib import Path
 # our task names (cases/<stem>.{test,valid}.tsv) by the CDRIB domain a test file belongs to:
 # CDRIB's "source" is game (dataset game_video); its source test rows are the game rows of
 # cold-start users, predicted from their video history
-TASK_BY_DOMAIN = {"game": "cdrib-video_to_cdrib-game", "video": "cdrib-game_to_cdrib-video"}
+TASK_BY_DOMAIN = {"game": "cdrib-video_to_cdrib-game_sampled", "video": "cdrib-game_to_cdrib-video_sampled"}
 KS = (1, 5, 10)
+
+
+def file_stem(task):
+    """A task name as warmstart names its case files: `a→b (sampled)` → `a_to_b_sampled`."""
+    mapped = "".join(c if (c.isascii() and c.isalnum()) or c == "-" else "_" for c in task.replace("→", "_to_"))
+    return "_".join(p for p in mapped.split("_") if p)
 
 
 def read_cases(path):
@@ -63,15 +70,28 @@ def main():
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("WARMSTART_DATA", root.parent / "shared/data")) / "cdrib-game-video")
     ap.add_argument("--work", type=Path, default=root / "target/peers/cdrib")
     ap.add_argument("--epochs", type=int, required=True, help="CDRIB's --num_epoch (its default is 100)")
+    ap.add_argument("--batch-size", type=int, default=1024, help="CDRIB's --batch_size (its default is 1024)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="JSON written here (default: <run>/cdrib_peer.json)")
     a = ap.parse_args()
+    a.run, a.work = a.run.resolve(), a.work.resolve()  # CDRIB runs from inside its directory
+    out = (a.out or a.run / "cdrib_peer.json").resolve()
 
     import numpy as np
     import torch
     from scipy import stats
 
     torch.set_num_threads(a.threads)
+    # CDRIB was written for a GPU: it moves fresh tensors with `.cuda(other.device)`, which
+    # fails for a CPU device in current PyTorch; on a CPU device that is `.to(device)`
+    cuda = torch.Tensor.cuda
+
+    def cuda_or_cpu(self, device=None, *args, **kw):
+        if device is not None and torch.device(device).type == "cpu":
+            return self.to(device)
+        return cuda(self, device, *args, **kw)
+
+    torch.Tensor.cuda = cuda_or_cpu
     # scratch copy: CDRIB reads ../dataset/<name>/ and writes ./saved_models/
     if a.work.exists():
         shutil.rmtree(a.work)
@@ -140,7 +160,23 @@ def main():
 
     trainer.CrossTrainer.evaluate_embedding = counting
 
-    sys.argv = ["train_rec.py", "--id", "gv", "--dataset", "game_video", "--cpu", "--num_epoch", str(a.epochs)]
+    # progress inside an epoch (CDRIB prints once per epoch)
+    reconstruct_graph = trainer.CrossTrainer.reconstruct_graph
+    steps = {"n": 0, "t": time.time(), "total": 0}
+
+    def timed(self, *args, **kw):
+        loss = reconstruct_graph(self, *args, **kw)
+        steps["n"] += 1
+        steps["total"] += 1
+        if steps["n"] % 20 == 0:
+            print(f"  step {steps['n']}: {(time.time() - steps['t']) / 20:.2f} s/step", flush=True)
+            steps["t"] = time.time()
+        return loss
+
+    trainer.CrossTrainer.reconstruct_graph = timed
+
+    sys.argv = ["train_rec.py", "--id", "gv", "--dataset", "game_video", "--cpu", "--num_epoch", str(a.epochs),
+                "--batch_size", str(a.batch_size)]
     started = time.time()
     runpy.run_path("train_rec.py", run_name="__main__")
     seconds = time.time() - started
@@ -149,8 +185,9 @@ def main():
     ours = {}
     with open(a.run / "per_case.csv") as f:
         for row in csv.DictReader(f):
-            ours.setdefault((row["model"], row["task"].replace("→", "_to_")), []).append(row)
-    result = {"peer": "CDRIB official code (MIT), ../shared/peers/cdrib", "epochs": a.epochs, "threads": a.threads,
+            ours.setdefault((row["model"], file_stem(row["task"])), []).append(row)
+    result = {"peer": "CDRIB official code (MIT), ../shared/peers/cdrib", "epochs": a.epochs,
+              "batch_size": a.batch_size, "steps": steps["total"], "threads": a.threads,
               "train_seconds": round(seconds, 1), "tasks": {}}
     for domain, task in TASK_BY_DOMAIN.items():
         r = ranks[(domain, "test")]
@@ -170,7 +207,6 @@ def main():
                                   "diff_ndcg@10": float(mine.mean() - theirs.mean()),
                                   "t": float(t_stat), "p": float(p_value)}
         result["tasks"][task] = entry
-    out = a.out or a.run / "cdrib_peer.json"
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"\nwritten {out}")

@@ -120,6 +120,16 @@ pub(crate) fn tasks(p: Protocol, d: &Dataset, opts: &ProtocolOptions) -> anyhow:
     Ok(out)
 }
 
+/// A task name as a file name: `a→b (sampled)` → `a_to_b_sampled`.
+fn file_stem(task: &str) -> String {
+    let mapped: String = task
+        .replace('→', "_to_")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    mapped.split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_")
+}
+
 fn git_commit() -> Option<String> {
     let out = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -262,7 +272,7 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
             cases_to_write = tasks
                 .iter()
                 .flat_map(|t| {
-                    let stem = t.name.replace('→', "_to_");
+                    let stem = file_stem(&t.name);
                     [
                         (format!("{stem}.test.tsv"), warmstart_eval::report::cases_tsv(&d, &t.test)),
                         (format!("{stem}.valid.tsv"), warmstart_eval::report::cases_tsv(&d, &t.valid)),

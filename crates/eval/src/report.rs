@@ -86,8 +86,10 @@ pub fn segment_checks(details: &[TaskResult], default: &str, metric: &str) -> Ve
     for task in tasks {
         let rs: Vec<&TaskResult> = details.iter().filter(|d| d.task == task).collect();
         let Some(def) = rs.iter().find(|r| r.model == default) else { continue };
-        let singles: Vec<&&TaskResult> =
-            rs.iter().filter(|r| !r.model.starts_with("blend") && r.per_case.len() == def.per_case.len()).collect();
+        let singles: Vec<&&TaskResult> = rs
+            .iter()
+            .filter(|r| r.model != default && !r.model.starts_with("blend") && r.per_case.len() == def.per_case.len())
+            .collect();
         let mut buckets: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, c) in def.per_case.iter().enumerate() {
             buckets.entry(history_bucket(c.other_site_history)).or_default().push(i);

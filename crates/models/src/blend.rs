@@ -17,6 +17,21 @@ use crate::{check, Error, Explanation, Fit, History, Recommender, Result, TrainD
 /// Kind of a saved blend.
 pub(crate) const KIND: &str = "blend";
 
+/// Fewest validation cases a history-length bucket needs for weights of its own (with
+/// `by_history`); a smaller bucket keeps the overall weights.
+pub const MIN_BUCKET_CASES: usize = 50;
+
+/// History-length buckets of `by_history` (other-shop items: 1–2, 3–5, 6+; none counts as
+/// the first).
+fn history_bucket(n: usize) -> usize {
+    match n {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    }
+}
+const BUCKETS: usize = 3;
+
 /// Members of `blend`; `blend-content` adds `content`.
 pub const DEFAULT_MEMBERS: [&str; 4] = ["itemknn", "rp3beta", "als", "pop"];
 
@@ -28,6 +43,9 @@ pub struct BlendConfig {
     step: f32,
     seed: u64,
     threads: usize,
+    /// Weights per history-length bucket as well (chosen on that bucket's validation users).
+    #[serde(default)]
+    by_history: bool,
 }
 
 /// Builder of [`BlendConfig`].
@@ -44,6 +62,7 @@ impl BlendConfig {
             step: 0.1,
             seed: 42,
             threads: 0,
+            by_history: false,
         })
     }
     /// The member model names.
@@ -78,6 +97,12 @@ impl BlendBuilder {
         self.0.threads = v;
         self
     }
+    /// Also choose weights per history-length bucket (other-shop items 1–2, 3–5, 6+) on that
+    /// bucket's validation users, where it has at least [`MIN_BUCKET_CASES`] of them.
+    pub fn by_history(mut self, v: bool) -> Self {
+        self.0.by_history = v;
+        self
+    }
     /// Validates.
     pub fn build(self) -> Result<BlendConfig> {
         let c = self.0;
@@ -99,7 +124,8 @@ impl BlendBuilder {
 /// The fitted blend.
 pub struct Blend {
     config: BlendConfig,
-    weights: Vec<f32>,
+    /// The overall weights, then (with `by_history`) one vector per history-length bucket.
+    weights: Vec<Vec<f32>>,
     /// Fitted members, `None` where the weight is 0.
     members: Vec<Option<Box<dyn Recommender>>>,
     /// Validation NDCG@10 of the chosen weights, and of each member alone.
@@ -210,7 +236,7 @@ impl BlendConfig {
         let part = TrainData { dataset: d, matrix: &reduced, item_vectors: data.item_vectors };
         let members = self.fit_members(&part)?;
         // each validation user's standardised member scores of one hidden shop
-        let mut cases: Vec<(Vec<Vec<f32>>, Vec<usize>)> = Vec::new();
+        let mut cases: Vec<(Vec<Vec<f32>>, Vec<usize>, usize)> = Vec::new();
         for &u in &validation {
             let cols = m.row_indices(u);
             let mut sites: Vec<u32> = cols.iter().map(|&c| d.site_of(c)).collect();
@@ -233,47 +259,74 @@ impl BlendConfig {
                 standardise(&mut s);
                 per_member.push(s);
             }
-            cases.push((per_member, relevant));
+            cases.push((per_member, relevant, history_bucket(history.len())));
         }
         let grid = simplex(members.len(), self.step);
-        let means: Vec<f64> = grid
+        // NDCG@10 of every case under every weight vector
+        let per_case: Vec<Vec<f64>> = grid
             .par_iter()
             .map(|w| {
                 let mut blended = Vec::new();
-                let mut sum = 0.0;
-                for (per_member, relevant) in &cases {
-                    blended.clear();
-                    blended.resize(per_member[0].len(), 0f32);
-                    for (wk, s) in w.iter().zip(per_member) {
-                        if *wk > 0.0 {
-                            for (b, x) in blended.iter_mut().zip(s) {
-                                *b += wk * x;
+                cases
+                    .iter()
+                    .map(|(per_member, relevant, _)| {
+                        blended.clear();
+                        blended.resize(per_member[0].len(), 0f32);
+                        for (wk, s) in w.iter().zip(per_member) {
+                            if *wk > 0.0 {
+                                for (b, x) in blended.iter_mut().zip(s) {
+                                    *b += wk * x;
+                                }
                             }
                         }
-                    }
-                    sum += ndcg10(&blended, relevant);
-                }
-                sum / cases.len() as f64
+                        ndcg10(&blended, relevant)
+                    })
+                    .collect()
             })
             .collect();
-        let mut alone = vec![0f64; members.len()];
-        let mut best: Option<(f64, Vec<f32>)> = None;
-        for (w, &mean) in grid.iter().zip(&means) {
-            if let Some(k) = w.iter().position(|&x| x == 1.0) {
-                alone[k] = mean;
+        // the best weight vector on a subset of the cases (the first on ties), and its mean
+        let best_on = |subset: &[usize]| -> Option<(f64, usize)> {
+            let mut best: Option<(f64, usize)> = None;
+            for (g, scores) in per_case.iter().enumerate() {
+                let mean = subset.iter().map(|&c| scores[c]).sum::<f64>() / subset.len().max(1) as f64;
+                if best.is_none_or(|b| mean > b.0 + 1e-12) {
+                    best = Some((mean, g));
+                }
             }
-            if best.as_ref().is_none_or(|b| mean > b.0 + 1e-12) {
-                best = Some((mean, w.clone()));
+            best
+        };
+        let everyone: Vec<usize> = (0..cases.len()).collect();
+        let (score, g) = best_on(&everyone).ok_or_else(|| Error::BadData("empty weight grid".into()))?;
+        let mut weights = vec![grid[g].clone()];
+        let mut validation_report = vec![("blend".to_string(), score)];
+        if self.by_history {
+            for bucket in 0..BUCKETS {
+                let subset: Vec<usize> = (0..cases.len()).filter(|&c| cases[c].2 == bucket).collect();
+                let chosen = if subset.len() >= MIN_BUCKET_CASES { best_on(&subset) } else { None };
+                let label = ["1-2", "3-5", "6+"][bucket];
+                match chosen {
+                    Some((mean, gb)) => {
+                        weights.push(grid[gb].clone());
+                        validation_report.push((format!("blend history={label} ({} users)", subset.len()), mean));
+                    }
+                    None => weights.push(weights[0].clone()),
+                }
             }
         }
-        let (score, weights) = best.ok_or_else(|| Error::BadData("empty weight grid".into()))?;
-        let mut validation_report = vec![("blend".to_string(), score)];
+        let mut alone = vec![0f64; members.len()];
+        for (w, scores) in grid.iter().zip(&per_case) {
+            if let Some(k) = w.iter().position(|&x| x == 1.0) {
+                alone[k] = scores.iter().sum::<f64>() / cases.len() as f64;
+            }
+        }
         validation_report.extend(self.members.iter().cloned().zip(alone));
-        // members with weight 0 are dropped
+        // members with weight 0 everywhere are dropped
+        let used: Vec<f32> =
+            (0..self.members.len()).map(|k| weights.iter().map(|w| w[k]).fold(0.0, f32::max)).collect();
         let members = self
             .members
             .iter()
-            .zip(&weights)
+            .zip(&used)
             .map(
                 |(m, &w)| {
                     if w > 0.0 {
@@ -298,23 +351,35 @@ impl Fit for BlendConfig {
 }
 
 impl Blend {
-    /// The members' weights, in member order.
+    /// The members' overall weights, in member order.
     pub fn weights(&self) -> &[f32] {
-        &self.weights
+        &self.weights[0]
+    }
+
+    /// The weights used for a history of `n` other-shop items.
+    pub fn weights_for(&self, n: usize) -> &[f32] {
+        self.weights.get(1 + history_bucket(n)).unwrap_or(&self.weights[0])
     }
 
     pub(crate) fn load(r: &ArtifactReader, item_vectors: Option<&warmstart_core::ItemVectors>) -> Result<Blend> {
         let config: BlendConfig = r.config()?;
-        let weights: Vec<f32> = r.extra()?;
-        if weights.len() != config.members.len() || weights.iter().any(|w| !w.is_finite()) {
-            return Err(r.error(format!("{} weights for {} members", weights.len(), config.members.len())));
+        // one vector per bucket; artifacts before `by_history` hold a single vector
+        let weights: Vec<Vec<f32>> = r.extra().or_else(|_| r.extra::<Vec<f32>>().map(|w| vec![w]))?;
+        let n = config.members.len();
+        if weights.is_empty()
+            || weights.len() > 1 + BUCKETS
+            || weights.iter().any(|w| w.len() != n || w.iter().any(|x| !x.is_finite()))
+        {
+            return Err(r.error(format!("weights of the wrong shape or not finite for {n} members")));
         }
-        let members = weights
-            .iter()
-            .enumerate()
-            .map(
-                |(k, &w)| if w > 0.0 { crate::load(&member_dir(r.dir(), k), item_vectors).map(Some) } else { Ok(None) },
-            )
+        let members = (0..n)
+            .map(|k| {
+                if weights.iter().any(|w| w[k] > 0.0) {
+                    crate::load(&member_dir(r.dir(), k), item_vectors).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
         let sizes: Vec<usize> = members.iter().flatten().map(|m| m.n_items()).collect();
         if sizes.is_empty() || sizes.iter().any(|&n| n != sizes[0]) {
@@ -331,6 +396,15 @@ fn member_dir(dir: &Path, k: usize) -> std::path::PathBuf {
 impl BlendConfig {
     /// The name `by_name` reads back: `blend`, `blend-content` or `blend:members=a+b`.
     pub fn model_name(&self) -> String {
+        let base = self.members_name();
+        if self.by_history {
+            format!("{base}:history=1")
+        } else {
+            base
+        }
+    }
+
+    fn members_name(&self) -> String {
         let m: Vec<&str> = self.members.iter().map(String::as_str).collect();
         if m == DEFAULT_MEMBERS {
             "blend".into()
@@ -357,7 +431,8 @@ impl Recommender for Blend {
     fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
         out.fill(0.0);
         let mut s = vec![0f32; out.len()];
-        for (w, model) in self.weights.iter().zip(&self.members) {
+        let other_shop = history.iter().filter(|(i, _)| !items.contains(i)).count();
+        for (w, model) in self.weights_for(other_shop).iter().zip(&self.members) {
             if let Some(model) = model.as_ref().filter(|_| *w > 0.0) {
                 model.score(history, items.clone(), &mut s)?;
                 standardise(&mut s);
@@ -370,7 +445,7 @@ impl Recommender for Blend {
     }
 
     fn explain(&self, history: &History, items: &[ItemId]) -> Option<Vec<Explanation>> {
-        let heaviest = self.weights.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|e| e.0)?;
+        let heaviest = self.weights[0].iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|e| e.0)?;
         self.members[heaviest].as_ref()?.explain(history, items)
     }
 

@@ -336,10 +336,11 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
         "itemknn" => Box::new(ItemKnnConfig::builder().build()?),
         "rp3beta" => Box::new(ItemKnnConfig::builder().rp3beta(RP3BETA_DEFAULT.0, RP3BETA_DEFAULT.1).build()?),
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
-        blend if blend == "blend" || blend == "blend-content" || blend.starts_with("blend:") => {
-            // `blend` (blend::DEFAULT_MEMBERS), `blend-content` (and content), `blend:members=a+b+c`
+        blend if matches!(blend.split(':').next(), Some("blend" | "blend-content")) => {
+            // `blend` (blend::DEFAULT_MEMBERS), `blend-content` (and content), `blend:members=a+b+c`;
+            // `:history=1` adds weights per history-length bucket
             let mut b = BlendConfig::builder().seed(seed).threads(threads);
-            if blend == "blend-content" {
+            if blend.starts_with("blend-content") {
                 let mut members: Vec<String> = blend::DEFAULT_MEMBERS.iter().map(|m| m.to_string()).collect();
                 members.push("content".into());
                 b = b.members(members);
@@ -351,6 +352,11 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                     "validation" => b.validation_share(
                         v.parse().map_err(|_| Error::ModelParameter(format!("blend validation `{v}`")))?,
                     ),
+                    "history" => b.by_history(match v {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => return Err(Error::ModelParameter(format!("blend history `{v}` (1 or 0)"))),
+                    }),
                     other => return Err(Error::ModelParameter(format!("blend has no parameter `{other}`"))),
                 };
             }

@@ -15,8 +15,18 @@ fn save_load_and_range_checks_for_every_model() {
     let history = [(1u32, 1.0f32), (5, 0.5), (7, 1.0)];
     let n = d.n_items() as u32;
     let target = d.sites[1].items.clone();
-    for name in ["pop", "itemknn", "rp3beta", "als", "bpr", "random", "content-pop-k2", "content-map", "blend-content"]
-    {
+    for name in [
+        "pop",
+        "itemknn",
+        "rp3beta",
+        "als",
+        "bpr",
+        "random",
+        "content-pop-k2",
+        "content-map",
+        "blend-content",
+        "blend:history=1",
+    ] {
         let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
         assert_eq!(fitted.n_items(), d.n_items(), "{name}");
         let dir = tempfile::tempdir().unwrap();
@@ -53,6 +63,21 @@ fn save_load_and_range_checks_for_every_model() {
         assert!(loaded.score(&history, target.start..n + 1, &mut vec![0f32; (n + 1 - target.start) as usize]).is_err());
         assert!(loaded.score_ids(&history, &[n], &mut [0f32]).is_err());
     }
+    // a blend saved before weights per history bucket (one weight vector) still loads
+    let fitted = by_name("blend", 1, 7).unwrap().fit(&data).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fitted.save(dir.path()).unwrap();
+    let meta_path = dir.path().join("model.json");
+    let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    assert_eq!(meta["extra"].as_array().unwrap().len(), 1, "one vector without history buckets");
+    meta["extra"] = meta["extra"][0].clone();
+    std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
+    let loaded = warmstart_models::load(dir.path(), None).unwrap();
+    let (mut a, mut b) = (vec![0f32; target.len()], vec![0f32; target.len()]);
+    fitted.score(&history, target.clone(), &mut a).unwrap();
+    loaded.score(&history, target.clone(), &mut b).unwrap();
+    assert_eq!(a, b, "a single-vector blend artifact scores as before");
+
     // a damaged artifact is an error naming the file
     let dir = tempfile::tempdir().unwrap();
     by_name("itemknn", 1, 7).unwrap().fit(&data).unwrap().save(dir.path()).unwrap();
