@@ -194,7 +194,8 @@ def main():
         assert all(x is not None for x in r), f"{task}: the peer never ranked the test cases (no validation gain?)"
         peer = [case_metrics(x) for x in r]
         entry = {"cases": len(r), "test_ranked_at_epochs": evaluated[(domain, "test")],
-                 "cdrib": {m: float(np.mean([p[m] for p in peer])) for m in peer[0]}, "vs": {}}
+                 "cdrib": {m: float(np.mean([p[m] for p in peer])) for m in peer[0]}, "vs": {},
+                 "ranks": r}  # the peer's 0-based rank of each case's target, for pairing again later
         for (model, t), rows in sorted(ours.items()):
             if t != task:
                 continue

@@ -276,12 +276,13 @@ impl RunReport {
     pub fn csv(&self) -> String {
         let mut out = String::from("model,task,segment,metric,value\n");
         for d in &self.details {
+            let (model, task) = (csv_field(&d.model), csv_field(&d.task));
             for (m, v) in &d.metrics {
-                let _ = writeln!(out, "{},{},all,{},{}", d.model, d.task, m, v);
+                let _ = writeln!(out, "{model},{task},all,{m},{v}");
             }
             for (seg, ms) in &d.segments {
                 for (m, v) in ms {
-                    let _ = writeln!(out, "{},{},\"{}\",{},{}", d.model, d.task, seg.replace('"', "'"), m, v);
+                    let _ = writeln!(out, "{model},{task},{},{m},{v}", csv_field(seg));
                 }
             }
         }
@@ -304,7 +305,7 @@ impl RunReport {
         out.push('\n');
         for d in &self.details {
             for (i, c) in d.per_case.iter().enumerate() {
-                let _ = write!(out, "{},{},{i}", d.model, d.task);
+                let _ = write!(out, "{},{},{i}", csv_field(&d.model), csv_field(&d.task));
                 for n in &names {
                     let _ = write!(out, ",{}", c.metrics.get(*n).copied().unwrap_or(f64::NAN));
                 }
@@ -327,6 +328,16 @@ impl RunReport {
         put("per_case.csv", self.per_case_csv())?;
         put("leaderboard.md", self.markdown())?;
         Ok(dir.to_path_buf())
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break (model names such as
+/// `two-tower(softmax, d 64, ≤3 epochs)` do).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
     }
 }
 
@@ -373,6 +384,13 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn csv_fields_with_commas_are_quoted() {
+        assert_eq!(csv_field("als"), "als");
+        assert_eq!(csv_field("two-tower(softmax, d 64)"), "\"two-tower(softmax, d 64)\"");
+        assert_eq!(csv_field("category=\"a\""), "\"category=\"\"a\"\"\"");
     }
 
     #[test]
