@@ -289,10 +289,26 @@ async function forgetShop(origin) {
   return summary();
 }
 
+// A page's capture, by document, so that its panel is decided after the page itself is
+// recorded (a first product page on a new shop is history there: no cold-start panel).
+const captures = new Map();
+const documentKey = (sender) => `${sender.tab?.id}:${sender.frameId}:${sender.documentId || sender.url}`;
+
 const handlers = {
-  page: onPage,
+  page: (msg, sender) => {
+    const key = documentKey(sender);
+    const done = onPage(msg, sender);
+    const settled = done.catch(() => null).finally(() => {
+      if (captures.get(key) === settled) captures.delete(key);
+    });
+    captures.set(key, settled);
+    return done;
+  },
   event: onEvent,
-  panel: (msg, sender) => panelFor(new URL(sender.url).origin),
+  panel: async (msg, sender) => {
+    await captures.get(documentKey(sender));
+    return panelFor(new URL(sender.url).origin);
+  },
   click: async (msg) => {
     const s = await settings();
     if (s.serverMode && s.reportClicks && msg.recommendation) {
