@@ -175,24 +175,120 @@ fn simplex(m: usize, step: f32) -> Vec<Vec<f32>> {
     out
 }
 
-/// NDCG@10 of one case from blended scores (relevant positions in `scores`; ties go to the
-/// lower position): a linear count per relevant item instead of a sort, since the grid scores
-/// every case once per weight vector.
-fn ndcg10(scores: &[f32], relevant: &[usize]) -> f64 {
-    let mut ranks: Vec<usize> = relevant
-        .iter()
-        .map(|&r| {
-            let sr = scores[r];
-            1 + scores.iter().enumerate().filter(|&(i, &x)| x > sr || (x == sr && i < r)).count()
-        })
-        .collect();
-    ranks.sort_unstable();
-    let dcg: f64 = ranks.iter().filter(|&&k| k <= 10).map(|&k| 1.0 / ((k + 1) as f64).log2()).sum();
-    let ideal: f64 = (1..=relevant.len().min(10)).map(|k| 1.0 / ((k + 1) as f64).log2()).sum();
-    if ideal > 0.0 {
-        dcg / ideal
-    } else {
-        0.0
+/// Candidates per member in a validation case: each member's top items are scanned first
+/// when counting the items that outrank a relevant one.
+const CANDIDATES_PER_MEMBER: usize = 100;
+
+/// One validation user's standardised member scores of the hidden shop, laid out for the grid
+/// search: item-major (`members` scores per item), the union of every member's top
+/// [`CANDIDATES_PER_MEMBER`] items first, then the rest.
+struct ValidationCase {
+    /// Scores, item-major, in `order`.
+    scores: Vec<f32>,
+    /// Position in the shop of each laid-out item.
+    order: Vec<u32>,
+    /// Laid-out items `0..candidates` are the members' top items (and the relevant ones).
+    candidates: usize,
+    /// Each member's lowest score among its top items: any item past `candidates` scores at
+    /// most this under that member.
+    thresholds: Vec<f32>,
+    /// Laid-out positions of the relevant items.
+    relevant: Vec<usize>,
+    /// History-length bucket.
+    bucket: usize,
+}
+
+impl ValidationCase {
+    /// Lays out `per_member` scores (standardised, one vector per member over the shop's
+    /// items) with the relevant positions `relevant`.
+    fn new(per_member: &[Vec<f32>], relevant: &[usize], bucket: usize) -> ValidationCase {
+        let n = per_member.first().map_or(0, Vec::len);
+        let m = per_member.len();
+        let top = CANDIDATES_PER_MEMBER.min(n);
+        let mut is_candidate = vec![false; n];
+        let mut thresholds = Vec::with_capacity(m);
+        let mut idx: Vec<u32> = (0..n as u32).collect();
+        for s in per_member {
+            if top == 0 {
+                thresholds.push(f32::NEG_INFINITY);
+                continue;
+            }
+            if top < n {
+                idx.select_nth_unstable_by(top - 1, |&a, &b| s[b as usize].total_cmp(&s[a as usize]));
+            }
+            thresholds.push(idx[..top].iter().map(|&i| s[i as usize]).fold(f32::INFINITY, f32::min));
+            for &i in &idx[..top] {
+                is_candidate[i as usize] = true;
+            }
+        }
+        for &r in relevant {
+            is_candidate[r] = true;
+        }
+        let mut order: Vec<u32> = (0..n as u32).filter(|&i| is_candidate[i as usize]).collect();
+        let candidates = order.len();
+        order.extend((0..n as u32).filter(|&i| !is_candidate[i as usize]));
+        let mut scores = Vec::with_capacity(n * m);
+        for &i in &order {
+            scores.extend(per_member.iter().map(|s| s[i as usize]));
+        }
+        let mut at = vec![0usize; n];
+        for (p, &i) in order.iter().enumerate() {
+            at[i as usize] = p;
+        }
+        let relevant = relevant.iter().map(|&r| at[r]).collect();
+        ValidationCase { scores, order, candidates, thresholds, relevant, bucket }
+    }
+
+    /// The blended score of laid-out item `p`: the members' weighted sum in member order,
+    /// skipping zero weights (the same float operations as serving's blend).
+    fn blended(&self, w: &[f32], p: usize) -> f32 {
+        let row = &self.scores[p * w.len()..(p + 1) * w.len()];
+        let mut b = 0f32;
+        for (wk, x) in w.iter().zip(row) {
+            if *wk > 0.0 {
+                b += wk * x;
+            }
+        }
+        b
+    }
+
+    /// NDCG@10 under weights `w`, exactly as ranking every item of the shop (ties go to the
+    /// lower shop position) but counting only until a relevant item is known to be past 10:
+    /// the members' top items come first, and the rest is scanned only when a relevant item
+    /// could still be outranked by one of them (its blended score is at most the weighted
+    /// sum of the member thresholds; float rounding is monotone, so the bound is exact).
+    fn ndcg10(&self, w: &[f32], blended: &mut Vec<f32>) -> f64 {
+        let n = self.order.len();
+        blended.clear();
+        blended.extend((0..self.candidates).map(|p| self.blended(w, p)));
+        let mut bound = 0f32;
+        for (wk, t) in w.iter().zip(&self.thresholds) {
+            if *wk > 0.0 {
+                bound += wk * t;
+            }
+        }
+        let mut ranks: Vec<usize> = Vec::with_capacity(self.relevant.len());
+        for &r in &self.relevant {
+            let (sr, ir) = (blended[r], self.order[r]);
+            let beats = |p: usize, x: f32| x > sr || (x == sr && self.order[p] < ir);
+            let mut count = (0..self.candidates).filter(|&p| beats(p, blended[p])).take(10).count();
+            if count < 10 && sr <= bound {
+                if blended.len() < n {
+                    let rest: Vec<f32> = (self.candidates..n).map(|p| self.blended(w, p)).collect();
+                    blended.extend(rest);
+                }
+                count += (self.candidates..n).filter(|&p| beats(p, blended[p])).take(10 - count).count();
+            }
+            ranks.push(count + 1);
+        }
+        ranks.sort_unstable();
+        let dcg: f64 = ranks.iter().filter(|&&k| k <= 10).map(|&k| 1.0 / ((k + 1) as f64).log2()).sum();
+        let ideal: f64 = (1..=self.relevant.len().min(10)).map(|k| 1.0 / ((k + 1) as f64).log2()).sum();
+        if ideal > 0.0 {
+            dcg / ideal
+        } else {
+            0.0
+        }
     }
 }
 
@@ -236,7 +332,7 @@ impl BlendConfig {
         let part = TrainData { dataset: d, matrix: &reduced, item_vectors: data.item_vectors };
         let members = self.fit_members(&part)?;
         // each validation user's standardised member scores of one hidden shop
-        let mut cases: Vec<(Vec<Vec<f32>>, Vec<usize>, usize)> = Vec::new();
+        let mut cases: Vec<ValidationCase> = Vec::new();
         for &u in &validation {
             let cols = m.row_indices(u);
             let mut sites: Vec<u32> = cols.iter().map(|&c| d.site_of(c)).collect();
@@ -259,7 +355,7 @@ impl BlendConfig {
                 standardise(&mut s);
                 per_member.push(s);
             }
-            cases.push((per_member, relevant, history_bucket(history.len())));
+            cases.push(ValidationCase::new(&per_member, &relevant, history_bucket(history.len())));
         }
         let grid = simplex(members.len(), self.step);
         // NDCG@10 of every case under every weight vector
@@ -267,21 +363,7 @@ impl BlendConfig {
             .par_iter()
             .map(|w| {
                 let mut blended = Vec::new();
-                cases
-                    .iter()
-                    .map(|(per_member, relevant, _)| {
-                        blended.clear();
-                        blended.resize(per_member[0].len(), 0f32);
-                        for (wk, s) in w.iter().zip(per_member) {
-                            if *wk > 0.0 {
-                                for (b, x) in blended.iter_mut().zip(s) {
-                                    *b += wk * x;
-                                }
-                            }
-                        }
-                        ndcg10(&blended, relevant)
-                    })
-                    .collect()
+                cases.iter().map(|case| case.ndcg10(w, &mut blended)).collect()
             })
             .collect();
         // the best weight vector on a subset of the cases (the first on ties), and its mean
@@ -301,7 +383,7 @@ impl BlendConfig {
         let mut validation_report = vec![("blend".to_string(), score)];
         if self.by_history {
             for bucket in 0..BUCKETS {
-                let subset: Vec<usize> = (0..cases.len()).filter(|&c| cases[c].2 == bucket).collect();
+                let subset: Vec<usize> = (0..cases.len()).filter(|&c| cases[c].bucket == bucket).collect();
                 let chosen = if subset.len() >= MIN_BUCKET_CASES { best_on(&subset) } else { None };
                 let label = ["1-2", "3-5", "6+"][bucket];
                 match chosen {
@@ -463,6 +545,64 @@ impl Recommender for Blend {
 mod tests {
     use super::*;
 
+    /// NDCG@10 by ranking every item (the definition the grid search must reproduce).
+    fn ndcg10_every_item(per_member: &[Vec<f32>], w: &[f32], relevant: &[usize]) -> f64 {
+        let n = per_member[0].len();
+        let blended: Vec<f32> = (0..n)
+            .map(|i| {
+                let mut b = 0f32;
+                for (wk, s) in w.iter().zip(per_member) {
+                    if *wk > 0.0 {
+                        b += wk * s[i];
+                    }
+                }
+                b
+            })
+            .collect();
+        let mut ranks: Vec<usize> = relevant
+            .iter()
+            .map(|&r| 1 + (0..n).filter(|&i| blended[i] > blended[r] || (blended[i] == blended[r] && i < r)).count())
+            .collect();
+        ranks.sort_unstable();
+        let dcg: f64 = ranks.iter().filter(|&&k| k <= 10).map(|&k| 1.0 / ((k + 1) as f64).log2()).sum();
+        let ideal: f64 = (1..=relevant.len().min(10)).map(|k| 1.0 / ((k + 1) as f64).log2()).sum();
+        dcg / ideal
+    }
+
+    #[test]
+    fn the_grid_search_ranks_as_ranking_every_item() {
+        let mut rng = Rng::new(7);
+        let mut nonzero = 0;
+        for case in 0..60 {
+            let n = [5, 40, 150, 400, 1500][case % 5];
+            let m = 2 + case % 3;
+            // members that agree in part (a shared signal), coarse values for ties
+            let shared: Vec<f32> = (0..n).map(|_| rng.unit_f32()).collect();
+            let per_member: Vec<Vec<f32>> = (0..m)
+                .map(|k| {
+                    let mut s: Vec<f32> =
+                        shared.iter().map(|&x| ((x * (k as f32 + 1.0) + rng.unit_f32()) * 8.0).round() / 8.0).collect();
+                    standardise(&mut s);
+                    s
+                })
+                .collect();
+            let relevant: Vec<usize> = (0..1 + case % 3)
+                .map(|_| rng.below(n))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let laid_out = ValidationCase::new(&per_member, &relevant, 0);
+            let mut buf = Vec::new();
+            for w in simplex(m, 0.25) {
+                let want = ndcg10_every_item(&per_member, &w, &relevant);
+                let got = laid_out.ndcg10(&w, &mut buf);
+                assert_eq!(got, want, "case {case}, n {n}, weights {w:?}");
+                nonzero += usize::from(want > 0.0);
+            }
+        }
+        assert!(nonzero > 100, "the cases must include hits ({nonzero})");
+    }
+
     #[test]
     fn standardise_and_simplex() {
         let mut s = [1.0, 2.0, 3.0, f32::NEG_INFINITY];
@@ -475,9 +615,10 @@ mod tests {
         let g = simplex(3, 0.5);
         assert_eq!(g.len(), 6);
         assert!(g.iter().all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-6));
-        assert_eq!(ndcg10(&[0.9, 0.1, 0.5], &[0]), 1.0);
-        assert!((ndcg10(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
-        assert!((ndcg10(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
+        let one = |s: &[f32], rel: &[usize]| ValidationCase::new(&[s.to_vec()], rel, 0).ndcg10(&[1.0], &mut Vec::new());
+        assert_eq!(one(&[0.9, 0.1, 0.5], &[0]), 1.0);
+        assert!((one(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
+        assert!((one(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
         assert!(BlendConfig::builder().members(vec!["als".into()]).build().is_err());
         assert!(BlendConfig::builder().members(vec!["als".into(), "blend".into()]).build().is_err());
     }
