@@ -4,10 +4,15 @@
 #
 #   scripts/bench_als.sh            # ALS on movielens-100k and amazon-art-office
 #   MODEL=bpr scripts/bench_als.sh  # BPR instead
+#   MODEL=bpr THREADS=1 ITERATIONS=100 PARAMS="negatives=popularity reg=0.01" scripts/bench_als.sh
+#                                   # the same work: warmstart's BPR drawing negatives as
+#                                   # implicit does, at implicit's λ, one thread each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${WARMSTART_DATA:-$(cd .. && pwd)/shared/data}"
 MODEL="${MODEL:-als}"
+THREADS="${THREADS:-2}"       # on both sides
+ITERATIONS="${ITERATIONS:-15}" # on both sides
 WORK="${BENCH_DIR:-target/bench}"
 mkdir -p "$WORK"
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import implicit, threadpoolctl" 2>/dev/null; then
@@ -23,8 +28,10 @@ printf '%-34s %-10s %12s %12s %8s %10s %10s\n' dataset model "ours s/it" "implic
 for spec in "movielens-100k random" "amazon-art-office cold-start"; do
   set -- $spec
   out="$WORK/$1"
-  ours=$(./target/release/warmstart-bench "$MODEL" --store "$STORE" --dataset "$1" --protocol "$2" --out "$out" --threads 2)
-  theirs=$(.venv/bin/python scripts/bench_als.py "$out" --model "$MODEL" --threads 2 2>/dev/null)
+  params=()
+  for p in ${PARAMS:-}; do params+=(--param "$p"); done
+  ours=$(./target/release/warmstart-bench "$MODEL" --store "$STORE" --dataset "$1" --protocol "$2" --out "$out" --threads "$THREADS" --iterations "$ITERATIONS" "${params[@]}")
+  theirs=$(.venv/bin/python scripts/bench_als.py "$out" --model "$MODEL" --threads "$THREADS" --iterations "$ITERATIONS" 2>/dev/null)
   python3 - "$1" "$ours" "$theirs" <<'PY'
 import json, sys
 name, a, b = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])

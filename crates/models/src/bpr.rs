@@ -34,6 +34,22 @@ pub struct BprConfig {
     /// seed and thread count (`bpr:threads=2`).
     #[serde(default = "one_thread")]
     pub threads: usize,
+    /// How negatives are drawn (`bpr:negatives=popularity`).
+    #[serde(default)]
+    pub negatives: Negatives,
+}
+
+/// The distribution BPR draws its negative items from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Negatives {
+    /// Every item alike (Rendle et al.; the default).
+    #[default]
+    Uniform,
+    /// In proportion to the item's interactions: the item of a uniformly drawn observed pair,
+    /// as implicit's BPR draws them. Popular items are then negatives as often as positives,
+    /// so the model learns little popularity.
+    Popularity,
 }
 
 fn one_thread() -> usize {
@@ -56,6 +72,7 @@ impl BprConfig {
             fold_in_samples: 200,
             seed: 42,
             threads: 1,
+            negatives: Negatives::Uniform,
         })
     }
 }
@@ -96,12 +113,26 @@ impl BprBuilder {
             "reg" => self.regularization(value.parse().map_err(|_| bad())?),
             "epochs" => self.epochs(value.parse().map_err(|_| bad())?),
             "threads" => self.threads(value.parse().map_err(|_| bad())?),
+            "negatives" => self.negatives(match value {
+                "uniform" => Negatives::Uniform,
+                "popularity" | "pop" => Negatives::Popularity,
+                _ => {
+                    return Err(crate::Error::ModelParameter(format!(
+                        "bpr negatives `{value}` (uniform or popularity)"
+                    )))
+                }
+            }),
             _ => return Err(crate::Error::ModelParameter(format!("bpr has no parameter `{key}`"))),
         })
     }
     /// Training threads (stratified parallel SGD above 1).
     pub fn threads(mut self, v: usize) -> Self {
         self.0.threads = v;
+        self
+    }
+    /// How negatives are drawn.
+    pub fn negatives(mut self, v: Negatives) -> Self {
+        self.0.negatives = v;
         self
     }
     /// Validates.
@@ -118,6 +149,12 @@ impl BprBuilder {
         check("epochs", c.epochs >= 1, c.epochs, "must be at least 1")?;
         check("fold_in_samples", c.fold_in_samples >= 1, c.fold_in_samples, "must be at least 1")?;
         check("threads", (1..=256).contains(&c.threads), c.threads, "must be in 1..=256")?;
+        check(
+            "threads",
+            c.threads == 1 || c.negatives == Negatives::Uniform,
+            c.threads,
+            "must be 1 with popularity negatives (the parallel trainer draws them per item block)",
+        )?;
         Ok(c)
     }
 }
@@ -128,6 +165,9 @@ pub struct Bpr {
     config: BprConfig,
     item_factors: Vec<f32>,
     item_bias: Vec<f32>,
+    /// With popularity negatives: running totals of the items' training interactions (item
+    /// `i` is drawn when a uniform draw below the last total falls in `[cdf[i-1], cdf[i])`).
+    negative_cdf: Option<Vec<u32>>,
     /// Mean BPR loss of each epoch.
     pub epoch_loss: Vec<f32>,
     /// Wall-clock seconds of each epoch (empty for a loaded model).
@@ -154,7 +194,18 @@ impl Bpr {
         }
         expect_len(r, "item_factors", item_factors.len(), shape[0] * f)?;
         expect_len(r, "item_bias", item_bias.len(), shape[0])?;
-        Ok(Bpr { config, item_factors, item_bias, epoch_loss: Vec::new(), epoch_seconds: Vec::new() })
+        let negative_cdf = match config.negatives {
+            Negatives::Uniform => None,
+            Negatives::Popularity => {
+                let (_, cdf) = r.u32("negative_cdf")?;
+                expect_len(r, "negative_cdf", cdf.len(), shape[0])?;
+                if cdf.windows(2).any(|w| w[0] > w[1]) || cdf.last() == Some(&0) {
+                    return Err(r.error("negative_cdf must be non-decreasing and end above 0"));
+                }
+                Some(cdf)
+            }
+        };
+        Ok(Bpr { config, item_factors, item_bias, negative_cdf, epoch_loss: Vec::new(), epoch_seconds: Vec::new() })
     }
 }
 
@@ -179,14 +230,27 @@ impl BprConfig {
         let x: Vec<f32> = (0..m.n_rows() * f).map(|_| rng.normal_f32() * 0.1).collect();
         let y: Vec<f32> = (0..n_items * f).map(|_| rng.normal_f32() * 0.1).collect();
         let row_of: Vec<u32> = (0..m.n_rows()).flat_map(|u| std::iter::repeat_n(u as u32, m.row_nnz(u))).collect();
-        let sampler = Sampler { m, row_of: &row_of, n_items };
+        let sampler = Sampler { m, row_of: &row_of, n_items, negatives: self.negatives };
         let mut epoch_seconds = Vec::with_capacity(self.epochs);
         let (y, b, epoch_loss) = if self.threads <= 1 {
             self.sgd(&sampler, x, y, &mut rng, &mut epoch_seconds)
         } else {
             stratified::sgd(self, m, x, y, &mut epoch_seconds)
         };
-        Ok(Bpr { config: self.clone(), item_factors: y, item_bias: b, epoch_loss, epoch_seconds })
+        let negative_cdf = (self.negatives == Negatives::Popularity).then(|| {
+            let mut counts = vec![0u32; n_items];
+            for &i in m.indices() {
+                counts[i as usize] += 1;
+            }
+            counts
+                .iter()
+                .scan(0u32, |total, &c| {
+                    *total = total.saturating_add(c);
+                    Some(*total)
+                })
+                .collect()
+        });
+        Ok(Bpr { config: self.clone(), item_factors: y, item_bias: b, negative_cdf, epoch_loss, epoch_seconds })
     }
 
     /// Deterministic single-threaded SGD: `epochs × nnz` samples from one stream.
@@ -230,12 +294,17 @@ impl BprConfig {
 }
 
 /// Draws (user, positive, negative) triples: a uniformly drawn observed pair and an item the
-/// user has not interacted with.
+/// user has not interacted with (uniform, or the item of another drawn pair).
 struct Sampler<'a> {
     m: &'a CsrMatrix,
     row_of: &'a [u32],
     n_items: usize,
+    negatives: Negatives,
 }
+
+/// Draws a negative outside `own` (sorted): up to this many tries with popularity negatives
+/// (a user may hold every item that has interactions).
+const NEGATIVE_TRIES: usize = 64;
 
 impl Sampler<'_> {
     #[inline]
@@ -247,11 +316,16 @@ impl Sampler<'_> {
         if own.len() >= self.n_items {
             return None;
         }
-        let j = loop {
-            let j = rng.below(self.n_items);
-            if own.binary_search(&(j as u32)).is_err() {
-                break j;
-            }
+        let j = match self.negatives {
+            Negatives::Uniform => loop {
+                let j = rng.below(self.n_items);
+                if own.binary_search(&(j as u32)).is_err() {
+                    break j;
+                }
+            },
+            Negatives::Popularity => (0..NEGATIVE_TRIES)
+                .map(|_| self.m.indices()[rng.below(self.m.nnz())] as usize)
+                .find(|&j| own.binary_search(&(j as u32)).is_err())?,
         };
         Some((u, i, j))
     }
@@ -468,7 +542,14 @@ impl Bpr {
         let mut rng = Rng::new(seed);
         for _ in 0..self.config.fold_in_samples * pos.len() {
             let i = pos[rng.below(pos.len())];
-            let j = rng.below(n_items);
+            let j = match &self.negative_cdf {
+                None => rng.below(n_items),
+                Some(cdf) => {
+                    let total = cdf.last().copied().unwrap_or(0) as usize;
+                    let x = rng.below(total.max(1)) as u32;
+                    cdf.partition_point(|&c| c <= x).min(n_items - 1)
+                }
+            };
             if sorted.binary_search(&j).is_ok() {
                 continue;
             }
@@ -533,10 +614,13 @@ impl Recommender for Bpr {
 
     fn save(&self, dir: &std::path::Path) -> Result<()> {
         let f = self.config.factors;
-        ArtifactWriter::new(KIND, &self.config)?
+        let mut w = ArtifactWriter::new(KIND, &self.config)?
             .f32("item_factors", &[self.item_bias.len(), f], &self.item_factors)
-            .f32("item_bias", &[self.item_bias.len()], &self.item_bias)
-            .write(dir)
+            .f32("item_bias", &[self.item_bias.len()], &self.item_bias);
+        if let Some(cdf) = &self.negative_cdf {
+            w = w.u32("negative_cdf", &[cdf.len()], cdf);
+        }
+        w.write(dir)
     }
 
     fn space(&self) -> Option<&dyn VectorSpace> {
@@ -593,5 +677,30 @@ mod tests {
         assert!(crate::by_name("bpr:threads=2:epochs=3", 1, 42).is_ok());
         assert!(crate::by_name("bpr:threads=0", 1, 42).is_err());
         assert!(crate::by_name("bpr:speed=9", 1, 42).is_err());
+    }
+
+    #[test]
+    fn popularity_negatives_learn_less_popularity() {
+        // item 0 in two users of three, items 1..40 spread thinly
+        let mut rng = Rng::new(3);
+        let mut t = Vec::new();
+        for u in 0..300u32 {
+            if u % 3 != 0 {
+                t.push((u, 0, 1.0));
+            }
+            for _ in 0..4 {
+                t.push((u, 1 + rng.below(39) as u32, 1.0));
+            }
+        }
+        let m = CsrMatrix::from_triplets(300, 40, &t);
+        let lead = |negatives| {
+            let c = BprConfig::builder().factors(4).epochs(20).negatives(negatives).build().unwrap();
+            let b = c.fit_matrix(&m).unwrap().item_bias;
+            b[0] - b[1..].iter().sum::<f32>() / 39.0
+        };
+        let (uniform, popularity) = (lead(Negatives::Uniform), lead(Negatives::Popularity));
+        assert!(uniform > 0.0 && popularity < 0.5 * uniform, "bias lead: uniform {uniform}, popularity {popularity}");
+        assert!(crate::by_name("bpr:negatives=popularity:threads=2", 1, 42).is_err());
+        assert!(crate::by_name("bpr:negatives=often", 1, 42).is_err());
     }
 }

@@ -21,6 +21,7 @@ fn save_load_and_range_checks_for_every_model() {
         "rp3beta",
         "als",
         "bpr",
+        "bpr:negatives=popularity:epochs=3",
         "random",
         "content-pop-k2",
         "content-map",

@@ -56,7 +56,8 @@ struct Args {
     /// Content vectors of the two-tower item tower (`none` for ids only).
     #[arg(long, default_value = "minilm")]
     vectors: String,
-    /// Two-tower parameters as KEY=VALUE (as in `two-tower:key=value` model names).
+    /// Two-tower or BPR parameters as KEY=VALUE (as in `two-tower:key=value` and
+    /// `bpr:key=value` model names, e.g. `negatives=popularity`, `reg=0.01`).
     #[arg(long = "param")]
     params: Vec<String>,
 }
@@ -120,7 +121,12 @@ fn main() -> anyhow::Result<()> {
             ("als".into(), als.iteration_seconds.clone(), Box::new(als))
         }
         "bpr" => {
-            let c = BprConfig::builder().factors(a.factors).epochs(a.iterations).threads(a.threads).build()?;
+            let mut b = BprConfig::builder().factors(a.factors).epochs(a.iterations).threads(a.threads);
+            for kv in &a.params {
+                let (k, v) = kv.split_once('=').with_context(|| format!("--param {kv}: KEY=VALUE"))?;
+                b = b.set(k, v)?;
+            }
+            let c = b.build()?;
             let bpr = c.fit_matrix(m)?;
             ("bpr".into(), bpr.epoch_seconds.clone(), Box::new(bpr))
         }
