@@ -478,12 +478,18 @@ fn member_dir(dir: &Path, k: usize) -> std::path::PathBuf {
 impl BlendConfig {
     /// The name `by_name` reads back: `blend`, `blend-content` or `blend:members=a+b`.
     pub fn model_name(&self) -> String {
-        let base = self.members_name();
-        if self.by_history {
-            format!("{base}:history=1")
-        } else {
-            base
+        let mut name = self.members_name();
+        let defaults = BlendConfig::builder().0;
+        if self.step != defaults.step {
+            name += &format!(":step={}", self.step);
         }
+        if self.validation_share != defaults.validation_share {
+            name += &format!(":validation={}", self.validation_share);
+        }
+        if self.by_history {
+            name += ":history=1";
+        }
+        name
     }
 
     fn members_name(&self) -> String {
@@ -619,6 +625,13 @@ mod tests {
         assert_eq!(one(&[0.9, 0.1, 0.5], &[0]), 1.0);
         assert!((one(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
         assert!((one(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
+        for name in ["blend", "blend-content:step=0.05", "blend:members=als+pop:validation=0.2:history=1"] {
+            let c = match crate::by_name(name, 1, 7) {
+                Ok(f) => f.name(),
+                Err(e) => panic!("{name}: {e}"),
+            };
+            assert_eq!(c, name, "a blend's name reads back as the same blend");
+        }
         assert!(BlendConfig::builder().members(vec!["als".into()]).build().is_err());
         assert!(BlendConfig::builder().members(vec!["als".into(), "blend".into()]).build().is_err());
     }
