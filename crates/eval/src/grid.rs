@@ -38,6 +38,14 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
                 }
             }
         }
+        "ease" => {
+            for lambda in [100f32, 500.0, 2000.0, 8000.0] {
+                for items in [1500u32, 3000] {
+                    let c = ItemKnnConfig::builder().ease(lambda, items).build()?;
+                    out.push(GridPoint { params: format!("lambda={lambda} items={items}"), model: Box::new(c) });
+                }
+            }
+        }
         "als" => {
             for f in [32, 64] {
                 for reg in [0.01f32, 1.0, 10.0] {

@@ -32,6 +32,13 @@ pub enum Similarity {
         /// Popularity penalty of the target item.
         beta: f32,
     },
+    /// EASE's closed-form item–item weights over the most interacted items (`crate::ease`).
+    Ease {
+        /// L2 penalty λ.
+        lambda: f32,
+        /// How many of the most interacted items are solved for (a dense inverse of this size).
+        items: u32,
+    },
 }
 
 /// Hyper-parameters of [`ItemKnn`].
@@ -78,6 +85,11 @@ impl ItemKnnBuilder {
         self.similarity = Similarity::Rp3beta { alpha, beta };
         self
     }
+    /// EASE weights (penalty `lambda`, over the `items` most interacted items).
+    pub fn ease(mut self, lambda: f32, items: u32) -> Self {
+        self.similarity = Similarity::Ease { lambda, items };
+        self
+    }
     /// Validates.
     pub fn build(self) -> Result<ItemKnnConfig> {
         check("neighbours", self.neighbours >= 1, self.neighbours, "must be at least 1")?;
@@ -85,6 +97,10 @@ impl ItemKnnBuilder {
         if let Similarity::Rp3beta { alpha, beta } = self.similarity {
             check("alpha", alpha > 0.0 && alpha <= 4.0, alpha, "must be in (0, 4]")?;
             check("beta", (0.0..=2.0).contains(&beta), beta, "must be in [0, 2]")?;
+        }
+        if let Similarity::Ease { lambda, items } = self.similarity {
+            check("lambda", lambda > 0.0 && lambda.is_finite(), lambda, "must be finite and > 0")?;
+            check("items", (1..=20_000).contains(&items), items, "must be in 1..=20000 (a dense inverse)")?;
         }
         Ok(ItemKnnConfig { neighbours: self.neighbours, shrink: self.shrink, similarity: self.similarity })
     }
@@ -119,7 +135,7 @@ impl ItemKnn {
 
 impl Fit for ItemKnnConfig {
     fn name(&self) -> String {
-        self.model_name().into()
+        self.full_name()
     }
     fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
         Ok(Box::new(self.fit_knn(data)?))
@@ -127,11 +143,22 @@ impl Fit for ItemKnnConfig {
 }
 
 impl ItemKnnConfig {
-    /// `itemknn` or `rp3beta`.
+    /// `itemknn`, `rp3beta` or `ease`.
     pub fn model_name(&self) -> &'static str {
         match self.similarity {
             Similarity::Cosine => "itemknn",
             Similarity::Rp3beta { .. } => "rp3beta",
+            Similarity::Ease { .. } => "ease",
+        }
+    }
+
+    /// The name `by_name` reads back (EASE with non-default parameters names them).
+    pub fn full_name(&self) -> String {
+        match self.similarity {
+            Similarity::Ease { lambda, items } if (lambda, items) != crate::EASE_DEFAULT => {
+                format!("ease:lambda={lambda}:items={items}")
+            }
+            _ => self.model_name().into(),
         }
     }
 
@@ -145,13 +172,19 @@ impl ItemKnnConfig {
             return Err(crate::Error::BadData(format!("matrix has {n_items} items, dataset {}", site.len())));
         }
         let n_sites = data.dataset.sites.len().max(1);
+        let k = self.neighbours;
+        let keep = |cand: Vec<(ItemId, f32)>| keep_per_site(cand, &site, n_sites, k);
+        if let Similarity::Ease { lambda, items } = self.similarity {
+            let neighbours = crate::ease::weights(&x, lambda, items as usize, keep)?;
+            return Ok(ItemKnn { config: self.clone(), neighbours });
+        }
         let norms: Vec<f32> = (0..n_items).map(|i| xt.row_nnz(i) as f32).collect();
-        let (k, shrink, similarity) = (self.neighbours, self.shrink, self.similarity);
+        let (shrink, similarity) = (self.shrink, self.similarity);
         // weight of a walk through user u: 1 for cosine, (1/deg u)^α for RP3beta
         let user_weight: Vec<f32> = (0..x.n_rows())
             .map(|u| match similarity {
-                Similarity::Cosine => 1.0,
                 Similarity::Rp3beta { alpha, .. } => (x.row_nnz(u).max(1) as f32).powf(-alpha),
+                Similarity::Cosine | Similarity::Ease { .. } => 1.0,
             })
             .collect();
         let neighbours = (0..n_items)
@@ -171,30 +204,21 @@ impl ItemKnnConfig {
                     let score = |j: u32| -> f32 {
                         let (ni, nj) = (norms[i], norms[j as usize]);
                         match similarity {
-                            Similarity::Cosine => co[j as usize] / ((ni * nj).sqrt() + shrink),
                             Similarity::Rp3beta { alpha, beta } => {
                                 co[j as usize] * ni.max(1.0).powf(-alpha) * nj.max(1.0).powf(-beta)
                             }
+                            Similarity::Cosine | Similarity::Ease { .. } => {
+                                co[j as usize] / ((ni * nj).sqrt() + shrink)
+                            }
                         }
                     };
-                    let mut cand: Vec<(ItemId, f32)> =
+                    let cand: Vec<(ItemId, f32)> =
                         touched.iter().filter(|&&j| j as usize != i).map(|&j| (j, score(j))).collect();
                     for &j in touched.iter() {
                         co[j as usize] = 0.0;
                     }
                     touched.clear();
-                    cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                    let mut per_site = vec![0usize; n_sites];
-                    let mut kept: Vec<(ItemId, f32)> = cand
-                        .into_iter()
-                        .filter(|&(j, _)| {
-                            let s = site[j as usize] as usize;
-                            per_site[s] += 1;
-                            per_site[s] <= k
-                        })
-                        .collect();
-                    kept.sort_unstable_by_key(|e| e.0);
-                    kept
+                    keep(cand)
                 },
             )
             .collect();
@@ -202,9 +226,25 @@ impl ItemKnnConfig {
     }
 }
 
+/// The `k` highest-weighted candidates on each site (ties to the lower id), sorted by id.
+fn keep_per_site(mut cand: Vec<(ItemId, f32)>, site: &[u32], n_sites: usize, k: usize) -> Vec<(ItemId, f32)> {
+    cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut per_site = vec![0usize; n_sites];
+    let mut kept: Vec<(ItemId, f32)> = cand
+        .into_iter()
+        .filter(|&(j, _)| {
+            let s = site[j as usize] as usize;
+            per_site[s] += 1;
+            per_site[s] <= k
+        })
+        .collect();
+    kept.sort_unstable_by_key(|e| e.0);
+    kept
+}
+
 impl Recommender for ItemKnn {
     fn name(&self) -> String {
-        self.config.model_name().into()
+        self.config.full_name()
     }
 
     fn n_items(&self) -> usize {

@@ -7,6 +7,7 @@ pub mod artifact;
 pub mod blend;
 pub mod bpr;
 pub mod content;
+mod ease;
 pub mod graph;
 pub mod graphsage;
 pub mod itemknn;
@@ -313,6 +314,9 @@ pub(crate) fn two_block_matrix(users: u32) -> CsrMatrix {
     CsrMatrix::from_triplets(users as usize, 20, &t)
 }
 
+/// EASE's (λ, solved items) by default.
+pub const EASE_DEFAULT: (f32, u32) = (2000.0, 3000);
+
 /// RP3beta's (α, β) by default (see the README's leaderboards for how they were chosen).
 pub const RP3BETA_DEFAULT: (f32, f32) = (0.5, 0.0);
 
@@ -335,6 +339,19 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
         "pop" | "popularity" => Box::new(PopularityConfig::builder().build()?),
         "itemknn" => Box::new(ItemKnnConfig::builder().build()?),
         "rp3beta" => Box::new(ItemKnnConfig::builder().rp3beta(RP3BETA_DEFAULT.0, RP3BETA_DEFAULT.1).build()?),
+        ease if ease == "ease" || ease.starts_with("ease:") => {
+            // `ease[:lambda=L][:items=N]`
+            let (mut lambda, mut items) = EASE_DEFAULT;
+            for (k, v) in name_parameters(ease.split(':').skip(1), name)? {
+                let bad = || Error::ModelParameter(format!("ease {k} `{v}`"));
+                match k {
+                    "lambda" => lambda = v.parse().map_err(|_| bad())?,
+                    "items" => items = v.parse().map_err(|_| bad())?,
+                    other => return Err(Error::ModelParameter(format!("ease has no parameter `{other}`"))),
+                }
+            }
+            Box::new(ItemKnnConfig::builder().ease(lambda, items).build()?)
+        }
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
         blend if matches!(blend.split(':').next(), Some("blend" | "blend-content")) => {
             // `blend` (blend::DEFAULT_MEMBERS), `blend-content` (and content), `blend:members=a+b+c`;

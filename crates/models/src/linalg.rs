@@ -4,6 +4,8 @@
 //! AVX2+FMA when the processor has them (checked once at run time), so one binary is both
 //! portable and fast.
 
+use rayon::prelude::*;
+
 /// Dot product with eight independent accumulators (vectorises).
 #[inline(always)]
 pub(crate) fn dot_k<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
@@ -115,7 +117,6 @@ pub(crate) fn gram_into_k<const FMA: bool>(y: &[f32], f: usize, g: &mut [f32]) {
 
 /// `Yᵀ Y` of a row-major `rows × f` factor matrix (`f × f`, row-major), in parallel.
 pub(crate) fn gram(y: &[f32], f: usize) -> Vec<f32> {
-    use rayon::prelude::*;
     let chunk = (4096 / f.max(1)).max(1) * f;
     y.par_chunks(chunk)
         .fold(
@@ -185,9 +186,62 @@ pub(crate) fn cholesky_solve(a: &[f32], b: &[f32]) -> Option<Vec<f32>> {
     cholesky(a, b.len()).map(|l| cholesky_apply(&l, b))
 }
 
+/// Inverts a symmetric positive definite `n × n` matrix (row-major, f64) in place by
+/// Gauss–Jordan elimination without pivoting (stable for such matrices), rows updated in
+/// parallel; `None` if a pivot is not positive (the matrix is not positive definite).
+pub(crate) fn spd_inverse(a: &mut [f64], n: usize) -> Option<()> {
+    assert_eq!(a.len(), n * n, "spd_inverse: {} entries for n = {n}", a.len());
+    let mut pivot_row = vec![0f64; n];
+    for k in 0..n {
+        let p = a[k * n + k];
+        if p <= 0.0 || !p.is_finite() {
+            return None;
+        }
+        let inv = 1.0 / p;
+        for (j, x) in a[k * n..(k + 1) * n].iter_mut().enumerate() {
+            *x = if j == k { inv } else { *x * inv };
+        }
+        pivot_row.copy_from_slice(&a[k * n..(k + 1) * n]);
+        // with this entry, `row_i -= f * pivot_row` also leaves `-f / p` in column k
+        pivot_row[k] = 1.0 + inv;
+        a.par_chunks_mut(n).enumerate().filter(|(i, _)| *i != k).for_each(|(_, row)| {
+            let f = row[k];
+            if f != 0.0 {
+                for (x, &y) in row.iter_mut().zip(&pivot_row) {
+                    *x -= f * y;
+                }
+            }
+        });
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spd_inverse_inverts() {
+        let n = 7;
+        // A = MᵀM + I
+        let m: Vec<f64> = (0..n * n).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0).collect();
+        let mut a = vec![0f64; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = (0..n).map(|k| m[k * n + i] * m[k * n + j]).sum::<f64>() + f64::from(i == j);
+            }
+        }
+        let mut inv = a.clone();
+        spd_inverse(&mut inv, n).unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                let x: f64 = (0..n).map(|k| a[i * n + k] * inv[k * n + j]).sum();
+                assert!((x - f64::from(i == j)).abs() < 1e-9, "({i}, {j}): {x}");
+            }
+        }
+        let mut bad = vec![1.0, 2.0, 2.0, 1.0];
+        assert!(spd_inverse(&mut bad, 2).is_none());
+    }
 
     #[test]
     fn kernels_agree_and_cholesky_solves() {

@@ -19,6 +19,7 @@ fn save_load_and_range_checks_for_every_model() {
         "pop",
         "itemknn",
         "rp3beta",
+        "ease:lambda=5:items=40",
         "als",
         "bpr",
         "bpr:negatives=popularity:epochs=3",
