@@ -92,7 +92,7 @@ mod tests {
             let (r, c): (Vec<usize>, Vec<usize>) =
                 ((0..3).filter(|&i| i != b).collect(), (0..3).filter(|&j| j != a).collect());
             let m = g[r[0]][c[0]] * g[r[1]][c[1]] - g[r[0]][c[1]] * g[r[1]][c[0]];
-            if (a + b) % 2 == 0 {
+            if (a + b).is_multiple_of(2) {
                 m
             } else {
                 -m
