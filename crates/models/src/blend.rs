@@ -46,6 +46,47 @@ pub struct BlendConfig {
     /// Weights per history-length bucket as well (chosen on that bucket's validation users).
     #[serde(default)]
     by_history: bool,
+    /// How each member's scores are put on one scale before they are weighted.
+    #[serde(default)]
+    normalisation: Normalisation,
+}
+
+/// How a blend puts its members' scores on one scale (per request, over the shop's items).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalisation {
+    /// z-scores: `(s − mean) / sd`.
+    #[default]
+    Zscore,
+    /// Reciprocal rank, `60 / (60 + rank)` (rank 0 the best; ties share the better rank), as
+    /// reciprocal-rank fusion does: a member's few very high scores cannot dominate.
+    Rank,
+}
+
+impl Normalisation {
+    fn apply(self, scores: &mut [f32]) {
+        match self {
+            Normalisation::Zscore => standardise(scores),
+            Normalisation::Rank => reciprocal_rank(scores),
+        }
+    }
+}
+
+/// Scores replaced by `K / (K + rank)` with `K` = 60 (non-finite scores rank last).
+fn reciprocal_rank(scores: &mut [f32]) {
+    const K: f32 = 60.0;
+    let key = |x: f32| if x.is_finite() { x } else { f32::NEG_INFINITY };
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| key(scores[b as usize]).total_cmp(&key(scores[a as usize])));
+    let mut out = vec![0f32; scores.len()];
+    let mut rank = 0usize;
+    for (p, &i) in order.iter().enumerate() {
+        if p > 0 && key(scores[i as usize]) != key(scores[order[p - 1] as usize]) {
+            rank = p;
+        }
+        out[i as usize] = K / (K + rank as f32);
+    }
+    scores.copy_from_slice(&out);
 }
 
 /// Builder of [`BlendConfig`].
@@ -63,6 +104,7 @@ impl BlendConfig {
             seed: 42,
             threads: 0,
             by_history: false,
+            normalisation: Normalisation::Zscore,
         })
     }
     /// The member model names.
@@ -101,6 +143,11 @@ impl BlendBuilder {
     /// bucket's validation users, where it has at least [`MIN_BUCKET_CASES`] of them.
     pub fn by_history(mut self, v: bool) -> Self {
         self.0.by_history = v;
+        self
+    }
+    /// How members' scores are put on one scale.
+    pub fn normalisation(mut self, v: Normalisation) -> Self {
+        self.0.normalisation = v;
         self
     }
     /// Validates.
@@ -352,7 +399,7 @@ impl BlendConfig {
             for model in &members {
                 let mut s = vec![0f32; range.len()];
                 model.score(&history, range.clone(), &mut s)?;
-                standardise(&mut s);
+                self.normalisation.apply(&mut s);
                 per_member.push(s);
             }
             cases.push(ValidationCase::new(&per_member, &relevant, history_bucket(history.len())));
@@ -486,6 +533,9 @@ impl BlendConfig {
         if self.validation_share != defaults.validation_share {
             name += &format!(":validation={}", self.validation_share);
         }
+        if self.normalisation == Normalisation::Rank {
+            name += ":norm=rank";
+        }
         if self.by_history {
             name += ":history=1";
         }
@@ -523,7 +573,7 @@ impl Recommender for Blend {
         for (w, model) in self.weights_for(other_shop).iter().zip(&self.members) {
             if let Some(model) = model.as_ref().filter(|_| *w > 0.0) {
                 model.score(history, items.clone(), &mut s)?;
-                standardise(&mut s);
+                self.config.normalisation.apply(&mut s);
                 for (o, x) in out.iter_mut().zip(&s) {
                     *o += w * x;
                 }
@@ -615,6 +665,9 @@ mod tests {
         standardise(&mut s);
         assert!(s.iter().all(|x| x.is_finite()));
         assert!(s[2] > s[1] && s[1] > s[0] && s[3] == s[0]);
+        let mut r = [0.5, f32::NAN, 2.0, 0.5];
+        reciprocal_rank(&mut r);
+        assert_eq!(r, [60.0 / 61.0, 60.0 / 63.0, 1.0, 60.0 / 61.0], "ties share the better rank, NaN last");
         let mut flat = [5.0; 3];
         standardise(&mut flat);
         assert_eq!(flat, [0.0; 3]);
@@ -625,7 +678,9 @@ mod tests {
         assert_eq!(one(&[0.9, 0.1, 0.5], &[0]), 1.0);
         assert!((one(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
         assert!((one(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
-        for name in ["blend", "blend-content:step=0.05", "blend:members=als+pop:validation=0.2:history=1"] {
+        for name in
+            ["blend", "blend-content:step=0.05", "blend:members=als+pop:validation=0.2:history=1", "blend:norm=rank"]
+        {
             let c = match crate::by_name(name, 1, 7) {
                 Ok(f) => f.name(),
                 Err(e) => panic!("{name}: {e}"),

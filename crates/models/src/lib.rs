@@ -369,6 +369,11 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                     "validation" => b.validation_share(
                         v.parse().map_err(|_| Error::ModelParameter(format!("blend validation `{v}`")))?,
                     ),
+                    "norm" => b.normalisation(match v {
+                        "zscore" => blend::Normalisation::Zscore,
+                        "rank" => blend::Normalisation::Rank,
+                        _ => return Err(Error::ModelParameter(format!("blend norm `{v}` (zscore or rank)"))),
+                    }),
                     "history" => b.by_history(match v {
                         "1" | "true" => true,
                         "0" | "false" => false,
