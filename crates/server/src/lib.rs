@@ -18,8 +18,13 @@
 //! route template, status and latency — never a body, a history or a query string.
 
 pub mod client;
+mod error;
 pub mod metrics;
+mod middleware;
 pub mod ratelimit;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+use middleware::{limit, observe};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -120,79 +125,6 @@ pub struct AppState {
     metrics: Metrics,
     opts: ServerOptions,
     limits: Limits,
-}
-
-/// The JSON error body.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    /// `bad_request`, `not_found`, `unauthorized`, `forbidden`, `payload_too_large`,
-    /// `unsupported_media_type`, `method_not_allowed`, `no_route`, `rate_limited`, `timeout` or
-    /// `internal`.
-    pub code: String,
-    /// Human-readable message naming the field or thing.
-    pub message: String,
-}
-
-/// An error answered as JSON.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
-        (self.status, Json(body)).into_response()
-    }
-}
-
-impl From<warmstart_app::Error> for ApiError {
-    fn from(e: warmstart_app::Error) -> ApiError {
-        use warmstart_app::Error as E;
-        match &e {
-            E::BadRequest { .. } => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
-            E::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-            // internal details stay in the log line's status; the client gets a generic text
-            _ => {
-                eprintln!("{}", serde_json::json!({"level": "error", "error": e.to_string()}));
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error (logged)")
-            }
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> ApiError {
-        let status = r.status();
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            _ => "bad_request",
-        };
-        let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
-        ApiError::new(status, code, r.body_text())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
-    }
 }
 
 type Shared = Arc<AppState>;
@@ -521,80 +453,6 @@ impl utoipa::Modify for ApiKeyScheme {
 
 async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route (see /openapi.json)")
-}
-
-/// Logs one JSON line per request (route template, method, status, milliseconds, model) and
-/// feeds the metrics; bodies, queries and histories are never logged.
-async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route =
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let resp = next.run(req).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let status = resp.status().as_u16();
-    let model = resp.extensions().get::<ModelLabel>().map(|m| m.0.clone());
-    s.metrics.request(&route, &method, status, seconds, model.as_deref());
-    if route != "/metrics" && route != "/healthz" && route != "/readyz" {
-        eprintln!(
-            "{}",
-            serde_json::json!({"route": route, "method": method, "status": status, "ms": (seconds * 1e5).round() / 100.0, "model": model})
-        );
-    }
-    resp
-}
-
-/// A `429` naming what was limited, with `Retry-After` in whole seconds.
-fn too_many(wait_seconds: f64, what: &str) -> Response {
-    let secs = wait_seconds.ceil().max(1.0) as u64;
-    let mut r =
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many {what}; retry in {secs} s"))
-            .into_response();
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    r
-}
-
-/// FNV-1a of the API key a request presents (the limiter never holds the key itself).
-fn presented_key(headers: &HeaderMap) -> u64 {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .or_else(|| headers.get("x-api-key"))
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    key.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
-}
-
-/// Rate limits: per address, per API key on writes, and on rejected API keys per address.
-async fn limit(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let now = Instant::now();
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let exempt = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
-    if let (Some(l), Some(ip), false) = (&s.limits.per_address, ip, exempt) {
-        if let Err(wait) = l.check(&ip, now) {
-            return too_many(wait, "requests from this address");
-        }
-    }
-    let write =
-        (req.method() == Method::PUT || req.method() == Method::DELETE) && req.uri().path().starts_with("/v1/sites/");
-    if write {
-        if let Some(ip) = ip {
-            if let Err(wait) = s.limits.auth_failures.available(&ip, now) {
-                return too_many(wait, "rejected API keys from this address");
-            }
-        }
-        if let Some(l) = &s.limits.writes {
-            if let Err(wait) = l.check(&presented_key(req.headers()), now) {
-                return too_many(wait, "catalog writes with this API key");
-            }
-        }
-    }
-    let resp = next.run(req).await;
-    if write && resp.status() == StatusCode::UNAUTHORIZED {
-        if let Some(ip) = ip {
-            let _ = s.limits.auth_failures.check(&ip, Instant::now());
-        }
-    }
-    resp
 }
 
 /// Syncs the catalog with the store every `every`, and looks for newly published artifacts
