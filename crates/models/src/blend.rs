@@ -49,6 +49,12 @@ pub struct BlendConfig {
     /// How each member's scores are put on one scale before they are weighted.
     #[serde(default)]
     normalisation: Normalisation,
+    /// Weights for returning shoppers as well: chosen on one leave-one-item-out case per
+    /// validation user (an item of theirs ranked in its shop from all their other items, that
+    /// shop's included, as next-item protocols ask) and used when the history holds items of
+    /// the ranked shop; histories from other shops only keep the cold-start weights.
+    #[serde(default)]
+    item_cases: bool,
 }
 
 /// How a blend puts its members' scores on one scale (per request, over the shop's items).
@@ -95,7 +101,8 @@ pub struct BlendBuilder(BlendConfig);
 
 impl BlendConfig {
     /// Starts a builder: item-kNN, RP3beta, ALS and popularity (the grid gives a member
-    /// weight 0 when it does not help on validation), 10% validation users, weight step 0.1.
+    /// weight 0 when it does not help on validation), 10% validation users, weight step 0.1,
+    /// weights for returning shoppers too.
     pub fn builder() -> BlendBuilder {
         BlendBuilder(BlendConfig {
             members: DEFAULT_MEMBERS.iter().map(|m| m.to_string()).collect(),
@@ -105,6 +112,7 @@ impl BlendConfig {
             threads: 0,
             by_history: false,
             normalisation: Normalisation::Zscore,
+            item_cases: true,
         })
     }
     /// The member model names.
@@ -143,6 +151,12 @@ impl BlendBuilder {
     /// bucket's validation users, where it has at least [`MIN_BUCKET_CASES`] of them.
     pub fn by_history(mut self, v: bool) -> Self {
         self.0.by_history = v;
+        self
+    }
+    /// Also choose weights for histories that hold items of the ranked shop, on one
+    /// leave-one-item-out case per validation user.
+    pub fn item_cases(mut self, v: bool) -> Self {
+        self.0.item_cases = v;
         self
     }
     /// How members' scores are put on one scale.
@@ -243,12 +257,14 @@ struct ValidationCase {
     relevant: Vec<usize>,
     /// History-length bucket.
     bucket: usize,
+    /// The history holds items of the ranked shop (a returning shopper's case).
+    warm: bool,
 }
 
 impl ValidationCase {
     /// Lays out `per_member` scores (standardised, one vector per member over the shop's
     /// items) with the relevant positions `relevant`.
-    fn new(per_member: &[Vec<f32>], relevant: &[usize], bucket: usize) -> ValidationCase {
+    fn new(per_member: &[Vec<f32>], relevant: &[usize], bucket: usize, warm: bool) -> ValidationCase {
         let n = per_member.first().map_or(0, Vec::len);
         let m = per_member.len();
         let top = CANDIDATES_PER_MEMBER.min(n);
@@ -283,7 +299,7 @@ impl ValidationCase {
             at[i as usize] = p;
         }
         let relevant = relevant.iter().map(|&r| at[r]).collect();
-        ValidationCase { scores, order, candidates, thresholds, relevant, bucket }
+        ValidationCase { scores, order, candidates, thresholds, relevant, bucket, warm }
     }
 
     /// The blended score of laid-out item `p`: the members' weighted sum in member order,
@@ -378,7 +394,21 @@ impl BlendConfig {
         let reduced = CsrMatrix::from_triplets(m.n_rows(), m.n_cols(), &triplets);
         let part = TrainData { dataset: d, matrix: &reduced, item_vectors: data.item_vectors };
         let members = self.fit_members(&part)?;
-        // each validation user's standardised member scores of one hidden shop
+        // a case: the members' normalised scores of the target shop for a history
+        let case = |history: &[(ItemId, f32)], target: u32, relevant: &[ItemId]| -> Result<ValidationCase> {
+            let range = d.sites[target as usize].items.clone();
+            let mut per_member = Vec::with_capacity(members.len());
+            for model in &members {
+                let mut s = vec![0f32; range.len()];
+                model.score(history, range.clone(), &mut s)?;
+                self.normalisation.apply(&mut s);
+                per_member.push(s);
+            }
+            let relevant: Vec<usize> = relevant.iter().map(|c| (c - range.start) as usize).collect();
+            let other_shop = history.iter().filter(|(i, _)| !range.contains(i)).count();
+            Ok(ValidationCase::new(&per_member, &relevant, history_bucket(other_shop), other_shop < history.len()))
+        };
+        // each validation user's one hidden shop, ranked from their other shops
         let mut cases: Vec<ValidationCase> = Vec::new();
         for &u in &validation {
             let cols = m.row_indices(u);
@@ -392,17 +422,29 @@ impl BlendConfig {
                 .filter(|(c, _)| d.site_of(**c) != target)
                 .map(|(&c, &v)| (c, v))
                 .collect();
-            let range = d.sites[target as usize].items.clone();
-            let relevant: Vec<usize> =
-                cols.iter().filter(|c| range.contains(*c)).map(|c| (c - range.start) as usize).collect();
-            let mut per_member = Vec::with_capacity(members.len());
-            for model in &members {
-                let mut s = vec![0f32; range.len()];
-                model.score(&history, range.clone(), &mut s)?;
-                self.normalisation.apply(&mut s);
-                per_member.push(s);
+            let relevant: Vec<ItemId> = cols.iter().copied().filter(|&c| d.site_of(c) == target).collect();
+            cases.push(case(&history, target, &relevant)?);
+        }
+        let shop_cases = cases.len();
+        if self.item_cases {
+            // and one item of theirs, ranked in its shop from all their other items (kept where
+            // those include items of that shop: a returning shopper's case)
+            let mut item_rng = Rng::new(self.seed ^ 0x4954_454d);
+            for &u in &validation {
+                let cols = m.row_indices(u);
+                let k = item_rng.below(cols.len());
+                let history: Vec<(ItemId, f32)> = cols
+                    .iter()
+                    .zip(m.row_values(u))
+                    .enumerate()
+                    .filter(|&(j, _)| j != k)
+                    .map(|(_, (&c, &v))| (c, v))
+                    .collect();
+                let returning = case(&history, d.site_of(cols[k]), &[cols[k]])?;
+                if returning.warm {
+                    cases.push(returning);
+                }
             }
-            cases.push(ValidationCase::new(&per_member, &relevant, history_bucket(history.len())));
         }
         let grid = simplex(members.len(), self.step);
         // NDCG@10 of every case under every weight vector
@@ -424,13 +466,14 @@ impl BlendConfig {
             }
             best
         };
-        let everyone: Vec<usize> = (0..cases.len()).collect();
-        let (score, g) = best_on(&everyone).ok_or_else(|| Error::BadData("empty weight grid".into()))?;
+        // the cold-start weights: on the hidden-shop cases
+        let cold: Vec<usize> = (0..shop_cases).collect();
+        let (score, g) = best_on(&cold).ok_or_else(|| Error::BadData("empty weight grid".into()))?;
         let mut weights = vec![grid[g].clone()];
         let mut validation_report = vec![("blend".to_string(), score)];
         if self.by_history {
             for bucket in 0..BUCKETS {
-                let subset: Vec<usize> = (0..cases.len()).filter(|&c| cases[c].bucket == bucket).collect();
+                let subset: Vec<usize> = cold.iter().copied().filter(|&c| cases[c].bucket == bucket).collect();
                 let chosen = if subset.len() >= MIN_BUCKET_CASES { best_on(&subset) } else { None };
                 let label = ["1-2", "3-5", "6+"][bucket];
                 match chosen {
@@ -442,10 +485,20 @@ impl BlendConfig {
                 }
             }
         }
+        if self.item_cases {
+            let warm: Vec<usize> = (0..cases.len()).filter(|&c| cases[c].warm).collect();
+            match (warm.len() >= MIN_BUCKET_CASES).then(|| best_on(&warm)).flatten() {
+                Some((mean, gw)) => {
+                    weights.push(grid[gw].clone());
+                    validation_report.push((format!("blend returning shoppers ({} users)", warm.len()), mean));
+                }
+                None => weights.push(weights[0].clone()),
+            }
+        }
         let mut alone = vec![0f64; members.len()];
         for (w, scores) in grid.iter().zip(&per_case) {
             if let Some(k) = w.iter().position(|&x| x == 1.0) {
-                alone[k] = scores.iter().sum::<f64>() / cases.len() as f64;
+                alone[k] = cold.iter().map(|&c| scores[c]).sum::<f64>() / cold.len().max(1) as f64;
             }
         }
         validation_report.extend(self.members.iter().cloned().zip(alone));
@@ -485,18 +538,29 @@ impl Blend {
         &self.weights[0]
     }
 
-    /// The weights used for a history of `n` other-shop items.
-    pub fn weights_for(&self, n: usize) -> &[f32] {
-        self.weights.get(1 + history_bucket(n)).unwrap_or(&self.weights[0])
+    /// The weights used for a history of `n` other-shop items, `warm` when it also holds
+    /// items of the ranked shop.
+    pub fn weights_for(&self, n: usize, warm: bool) -> &[f32] {
+        if warm && self.config.item_cases {
+            if let Some(w) = self.weights.last() {
+                return w;
+            }
+        }
+        let buckets = if self.config.by_history { BUCKETS } else { 0 };
+        if buckets > 0 {
+            return &self.weights[1 + history_bucket(n)];
+        }
+        &self.weights[0]
     }
 
     pub(crate) fn load(r: &ArtifactReader, item_vectors: Option<&warmstart_core::ItemVectors>) -> Result<Blend> {
         let config: BlendConfig = r.config()?;
-        // one vector per bucket; artifacts before `by_history` hold a single vector
+        // the cold-start vector, one per history bucket (`by_history`), then the returning
+        // shoppers' (`item_cases`); artifacts before `by_history` hold a single vector
         let weights: Vec<Vec<f32>> = r.extra().or_else(|_| r.extra::<Vec<f32>>().map(|w| vec![w]))?;
         let n = config.members.len();
         if weights.is_empty()
-            || weights.len() > 1 + BUCKETS
+            || weights.len() != 1 + if config.by_history { BUCKETS } else { 0 } + usize::from(config.item_cases)
             || weights.iter().any(|w| w.len() != n || w.iter().any(|x| !x.is_finite()))
         {
             return Err(r.error(format!("weights of the wrong shape or not finite for {n} members")));
@@ -536,6 +600,9 @@ impl BlendConfig {
         if self.normalisation == Normalisation::Rank {
             name += ":norm=rank";
         }
+        if !self.item_cases {
+            name += ":items=0";
+        }
         if self.by_history {
             name += ":history=1";
         }
@@ -570,7 +637,7 @@ impl Recommender for Blend {
         out.fill(0.0);
         let mut s = vec![0f32; out.len()];
         let other_shop = history.iter().filter(|(i, _)| !items.contains(i)).count();
-        for (w, model) in self.weights_for(other_shop).iter().zip(&self.members) {
+        for (w, model) in self.weights_for(other_shop, other_shop < history.len()).iter().zip(&self.members) {
             if let Some(model) = model.as_ref().filter(|_| *w > 0.0) {
                 model.score(history, items.clone(), &mut s)?;
                 self.config.normalisation.apply(&mut s);
@@ -647,7 +714,7 @@ mod tests {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let laid_out = ValidationCase::new(&per_member, &relevant, 0);
+            let laid_out = ValidationCase::new(&per_member, &relevant, 0, false);
             let mut buf = Vec::new();
             for w in simplex(m, 0.25) {
                 let want = ndcg10_every_item(&per_member, &w, &relevant);
@@ -674,13 +741,19 @@ mod tests {
         let g = simplex(3, 0.5);
         assert_eq!(g.len(), 6);
         assert!(g.iter().all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-6));
-        let one = |s: &[f32], rel: &[usize]| ValidationCase::new(&[s.to_vec()], rel, 0).ndcg10(&[1.0], &mut Vec::new());
+        let one = |s: &[f32], rel: &[usize]| {
+            ValidationCase::new(&[s.to_vec()], rel, 0, false).ndcg10(&[1.0], &mut Vec::new())
+        };
         assert_eq!(one(&[0.9, 0.1, 0.5], &[0]), 1.0);
         assert!((one(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
         assert!((one(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
-        for name in
-            ["blend", "blend-content:step=0.05", "blend:members=als+pop:validation=0.2:history=1", "blend:norm=rank"]
-        {
+        for name in [
+            "blend",
+            "blend-content:step=0.05",
+            "blend:members=als+pop:validation=0.2:history=1",
+            "blend:norm=rank",
+            "blend:items=0:history=1",
+        ] {
             let c = match crate::by_name(name, 1, 7) {
                 Ok(f) => f.name(),
                 Err(e) => panic!("{name}: {e}"),

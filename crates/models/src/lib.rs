@@ -374,6 +374,11 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                         "rank" => blend::Normalisation::Rank,
                         _ => return Err(Error::ModelParameter(format!("blend norm `{v}` (zscore or rank)"))),
                     }),
+                    "items" => b.item_cases(match v {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => return Err(Error::ModelParameter(format!("blend items `{v}` (1 or 0)"))),
+                    }),
                     "history" => b.by_history(match v {
                         "1" | "true" => true,
                         "0" | "false" => false,

@@ -28,6 +28,7 @@ fn save_load_and_range_checks_for_every_model() {
         "content-map",
         "blend-content",
         "blend:history=1",
+        "blend:items=0:history=1",
     ] {
         let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
         assert_eq!(fitted.n_items(), d.n_items(), "{name}");
@@ -65,20 +66,24 @@ fn save_load_and_range_checks_for_every_model() {
         assert!(loaded.score(&history, target.start..n + 1, &mut vec![0f32; (n + 1 - target.start) as usize]).is_err());
         assert!(loaded.score_ids(&history, &[n], &mut [0f32]).is_err());
     }
-    // a blend saved before weights per history bucket (one weight vector) still loads
-    let fitted = by_name("blend", 1, 7).unwrap().fit(&data).unwrap();
+    // a blend saved before weights per history bucket and for returning shoppers (one weight
+    // vector, no `item_cases` in its config) still loads, as a cold-start-only blend
+    let fitted = by_name("blend:items=0", 1, 7).unwrap().fit(&data).unwrap();
     let dir = tempfile::tempdir().unwrap();
     fitted.save(dir.path()).unwrap();
     let meta_path = dir.path().join("model.json");
     let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
     assert_eq!(meta["extra"].as_array().unwrap().len(), 1, "one vector without history buckets");
     meta["extra"] = meta["extra"][0].clone();
+    let config = meta["config"].as_object_mut().expect("a config object");
+    assert!(config.remove("item_cases").is_some(), "the config names item_cases");
     std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
     let loaded = warmstart_models::load(dir.path(), None).unwrap();
     let (mut a, mut b) = (vec![0f32; target.len()], vec![0f32; target.len()]);
     fitted.score(&history, target.clone(), &mut a).unwrap();
     loaded.score(&history, target.clone(), &mut b).unwrap();
     assert_eq!(a, b, "a single-vector blend artifact scores as before");
+    assert_eq!(loaded.name(), "blend:items=0");
 
     // a damaged artifact is an error naming the file
     let dir = tempfile::tempdir().unwrap();
