@@ -3,7 +3,9 @@
 //! sum. The weights are chosen on validation users carved out of the training users (members
 //! fitted without them; each has one shop's items hidden and ranked from the rest, as the
 //! cold-start protocol does), by NDCG@10 over a grid on the simplex; then the members are fitted
-//! again on all the training data. No test user ever informs the weights.
+//! again on all the training data. No test user ever informs the weights. A second weight
+//! vector serves returning shoppers (histories holding items of the ranked shop): it is chosen
+//! on one leave-one-item-out case per validation user, and cold-start requests never use it.
 
 use std::ops::Range;
 use std::path::Path;
