@@ -48,7 +48,6 @@ const EMBEDDED: [&str; 1] = ["amazon-art-office"];
 /// Content models added to the cold-start leaderboard when vectors exist.
 const CONTENT_MODELS: &str = "content,content-pop,content-map,content-map-pop,content-pop-k3,content-map-pop-k2";
 
-/// The leaderboards of the main job: (protocol, dataset).
 /// The two-tower model in both losses and GraphSAGE, on a small epoch budget, in the
 /// cold-start leaderboards (`warmstart train two-tower|graphsage` and `eval --models ...`
 /// train them fully).
@@ -61,8 +60,14 @@ const GRAPHSAGE_MODELS: &str = "graphsage:epochs=5";
 /// leaderboards, so the default stands beside every single model with paired tests.
 const DEFAULT_MODELS: &str = "rp3beta,blend";
 
-const LEADERBOARDS: [(&str, &str); 3] =
-    [("cold-start", "amazon-art-office"), ("cdrib", "cdrib-game-video"), ("random", "movielens-100k")];
+/// The leaderboards of the main job: (protocol, dataset). `loo` is URLLM's next-item protocol
+/// on Amazon (returning shoppers: histories hold items of the target's own shop).
+const LEADERBOARDS: [(&str, &str); 4] = [
+    ("cold-start", "amazon-art-office"),
+    ("cdrib", "cdrib-game-video"),
+    ("loo", "amazon-art-office"),
+    ("random", "movielens-100k"),
+];
 
 fn args(source: Source, path: PathBuf, shops: usize) -> IngestArgs {
     IngestArgs {
@@ -147,6 +152,7 @@ pub fn run(cli: &Cli, a: &PipelineArgs) -> anyhow::Result<()> {
                         format!("{},{DEFAULT_MODELS},{CONTENT_MODELS},{NEURAL_MODELS},{GRAPHSAGE_MODELS}", a.models)
                     }
                     "cold-start" | "cdrib" => format!("{},{DEFAULT_MODELS},{NEURAL_MODELS}", a.models),
+                    "loo" => format!("{},{DEFAULT_MODELS}", a.models),
                     _ => a.models.clone(),
                 },
                 k: a.k.clone(),
