@@ -22,6 +22,7 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod embedding;
 pub mod experiment;
 pub mod experiment_pages;
 pub mod feedback;
@@ -90,6 +91,9 @@ pub enum Error {
     /// Core data error.
     #[error(transparent)]
     Core(#[from] warmstart_core::Error),
+    /// Reading input files failed.
+    #[error(transparent)]
+    Ingest(#[from] warmstart_ingest::Error),
 }
 
 impl Error {

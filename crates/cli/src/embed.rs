@@ -1,11 +1,9 @@
 //! `warmstart embed` and `warmstart models fetch`.
 
-use std::time::Instant;
-
 use clap::{Args, Subcommand};
-use rayon::prelude::*;
-use warmstart_embed::{fetch, product_text, ImageEncoder, LoadedModel, TextEncoder};
-use warmstart_store::{EmbedCandidate, Store, VectorDtype};
+use warmstart_app::embedding::{EmbedOptions, EmbedProgress};
+use warmstart_embed::fetch;
+use warmstart_store::{Store, VectorDtype};
 
 use crate::{progress, Cli};
 
@@ -119,129 +117,24 @@ pub fn run(cli: &Cli, a: &EmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Embeds what is missing or stale in `store` with every tower asked for; returns the summary.
+/// Embeds what is missing or stale in `store` with every tower asked for (progress bars on
+/// stderr); returns the summary.
 pub(crate) fn embed_store(store: &mut Store, a: &EmbedArgs, json: bool) -> anyhow::Result<serde_json::Value> {
-    anyhow::ensure!(a.batch > 0 && a.commit_every > 0, "--batch and --commit-every must be positive");
-    let model = LoadedModel::load(&warmstart_store::home_dir(), &a.model)?;
-    let mut parts = Vec::new();
-    if let (Some(tower), false) = (model.text(), a.no_text) {
-        parts.push(embed_texts(store, tower, a, json)?);
-    }
-    if let (Some(tower), false) = (model.image(), a.no_images) {
-        parts.push(embed_images(store, tower, a, json)?);
-    }
-    Ok(serde_json::json!({ "model": a.model, "dtype": a.dtype.as_str(), "parts": parts }))
-}
-
-fn embed_texts(
-    store: &mut Store,
-    encoder: &dyn TextEncoder,
-    a: &EmbedArgs,
-    json: bool,
-) -> anyhow::Result<serde_json::Value> {
-    let started = Instant::now();
-    let id = encoder.id();
-    let candidates = store.embed_candidates(&id, a.dataset.as_deref())?;
-    let cached = candidates.iter().filter(|c| c.cached).count();
-    let mut todo: Vec<(i64, String, String)> =
-        candidates.iter().filter(|c| !c.cached).map(|c| (c.id, text_of(c), c.content_hash.clone())).collect();
-    let empty = todo.iter().filter(|t| t.1.trim().is_empty()).count();
-    todo.retain(|t| !t.1.trim().is_empty());
-    // similar lengths in a batch waste less padding
-    todo.sort_by_key(|t| t.1.len());
-    let pb = progress(todo.len() as u64, json, &format!("embedding texts ({id})"));
-    let (mut truncated, mut pending) = (0usize, Vec::new());
-    let chunks: Vec<&[(i64, String, String)]> = todo.chunks(a.batch).collect();
-    let batches: Vec<Vec<&str>> = chunks.iter().map(|c| c.iter().map(|t| t.1.as_str()).collect()).collect();
-    warmstart_embed::parallel::encode_batches(encoder, &batches, a.workers(), |i, result| {
-        let (vecs, stats) = result?;
-        truncated += stats.truncated;
-        for (t, v) in chunks[i].iter().zip(vecs.chunks_exact(encoder.dim())) {
-            pending.push((t.0, t.2.clone(), v.to_vec()));
-        }
-        if pending.len() >= a.commit_every {
-            store.put_embeddings(&id, &pending, a.dtype)?;
-            pending.clear();
-        }
-        pb.inc(chunks[i].len() as u64);
-        anyhow::Ok(())
-    })?;
-    store.put_embeddings(&id, &pending, a.dtype)?;
-    pb.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    Ok(serde_json::json!({
-        "model": id, "dim": encoder.dim(), "products": candidates.len(), "cached": cached,
-        "embedded": todo.len(), "skipped": empty, "truncated": truncated, "window_tokens": encoder.max_len(),
-        "seconds": secs, "per_second": todo.len() as f64 / secs.max(1e-9),
-    }))
-}
-
-/// The text a product is embedded from.
-pub fn text_of(c: &EmbedCandidate) -> String {
-    product_text(&c.title, c.brand.as_deref(), c.category.as_deref(), c.description.as_deref(), &c.attributes)
-}
-
-fn embed_images(
-    store: &mut Store,
-    encoder: &dyn ImageEncoder,
-    a: &EmbedArgs,
-    json: bool,
-) -> anyhow::Result<serde_json::Value> {
-    let started = Instant::now();
-    let id = encoder.id();
-    let candidates = store.embed_candidates(&id, a.dataset.as_deref())?;
-    let cached = candidates.iter().filter(|c| c.cached).count();
-    let mut refs: Vec<(usize, String)> = candidates
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !c.cached)
-        .filter_map(|(n, c)| c.image.clone().map(|r| (n, r)))
-        .collect();
-    let without = candidates.iter().filter(|c| !c.cached && c.image.is_none()).count();
-    if let Some(limit) = a.image_limit {
-        refs.truncate(limit);
-    }
-    let pb = progress(refs.len() as u64, json, &format!("embedding images ({id})"));
-    let mut batch: Vec<(usize, Vec<u8>)> = Vec::with_capacity(a.batch);
-    let mut pending = Vec::new();
-    let (mut unreadable, mut embedded, mut missing) = (0usize, 0usize, 0usize);
-    let mut flush = |batch: &mut Vec<(usize, Vec<u8>)>, pending: &mut Vec<(i64, String, Vec<f32>)>, last: bool| {
-        // decode in parallel; an undecodable image is counted, not fatal
-        let decoded: Vec<(usize, Option<image::DynamicImage>)> =
-            batch.par_iter().map(|(n, bytes)| (*n, image::load_from_memory(bytes).ok())).collect();
-        let ok: Vec<(usize, image::DynamicImage)> =
-            decoded.into_iter().filter_map(|(n, i)| i.map(|i| (n, i))).collect();
-        unreadable += batch.len() - ok.len();
-        let images: Vec<image::DynamicImage> = ok.iter().map(|x| x.1.clone()).collect();
-        let vecs = if images.is_empty() { Vec::new() } else { encoder.encode_images(&images)? };
-        for ((n, _), v) in ok.iter().zip(vecs.chunks_exact(encoder.dim())) {
-            let c = &candidates[*n];
-            pending.push((c.id, c.content_hash.clone(), v.to_vec()));
-        }
-        embedded += ok.len();
-        pb.inc(batch.len() as u64);
-        batch.clear();
-        if pending.len() >= a.commit_every || last {
-            store.put_embeddings(&id, pending, a.dtype)?;
-            pending.clear();
-        }
-        anyhow::Ok(())
+    let mut pb = indicatif::ProgressBar::hidden();
+    let opts = EmbedOptions {
+        model: a.model.clone(),
+        dataset: a.dataset.clone(),
+        batch: a.batch,
+        workers: a.workers(),
+        commit_every: a.commit_every,
+        dtype: a.dtype,
+        text: !a.no_text,
+        images: !a.no_images,
+        image_limit: a.image_limit,
     };
-    warmstart_ingest::images::read_images(&refs, |n, bytes| {
-        match bytes {
-            Ok(b) => batch.push((n, b)),
-            Err(_) => missing += 1,
-        }
-        if batch.len() >= a.batch {
-            flush(&mut batch, &mut pending, false)?;
-        }
-        anyhow::Ok(())
-    })?;
-    flush(&mut batch, &mut pending, true)?;
-    pb.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    Ok(serde_json::json!({
-        "model": id, "dim": encoder.dim(), "products": candidates.len(), "cached": cached, "embedded": embedded,
-        "skipped": without, "unreadable": unreadable + missing, "seconds": secs, "per_second": embedded as f64 / secs.max(1e-9),
-    }))
+    Ok(warmstart_app::embedding::embed_store(store, &opts, &mut |p| match p {
+        EmbedProgress::Start { what, total } => pb = progress(total, json, what),
+        EmbedProgress::Done(n) => pb.inc(n),
+        EmbedProgress::Finish => pb.finish_and_clear(),
+    })?)
 }

@@ -20,8 +20,8 @@ mod vectors;
 
 use std::path::PathBuf;
 
-pub use embed::text_of as embed_text_of;
 use std::process::ExitCode;
+pub use warmstart_app::embedding::text_of as embed_text_of;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
