@@ -165,7 +165,6 @@ impl ItemKnnConfig {
     /// Computes every item's neighbours per site.
     pub fn fit_knn(&self, data: &TrainData) -> Result<ItemKnn> {
         let x = data.matrix.map_values(|_| 1.0);
-        let xt = x.transpose();
         let n_items = x.n_cols();
         let site: Vec<u32> = data.dataset.products.iter().map(|p| p.site).collect();
         if site.len() != n_items {
@@ -178,6 +177,7 @@ impl ItemKnnConfig {
             let neighbours = crate::ease::weights(&x, lambda, items as usize, keep)?;
             return Ok(ItemKnn { config: self.clone(), neighbours });
         }
+        let xt = x.transpose();
         let norms: Vec<f32> = (0..n_items).map(|i| xt.row_nnz(i) as f32).collect();
         let (shrink, similarity) = (self.shrink, self.similarity);
         // weight of a walk through user u: 1 for cosine, (1/deg u)^α for RP3beta
