@@ -37,6 +37,9 @@ pub struct TrainingInfo {
     pub holdout_share: f64,
     /// Seed.
     pub seed: u64,
+    /// What fitting chose (a blend's weights and the validation scores behind them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Metrics of one evaluation task.
@@ -340,7 +343,14 @@ mod tests {
             items: 0,
             version: 0,
             created_unix: 0,
-            training: TrainingInfo { seconds: 1.0, users: 1, interactions: 1, holdout_share: 0.1, seed: 1 },
+            training: TrainingInfo {
+                seconds: 1.0,
+                users: 1,
+                interactions: 1,
+                holdout_share: 0.1,
+                seed: 1,
+                notes: Vec::new(),
+            },
             evaluation: None,
             index: Vec::new(),
         }

@@ -122,6 +122,7 @@ pub fn train(
             interactions: matrix.nnz(),
             holdout_share: opts.holdout_share,
             seed: opts.seed,
+            notes: fitted.fit_notes(),
         },
         evaluation,
         index: Vec::new(),

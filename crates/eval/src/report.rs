@@ -179,6 +179,11 @@ impl RunReport {
                 }
                 let _ = writeln!(out, " {:>8.2}", d.fit_seconds);
             }
+            for d in self.details.iter().filter(|d| d.task == task) {
+                for n in &d.fit_notes {
+                    let _ = writeln!(out, "  {}: {n}", d.model);
+                }
+            }
         }
         for cv in &self.cross_validation {
             let m =
@@ -240,6 +245,15 @@ impl RunReport {
                 let vals: Vec<String> =
                     cols.iter().map(|c| format!("{:.4}", d.metrics.get(c).copied().unwrap_or(f64::NAN))).collect();
                 let _ = writeln!(out, "| {} | {} | {} | {:.2} |", d.model, d.cases, vals.join(" | "), d.fit_seconds);
+            }
+            let notes: Vec<String> = self
+                .details
+                .iter()
+                .filter(|d| d.task == task)
+                .flat_map(|d| d.fit_notes.iter().map(move |n| format!("- {}: {n}", d.model)))
+                .collect();
+            if !notes.is_empty() {
+                let _ = writeln!(out, "\n{}", notes.join("\n"));
             }
         }
         if !self.comparisons.is_empty() {
@@ -372,6 +386,7 @@ mod tests {
             segments: BTreeMap::new(),
             fit_seconds: 0.0,
             eval_seconds: 0.0,
+            fit_notes: Vec::new(),
             per_case: values
                 .iter()
                 .map(|&(history, v)| CaseResult {

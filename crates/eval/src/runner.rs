@@ -215,6 +215,9 @@ pub struct TaskResult {
     pub fit_seconds: f64,
     /// Seconds to evaluate.
     pub eval_seconds: f64,
+    /// What fitting chose (`Recommender::fit_notes`: a blend's weights), when anything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fit_notes: Vec<String>,
     /// Per-case results (for paired tests and run files).
     #[serde(skip)]
     pub per_case: Vec<CaseResult>,
@@ -303,6 +306,7 @@ pub fn evaluate_fitted(
         metrics,
         fit_seconds,
         eval_seconds: t.elapsed().as_secs_f64(),
+        fit_notes: model.fit_notes(),
         per_case,
     })
 }

@@ -57,6 +57,17 @@ pub struct BlendConfig {
     /// the ranked shop; histories from other shops only keep the cold-start weights.
     #[serde(default)]
     item_cases: bool,
+    /// Disjoint validation folds (each `validation_share` of the cross-shop training users,
+    /// members fitted without that fold): the weights are chosen on the cases of every fold
+    /// together (cross-fitting), so more cases decide them at the cost of one member fit
+    /// per fold.
+    #[serde(default = "one_fold")]
+    folds: usize,
+}
+
+/// Artifacts saved before folds existed were fitted on one fold.
+fn one_fold() -> usize {
+    1
 }
 
 /// How a blend puts its members' scores on one scale (per request, over the shop's items).
@@ -103,8 +114,8 @@ pub struct BlendBuilder(BlendConfig);
 
 impl BlendConfig {
     /// Starts a builder: item-kNN, RP3beta, ALS and popularity (the grid gives a member
-    /// weight 0 when it does not help on validation), 10% validation users, weight step 0.1,
-    /// weights for returning shoppers too.
+    /// weight 0 when it does not help on validation), five validation folds of 10% of the
+    /// cross-shop training users each, weight step 0.1, weights for returning shoppers too.
     pub fn builder() -> BlendBuilder {
         BlendBuilder(BlendConfig {
             members: DEFAULT_MEMBERS.iter().map(|m| m.to_string()).collect(),
@@ -115,6 +126,7 @@ impl BlendConfig {
             by_history: false,
             normalisation: Normalisation::Zscore,
             item_cases: true,
+            folds: 5,
         })
     }
     /// The member model names.
@@ -166,6 +178,12 @@ impl BlendBuilder {
         self.0.normalisation = v;
         self
     }
+    /// Validation folds (cross-fitting): `n` disjoint sets of validation users, each with
+    /// members fitted without it.
+    pub fn folds(mut self, n: usize) -> Self {
+        self.0.folds = n;
+        self
+    }
     /// Validates.
     pub fn build(self) -> Result<BlendConfig> {
         let c = self.0;
@@ -180,6 +198,12 @@ impl BlendBuilder {
             "must be in (0, 0.5)",
         )?;
         check("step", c.step > 0.0 && c.step <= 0.5, c.step, "must be in (0, 0.5]")?;
+        check(
+            "folds",
+            c.folds >= 1 && c.folds as f64 * c.validation_share <= 1.0 + 1e-9,
+            c.folds,
+            "must be at least 1, and folds × validation share at most 1",
+        )?;
         Ok(c)
     }
 }
@@ -191,8 +215,9 @@ pub struct Blend {
     weights: Vec<Vec<f32>>,
     /// Fitted members, `None` where the weight is 0.
     members: Vec<Option<Box<dyn Recommender>>>,
-    /// Validation NDCG@10 of the chosen weights, and of each member alone.
-    pub validation: Vec<(String, f64)>,
+    /// The chosen weights and their validation NDCG@10, and each member's alone (empty when
+    /// loaded).
+    notes: Vec<String>,
 }
 
 /// Member scores standardised over the scored items: `(s - mean) / std` (0 when constant);
@@ -362,32 +387,19 @@ impl BlendConfig {
         self.members.iter().map(|m| crate::by_name(m, self.threads, self.seed)?.fit(data)).collect()
     }
 
-    /// Fits the members without the validation users, chooses the weights on them, and fits
-    /// the members again on everything.
-    pub fn fit_blend(&self, data: &TrainData) -> Result<Blend> {
+    /// The validation cases of one fold: the members fitted without the users `validation`,
+    /// each of them with one shop hidden and ranked from their other shops (a cold-start
+    /// case), and, with `item_cases`, one item of theirs ranked in its shop from all their
+    /// other items where those include items of that shop (a returning shopper's case).
+    fn fold_cases(
+        &self,
+        data: &TrainData,
+        validation: &[usize],
+        rng: &mut Rng,
+        item_rng: &mut Rng,
+    ) -> Result<Vec<ValidationCase>> {
         let d = data.dataset;
         let m = data.matrix;
-        // validation users: training users active on two or more shops
-        let mut cross: Vec<usize> = (0..m.n_rows())
-            .filter(|&u| {
-                let mut sites: Vec<u32> = m.row_indices(u).iter().map(|&i| d.site_of(i)).collect();
-                sites.dedup();
-                sites.sort_unstable();
-                sites.dedup();
-                sites.len() >= 2
-            })
-            .collect();
-        let mut rng = Rng::new(self.seed ^ 0x0042_4c45_4e44);
-        rng.shuffle(&mut cross);
-        let n_val = ((cross.len() as f64) * self.validation_share).round() as usize;
-        if n_val < 10 {
-            return Err(Error::BadData(format!(
-                "a blend needs validation users: {} training users are active on two shops",
-                cross.len()
-            )));
-        }
-        let mut validation: Vec<usize> = cross[..n_val].to_vec();
-        validation.sort_unstable();
         let held: std::collections::HashSet<usize> = validation.iter().copied().collect();
         let triplets: Vec<(u32, u32, f32)> = (0..m.n_rows())
             .filter(|u| !held.contains(u))
@@ -410,9 +422,8 @@ impl BlendConfig {
             let other_shop = history.iter().filter(|(i, _)| !range.contains(i)).count();
             Ok(ValidationCase::new(&per_member, &relevant, history_bucket(other_shop), other_shop < history.len()))
         };
-        // each validation user's one hidden shop, ranked from their other shops
         let mut cases: Vec<ValidationCase> = Vec::new();
-        for &u in &validation {
+        for &u in validation {
             let cols = m.row_indices(u);
             let mut sites: Vec<u32> = cols.iter().map(|&c| d.site_of(c)).collect();
             sites.sort_unstable();
@@ -427,12 +438,8 @@ impl BlendConfig {
             let relevant: Vec<ItemId> = cols.iter().copied().filter(|&c| d.site_of(c) == target).collect();
             cases.push(case(&history, target, &relevant)?);
         }
-        let shop_cases = cases.len();
         if self.item_cases {
-            // and one item of theirs, ranked in its shop from all their other items (kept where
-            // those include items of that shop: a returning shopper's case)
-            let mut item_rng = Rng::new(self.seed ^ 0x4954_454d);
-            for &u in &validation {
+            for &u in validation {
                 let cols = m.row_indices(u);
                 let k = item_rng.below(cols.len());
                 let history: Vec<(ItemId, f32)> = cols
@@ -448,19 +455,66 @@ impl BlendConfig {
                 }
             }
         }
-        let grid = simplex(members.len(), self.step);
-        // NDCG@10 of every case under every weight vector
-        let per_case: Vec<Vec<f64>> = grid
-            .par_iter()
-            .map(|w| {
-                let mut blended = Vec::new();
-                cases.iter().map(|case| case.ndcg10(w, &mut blended)).collect()
+        Ok(cases)
+    }
+
+    /// Fits the members without the validation users (per fold), chooses the weights on
+    /// them, and fits the members again on everything.
+    pub fn fit_blend(&self, data: &TrainData) -> Result<Blend> {
+        let d = data.dataset;
+        let m = data.matrix;
+        // validation users: training users active on two or more shops
+        let mut cross: Vec<usize> = (0..m.n_rows())
+            .filter(|&u| {
+                let mut sites: Vec<u32> = m.row_indices(u).iter().map(|&i| d.site_of(i)).collect();
+                sites.dedup();
+                sites.sort_unstable();
+                sites.dedup();
+                sites.len() >= 2
             })
             .collect();
+        let mut rng = Rng::new(self.seed ^ 0x0042_4c45_4e44);
+        rng.shuffle(&mut cross);
+        let n_val = ((cross.len() as f64) * self.validation_share).round() as usize;
+        if n_val < 10 {
+            return Err(Error::BadData(format!(
+                "a blend needs validation users: {} training users are active on two shops",
+                cross.len()
+            )));
+        }
+        let grid = simplex(self.members.len(), self.step);
+        // NDCG@10 of every case under every weight vector (grid-major), over every fold:
+        // hidden-shop cases and returning shoppers' cases apart
+        let mut cold_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
+        let mut warm_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
+        let mut cold_buckets: Vec<usize> = Vec::new();
+        let mut item_rng = Rng::new(self.seed ^ 0x4954_454d);
+        for fold in 0..self.folds {
+            let mut validation: Vec<usize> = cross[fold * n_val..((fold + 1) * n_val).min(cross.len())].to_vec();
+            validation.sort_unstable();
+            let cases = self.fold_cases(data, &validation, &mut rng, &mut item_rng)?;
+            let per_case: Vec<Vec<f64>> = grid
+                .par_iter()
+                .map(|w| {
+                    let mut blended = Vec::new();
+                    cases.iter().map(|case| case.ndcg10(w, &mut blended)).collect()
+                })
+                .collect();
+            for (g, scores) in per_case.into_iter().enumerate() {
+                for (case, x) in cases.iter().zip(scores) {
+                    if case.warm {
+                        warm_ndcg[g].push(x);
+                    } else {
+                        cold_ndcg[g].push(x);
+                    }
+                }
+            }
+            cold_buckets.extend(cases.iter().filter(|c| !c.warm).map(|c| c.bucket));
+        }
         // the best weight vector on a subset of the cases (the first on ties), and its mean
-        let best_on = |subset: &[usize]| -> Option<(f64, usize)> {
+        let best_on = |table: &[Vec<f64>], subset: &[usize]| -> Option<(f64, usize)> {
             let mut best: Option<(f64, usize)> = None;
-            for (g, scores) in per_case.iter().enumerate() {
+            for (g, scores) in table.iter().enumerate() {
                 let mean = subset.iter().map(|&c| scores[c]).sum::<f64>() / subset.len().max(1) as f64;
                 if best.is_none_or(|b| mean > b.0 + 1e-12) {
                     best = Some((mean, g));
@@ -469,41 +523,59 @@ impl BlendConfig {
             best
         };
         // the cold-start weights: on the hidden-shop cases
-        let cold: Vec<usize> = (0..shop_cases).collect();
-        let (score, g) = best_on(&cold).ok_or_else(|| Error::BadData("empty weight grid".into()))?;
+        let cold: Vec<usize> = (0..cold_buckets.len()).collect();
+        let (score, g) = best_on(&cold_ndcg, &cold).ok_or_else(|| Error::BadData("empty weight grid".into()))?;
         let mut weights = vec![grid[g].clone()];
-        let mut validation_report = vec![("blend".to_string(), score)];
+        let shown = |w: &[f32]| -> String {
+            self.members.iter().zip(w).map(|(m, x)| format!("{m} {x:.2}")).collect::<Vec<_>>().join(", ")
+        };
+        let mut alone = vec![0f64; self.members.len()];
+        for (w, scores) in grid.iter().zip(&cold_ndcg) {
+            if let Some(k) = w.iter().position(|&x| x == 1.0) {
+                alone[k] = cold.iter().map(|&c| scores[c]).sum::<f64>() / cold.len().max(1) as f64;
+            }
+        }
+        let alone: Vec<String> = self.members.iter().zip(&alone).map(|(m, x)| format!("{m} {x:.4}")).collect();
+        let mut notes = vec![format!(
+            "cold-start weights {}: validation NDCG@10 {score:.4} on {} hidden-shop cases ({} fold{}; members alone: {})",
+            shown(&grid[g]),
+            cold.len(),
+            self.folds,
+            if self.folds == 1 { "" } else { "s" },
+            alone.join(", ")
+        )];
         if self.by_history {
             for bucket in 0..BUCKETS {
-                let subset: Vec<usize> = cold.iter().copied().filter(|&c| cases[c].bucket == bucket).collect();
-                let chosen = if subset.len() >= MIN_BUCKET_CASES { best_on(&subset) } else { None };
+                let subset: Vec<usize> = cold.iter().copied().filter(|&c| cold_buckets[c] == bucket).collect();
+                let chosen = if subset.len() >= MIN_BUCKET_CASES { best_on(&cold_ndcg, &subset) } else { None };
                 let label = ["1-2", "3-5", "6+"][bucket];
                 match chosen {
                     Some((mean, gb)) => {
                         weights.push(grid[gb].clone());
-                        validation_report.push((format!("blend history={label} ({} users)", subset.len()), mean));
+                        notes.push(format!(
+                            "history {label} weights {}: validation NDCG@10 {mean:.4} on {} cases",
+                            shown(&grid[gb]),
+                            subset.len()
+                        ));
                     }
                     None => weights.push(weights[0].clone()),
                 }
             }
         }
         if self.item_cases {
-            let warm: Vec<usize> = (0..cases.len()).filter(|&c| cases[c].warm).collect();
-            match (warm.len() >= MIN_BUCKET_CASES).then(|| best_on(&warm)).flatten() {
+            let warm: Vec<usize> = (0..warm_ndcg.first().map_or(0, Vec::len)).collect();
+            match (warm.len() >= MIN_BUCKET_CASES).then(|| best_on(&warm_ndcg, &warm)).flatten() {
                 Some((mean, gw)) => {
                     weights.push(grid[gw].clone());
-                    validation_report.push((format!("blend returning shoppers ({} users)", warm.len()), mean));
+                    notes.push(format!(
+                        "returning-shopper weights {}: validation NDCG@10 {mean:.4} on {} leave-one-item-out cases",
+                        shown(&grid[gw]),
+                        warm.len()
+                    ));
                 }
                 None => weights.push(weights[0].clone()),
             }
         }
-        let mut alone = vec![0f64; members.len()];
-        for (w, scores) in grid.iter().zip(&per_case) {
-            if let Some(k) = w.iter().position(|&x| x == 1.0) {
-                alone[k] = cold.iter().map(|&c| scores[c]).sum::<f64>() / cold.len().max(1) as f64;
-            }
-        }
-        validation_report.extend(self.members.iter().cloned().zip(alone));
         // members with weight 0 everywhere are dropped
         let used: Vec<f32> =
             (0..self.members.len()).map(|k| weights.iter().map(|w| w[k]).fold(0.0, f32::max)).collect();
@@ -521,7 +593,7 @@ impl BlendConfig {
                 },
             )
             .collect::<Result<Vec<_>>>()?;
-        Ok(Blend { config: self.clone(), weights, members, validation: validation_report })
+        Ok(Blend { config: self.clone(), weights, members, notes })
     }
 }
 
@@ -580,7 +652,7 @@ impl Blend {
         if sizes.is_empty() || sizes.iter().any(|&n| n != sizes[0]) {
             return Err(r.error("no member, or members fitted on different items"));
         }
-        Ok(Blend { config, weights, members, validation: Vec::new() })
+        Ok(Blend { config, weights, members, notes: Vec::new() })
     }
 }
 
@@ -598,6 +670,9 @@ impl BlendConfig {
         }
         if self.validation_share != defaults.validation_share {
             name += &format!(":validation={}", self.validation_share);
+        }
+        if self.folds != defaults.folds {
+            name += &format!(":folds={}", self.folds);
         }
         if self.normalisation == Normalisation::Rank {
             name += ":norm=rank";
@@ -654,6 +729,10 @@ impl Recommender for Blend {
     fn explain(&self, history: &History, items: &[ItemId]) -> Option<Vec<Explanation>> {
         let heaviest = self.weights[0].iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|e| e.0)?;
         self.members[heaviest].as_ref()?.explain(history, items)
+    }
+
+    fn fit_notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
@@ -755,6 +834,8 @@ mod tests {
             "blend:members=als+pop:validation=0.2:history=1",
             "blend:norm=rank",
             "blend:items=0:history=1",
+            "blend:folds=1:items=0",
+            "blend:validation=0.05:folds=10",
         ] {
             let c = match crate::by_name(name, 1, 7) {
                 Ok(f) => f.name(),

@@ -185,6 +185,12 @@ pub trait Recommender: Send + Sync {
     /// [`load`] restores it.
     fn save(&self, dir: &Path) -> Result<()>;
 
+    /// What fitting chose that a person should see, one line each (a blend's weights and the
+    /// validation scores behind them); empty for most models and for loaded artifacts.
+    fn fit_notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The model's vector space, when its score is (a monotone function of) an inner product
     /// of a user vector with item vectors: an ANN index over the item vectors then retrieves
     /// candidates that [`score_ids`](Self::score_ids) re-ranks exactly.
@@ -369,6 +375,7 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                     "validation" => b.validation_share(
                         v.parse().map_err(|_| Error::ModelParameter(format!("blend validation `{v}`")))?,
                     ),
+                    "folds" => b.folds(v.parse().map_err(|_| Error::ModelParameter(format!("blend folds `{v}`")))?),
                     "norm" => b.normalisation(match v {
                         "zscore" => blend::Normalisation::Zscore,
                         "rank" => blend::Normalisation::Rank,

@@ -77,13 +77,14 @@ fn save_load_and_range_checks_for_every_model() {
     meta["extra"] = meta["extra"][0].clone();
     let config = meta["config"].as_object_mut().expect("a config object");
     assert!(config.remove("item_cases").is_some(), "the config names item_cases");
+    assert!(config.remove("folds").is_some(), "the config names folds");
     std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
     let loaded = warmstart_models::load(dir.path(), None).unwrap();
     let (mut a, mut b) = (vec![0f32; target.len()], vec![0f32; target.len()]);
     fitted.score(&history, target.clone(), &mut a).unwrap();
     loaded.score(&history, target.clone(), &mut b).unwrap();
     assert_eq!(a, b, "a single-vector blend artifact scores as before");
-    assert_eq!(loaded.name(), "blend:items=0");
+    assert_eq!(loaded.name(), "blend:folds=1:items=0", "saved before folds: fitted on one");
 
     // a damaged artifact is an error naming the file
     let dir = tempfile::tempdir().unwrap();
@@ -93,4 +94,29 @@ fn save_load_and_range_checks_for_every_model() {
     assert!(err.contains("arrays.safetensors"), "{err}");
     std::fs::write(dir.path().join("model.json"), b"{}").unwrap();
     assert!(warmstart_models::load(dir.path(), None).is_err());
+}
+
+/// Cross-fitting: every fold's validation users are disjoint and each fold's cases count, so
+/// two folds choose the weights on twice the cases of one; the notes say what was chosen.
+#[test]
+fn cross_fitted_folds_choose_the_weights_on_every_folds_cases() {
+    let (d, v, m) = world();
+    let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+    let cases = |name: &str| -> usize {
+        let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
+        let notes = fitted.fit_notes();
+        assert_eq!(notes.len(), 1, "{name}: one weight vector without returning shoppers: {notes:?}");
+        assert!(notes[0].starts_with("cold-start weights itemknn "), "{name}: {}", notes[0]);
+        let n = notes[0].split(" hidden-shop cases").next().unwrap().rsplit(' ').next().unwrap();
+        n.parse().unwrap_or_else(|_| panic!("{name}: {}", notes[0]))
+    };
+    let one = cases("blend:folds=1:items=0");
+    assert!(one >= 10, "{one} cases");
+    assert_eq!(cases("blend:folds=2:items=0"), 2 * one);
+    assert_eq!(cases("blend:validation=0.2:folds=2:items=0"), 4 * one);
+    // more folds than the validation share allows are refused, naming the parameter
+    for bad in ["blend:folds=0", "blend:validation=0.3", "blend:folds=11"] {
+        let err = by_name(bad, 1, 7).err().unwrap_or_else(|| panic!("{bad} must be refused")).to_string();
+        assert!(err.contains("folds"), "{bad}: {err}");
+    }
 }

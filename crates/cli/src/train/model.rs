@@ -54,6 +54,9 @@ pub(super) fn model(cli: &Cli, a: &TrainModelArgs) -> anyhow::Result<()> {
         m.training.seconds,
         started.elapsed().as_secs_f64()
     );
+    for note in &m.training.notes {
+        println!("  {note}");
+    }
     if let Some(e) = &m.evaluation {
         for task in &e.tasks {
             println!(
