@@ -51,7 +51,19 @@ struct ValidationCase {
     thresholds: Vec<f32>,
     /// Laid-out positions of the relevant items.
     relevant: Vec<usize>,
-    /// History-length bucket.
+}
+
+/// A validation case before it is scored: a history, the shop it ranks and its relevant items.
+struct CaseSpec {
+    history: Vec<(ItemId, f32)>,
+    target: u32,
+    relevant: Vec<ItemId>,
+}
+
+/// A validation case graded: its NDCG@10 under every weight vector of the grid.
+struct GradedCase {
+    ndcg: Vec<f64>,
+    /// History-length bucket (other-shop items).
     bucket: usize,
     /// The history holds items of the ranked shop (a returning shopper's case).
     warm: bool,
@@ -60,7 +72,7 @@ struct ValidationCase {
 impl ValidationCase {
     /// Lays out `per_member` scores (standardised, one vector per member over the shop's
     /// items) with the relevant positions `relevant`.
-    fn new(per_member: &[Vec<f32>], relevant: &[usize], bucket: usize, warm: bool) -> ValidationCase {
+    fn new(per_member: &[Vec<f32>], relevant: &[usize]) -> ValidationCase {
         let n = per_member.first().map_or(0, Vec::len);
         let m = per_member.len();
         let top = CANDIDATES_PER_MEMBER.min(n);
@@ -95,7 +107,7 @@ impl ValidationCase {
             at[i as usize] = p;
         }
         let relevant = relevant.iter().map(|&r| at[r]).collect();
-        ValidationCase { scores, order, candidates, thresholds, relevant, bucket, warm }
+        ValidationCase { scores, order, candidates, thresholds, relevant }
     }
 
     /// The blended score of laid-out item `p`: the members' weighted sum in member order,
@@ -156,42 +168,24 @@ impl BlendConfig {
         self.members.iter().map(|m| crate::by_name(m, self.threads, self.seed)?.fit(data)).collect()
     }
 
-    /// The validation cases of one fold: the members fitted without the users `validation`,
-    /// each of them with one shop hidden and ranked from their other shops (a cold-start
-    /// case), and, with `item_cases`, one item of theirs ranked in its shop from all their
-    /// other items where those include items of that shop (a returning shopper's case).
+    /// The validation cases of one fold, each as its NDCG@10 under every weight vector of
+    /// `grid`: the members fitted without the users `validation`, each of them with one shop
+    /// hidden and ranked from their other shops (a cold-start case), and, with `item_cases`,
+    /// one item of theirs ranked in its shop from all their other items where those include
+    /// items of that shop (a returning shopper's case). Cases are scored in parallel and
+    /// dropped once graded, so a fold never holds more than one case per thread.
     fn fold_cases(
         &self,
         data: &TrainData,
         validation: &[usize],
+        grid: &[Vec<f32>],
         rng: &mut Rng,
         item_rng: &mut Rng,
-    ) -> Result<Vec<ValidationCase>> {
+    ) -> Result<Vec<GradedCase>> {
         let d = data.dataset;
         let m = data.matrix;
-        let held: std::collections::HashSet<usize> = validation.iter().copied().collect();
-        let triplets: Vec<(u32, u32, f32)> = (0..m.n_rows())
-            .filter(|u| !held.contains(u))
-            .flat_map(|u| m.row_indices(u).iter().zip(m.row_values(u)).map(move |(&i, &v)| (u as u32, i, v)))
-            .collect();
-        let reduced = CsrMatrix::from_triplets(m.n_rows(), m.n_cols(), &triplets);
-        let part = TrainData { dataset: d, matrix: &reduced, item_vectors: data.item_vectors };
-        let members = self.fit_members(&part)?;
-        // a case: the members' normalised scores of the target shop for a history
-        let case = |history: &[(ItemId, f32)], target: u32, relevant: &[ItemId]| -> Result<ValidationCase> {
-            let range = d.sites[target as usize].items.clone();
-            let mut per_member = Vec::with_capacity(members.len());
-            for model in &members {
-                let mut s = vec![0f32; range.len()];
-                model.score(history, range.clone(), &mut s)?;
-                self.normalisation.apply(&mut s);
-                per_member.push(s);
-            }
-            let relevant: Vec<usize> = relevant.iter().map(|c| (c - range.start) as usize).collect();
-            let other_shop = history.iter().filter(|(i, _)| !range.contains(i)).count();
-            Ok(ValidationCase::new(&per_member, &relevant, history_bucket(other_shop), other_shop < history.len()))
-        };
-        let mut cases: Vec<ValidationCase> = Vec::new();
+        // the cases, drawn in order (one seeded sequence whatever the threads)
+        let mut specs: Vec<CaseSpec> = Vec::new();
         for &u in validation {
             let cols = m.row_indices(u);
             let mut sites: Vec<u32> = cols.iter().map(|&c| d.site_of(c)).collect();
@@ -205,12 +199,13 @@ impl BlendConfig {
                 .map(|(&c, &v)| (c, v))
                 .collect();
             let relevant: Vec<ItemId> = cols.iter().copied().filter(|&c| d.site_of(c) == target).collect();
-            cases.push(case(&history, target, &relevant)?);
+            specs.push(CaseSpec { history, target, relevant });
         }
         if self.item_cases {
             for &u in validation {
                 let cols = m.row_indices(u);
                 let k = item_rng.below(cols.len());
+                let target = d.site_of(cols[k]);
                 let history: Vec<(ItemId, f32)> = cols
                     .iter()
                     .zip(m.row_values(u))
@@ -218,13 +213,43 @@ impl BlendConfig {
                     .filter(|&(j, _)| j != k)
                     .map(|(_, (&c, &v))| (c, v))
                     .collect();
-                let returning = case(&history, d.site_of(cols[k]), &[cols[k]])?;
-                if returning.warm {
-                    cases.push(returning);
+                // kept where the history holds items of the ranked shop
+                if history.iter().any(|(c, _)| d.site_of(*c) == target) {
+                    specs.push(CaseSpec { history, target, relevant: vec![cols[k]] });
                 }
             }
         }
-        Ok(cases)
+        let held: std::collections::HashSet<usize> = validation.iter().copied().collect();
+        let triplets: Vec<(u32, u32, f32)> = (0..m.n_rows())
+            .filter(|u| !held.contains(u))
+            .flat_map(|u| m.row_indices(u).iter().zip(m.row_values(u)).map(move |(&i, &v)| (u as u32, i, v)))
+            .collect();
+        let reduced = CsrMatrix::from_triplets(m.n_rows(), m.n_cols(), &triplets);
+        let part = TrainData { dataset: d, matrix: &reduced, item_vectors: data.item_vectors };
+        let members = self.fit_members(&part)?;
+        // each case: the members' normalised scores of the target shop, laid out, graded
+        specs
+            .par_iter()
+            .map(|spec| -> Result<GradedCase> {
+                let range = d.sites[spec.target as usize].items.clone();
+                let mut per_member = Vec::with_capacity(members.len());
+                for model in &members {
+                    let mut s = vec![0f32; range.len()];
+                    model.score(&spec.history, range.clone(), &mut s)?;
+                    self.normalisation.apply(&mut s);
+                    per_member.push(s);
+                }
+                let relevant: Vec<usize> = spec.relevant.iter().map(|c| (c - range.start) as usize).collect();
+                let other_shop = spec.history.iter().filter(|(i, _)| !range.contains(i)).count();
+                let case = ValidationCase::new(&per_member, &relevant);
+                let mut blended = Vec::new();
+                Ok(GradedCase {
+                    ndcg: grid.iter().map(|w| case.ndcg10(w, &mut blended)).collect(),
+                    bucket: history_bucket(other_shop),
+                    warm: other_shop < spec.history.len(),
+                })
+            })
+            .collect()
     }
 
     /// Fits the members without the validation users (per fold), chooses the weights on
@@ -261,24 +286,15 @@ impl BlendConfig {
         for fold in 0..self.folds {
             let mut validation: Vec<usize> = cross[fold * n_val..((fold + 1) * n_val).min(cross.len())].to_vec();
             validation.sort_unstable();
-            let cases = self.fold_cases(data, &validation, &mut rng, &mut item_rng)?;
-            let per_case: Vec<Vec<f64>> = grid
-                .par_iter()
-                .map(|w| {
-                    let mut blended = Vec::new();
-                    cases.iter().map(|case| case.ndcg10(w, &mut blended)).collect()
-                })
-                .collect();
-            for (g, scores) in per_case.into_iter().enumerate() {
-                for (case, x) in cases.iter().zip(scores) {
-                    if case.warm {
-                        warm_ndcg[g].push(x);
-                    } else {
-                        cold_ndcg[g].push(x);
-                    }
+            for case in self.fold_cases(data, &validation, &grid, &mut rng, &mut item_rng)? {
+                let table = if case.warm { &mut warm_ndcg } else { &mut cold_ndcg };
+                for (column, x) in table.iter_mut().zip(case.ndcg) {
+                    column.push(x);
+                }
+                if !case.warm {
+                    cold_buckets.push(case.bucket);
                 }
             }
-            cold_buckets.extend(cases.iter().filter(|c| !c.warm).map(|c| c.bucket));
         }
         // the best weight vector on a subset of the cases (the first on ties), and its mean
         let best_on = |table: &[Vec<f64>], subset: &[usize]| -> Option<(f64, usize)> {
@@ -417,7 +433,7 @@ mod tests {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let laid_out = ValidationCase::new(&per_member, &relevant, 0, false);
+            let laid_out = ValidationCase::new(&per_member, &relevant);
             let mut buf = Vec::new();
             for w in simplex(m, 0.25) {
                 let want = ndcg10_every_item(&per_member, &w, &relevant);
@@ -444,9 +460,7 @@ mod tests {
         let g = simplex(3, 0.5);
         assert_eq!(g.len(), 6);
         assert!(g.iter().all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-6));
-        let one = |s: &[f32], rel: &[usize]| {
-            ValidationCase::new(&[s.to_vec()], rel, 0, false).ndcg10(&[1.0], &mut Vec::new())
-        };
+        let one = |s: &[f32], rel: &[usize]| ValidationCase::new(&[s.to_vec()], rel).ndcg10(&[1.0], &mut Vec::new());
         assert_eq!(one(&[0.9, 0.1, 0.5], &[0]), 1.0);
         assert!((one(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
         assert!((one(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
