@@ -8,6 +8,7 @@ pub mod online;
 pub mod personas;
 pub mod protocol;
 pub mod report;
+pub mod run;
 pub mod runner;
 pub mod stats;
 
