@@ -5,19 +5,20 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use warmstart_core::{EventTime, InteractionRow, ItemId, Split};
+use warmstart_core::ItemId;
 use warmstart_scoring::{dot, normalize, ItemFilter};
 use warmstart_store::events::RecommendationRow;
 
 use crate::catalog::Catalog;
 use crate::experiment::{thompson_pick, Allocation, Variant};
 use crate::feedback::{check_session, now_seconds};
-use crate::request::{
-    Explanation, HistoryReport, Kind, ProductInput, ProductRef, RecommendRequest, RecommendResponse, RecommendedItem,
-    SimilarResponse,
-};
+use crate::request::{Explanation, Kind, ProductRef, RecommendRequest, RecommendResponse, RecommendedItem};
 use crate::service::{poisoned, Served, Service};
 use crate::{Error, Result};
+
+mod resolve;
+mod similar;
+use resolve::History;
 
 /// Ranks by all-time engagement from feedback events (clicks, carts, purchases).
 pub const LIVE_POPULAR: &str = "live-popular";
@@ -31,33 +32,6 @@ pub fn is_live_model(name: &str) -> bool {
     name == LIVE_POPULAR || name == LIVE_TRENDING
 }
 
-/// A resolved history entry.
-enum Resolved {
-    /// A product of the target's dataset group.
-    Known { item: ItemId, kind: Kind },
-    /// A product known only by its content vector (embedded, or from another group).
-    External { vector: Vec<f32>, kind: Kind, title: String, site: Option<String> },
-}
-
-/// A history product outside the catalog: its content vector, weight and what to call it.
-struct ExternalItem {
-    vector: Vec<f32>,
-    weight: f32,
-    title: String,
-    site: Option<String>,
-    kind: Kind,
-}
-
-/// What the resolved history gives the models.
-struct History {
-    /// (catalog item, weight).
-    known: Vec<(ItemId, f32)>,
-    /// Products outside the catalog.
-    external: Vec<ExternalItem>,
-    kinds: HashMap<ItemId, Kind>,
-    report: HistoryReport,
-}
-
 fn explanation_text(kind: Kind, title: &str, site: Option<&str>) -> String {
     match site {
         Some(s) => format!("because you {} {title} on {s}", kind.verb()),
@@ -66,128 +40,6 @@ fn explanation_text(kind: Kind, title: &str, site: Option<&str>) -> String {
 }
 
 impl Service {
-    fn resolve(&self, gi: usize, req: &RecommendRequest) -> Result<History> {
-        let g = &self.groups[gi];
-        let mut report = HistoryReport { received: req.history.len(), ..Default::default() };
-        let mut resolved: Vec<(Resolved, Option<f32>, Option<i64>)> = Vec::new();
-        let mut to_embed: Vec<(usize, &ProductInput)> = Vec::new();
-        {
-            let c = g.catalog.read().map_err(|_| poisoned())?;
-            for (n, h) in req.history.iter().enumerate() {
-                if let Some(r) = h.rating {
-                    if !(0.0..=5.0).contains(&r) {
-                        return Err(Error::bad(format!("history[{n}].rating"), "must be in 0..=5"));
-                    }
-                }
-                if let Some(t) = h.time {
-                    if !(0..=253_402_300_799).contains(&t) {
-                        return Err(Error::bad(format!("history[{n}].time"), "Unix seconds between 1970 and 9999"));
-                    }
-                }
-                if h.id.is_none() && h.product.is_none() {
-                    return Err(Error::bad(format!("history[{n}]"), "needs `site` and `id`, or `product` metadata"));
-                }
-                if h.id.is_some() != h.site.is_some() && h.product.is_none() {
-                    return Err(Error::bad(format!("history[{n}]"), "`site` and `id` go together"));
-                }
-                // a known product: the target's group, or another group's content vector
-                let mut found = None;
-                if let (Some(site), Some(id)) = (&h.site, &h.id) {
-                    if let Some(&(hg, hs)) = self.sites.get(site.as_str()) {
-                        if hg == gi {
-                            found = c.item(hs, id).map(|item| Resolved::Known { item, kind: h.kind });
-                        } else if self.groups[hg].space == g.space {
-                            let other = self.groups[hg].catalog.read().map_err(|_| poisoned())?;
-                            found = other.item(hs, id).and_then(|i| {
-                                other.vector(i).map(|v| Resolved::External {
-                                    vector: v.to_vec(),
-                                    kind: h.kind,
-                                    title: other.product(i).title.clone(),
-                                    site: Some(site.clone()),
-                                })
-                            });
-                        }
-                    }
-                }
-                match (found, &h.product) {
-                    (Some(r), _) => resolved.push((r, h.rating, h.time)),
-                    (None, Some(p)) => {
-                        if p.title.trim().is_empty() {
-                            return Err(Error::bad(format!("history[{n}].product.title"), "a title is required"));
-                        }
-                        to_embed.push((resolved.len(), p));
-                        resolved.push((
-                            Resolved::External {
-                                vector: Vec::new(),
-                                kind: h.kind,
-                                title: warmstart_ingest::normalize::clean_text(&p.title),
-                                site: h.site.clone(),
-                            },
-                            h.rating,
-                            h.time,
-                        ));
-                    }
-                    (None, None) => report.unknown += 1,
-                }
-            }
-        }
-        if !to_embed.is_empty() {
-            let inputs: Vec<&ProductInput> = to_embed.iter().map(|e| e.1).collect();
-            let vectors = self.embed_inputs(g, &inputs)?;
-            for ((at, _), v) in to_embed.iter().zip(vectors) {
-                if let Resolved::External { vector, .. } = &mut resolved[*at].0 {
-                    *vector = v;
-                }
-            }
-            report.embedded = to_embed.len();
-        }
-        // weights: kind, rating and recency, as in evaluation (core::HistoryWeights)
-        let weights = warmstart_core::HistoryWeights::default();
-        let n_catalog = g.catalog.read().map_err(|_| poisoned())?.n_items() as ItemId;
-        let mut rows = Vec::with_capacity(resolved.len());
-        let mut kinds = HashMap::new();
-        for (j, (r, rating, time)) in resolved.iter().enumerate() {
-            let (item, kind) = match r {
-                Resolved::Known { item, kind } => (*item, *kind),
-                Resolved::External { kind, .. } => (n_catalog + j as ItemId, *kind),
-            };
-            let e = kinds.entry(item).or_insert(kind);
-            if kind.core() > e.core() {
-                *e = kind;
-            }
-            rows.push(InteractionRow {
-                user: 0,
-                item,
-                kind: kind.core(),
-                value: *rating,
-                time: time.map(EventTime::Timestamp),
-                split: Split::Train,
-            });
-        }
-        let weighed = weights.weigh(rows.iter());
-        let mut known = Vec::new();
-        let mut external = Vec::new();
-        for (item, w) in weighed {
-            if item < n_catalog {
-                known.push((item, w));
-            } else if let Resolved::External { vector, kind, title, site, .. } =
-                &resolved[(item - n_catalog) as usize].0
-            {
-                if !vector.is_empty() {
-                    external.push(ExternalItem {
-                        vector: vector.clone(),
-                        weight: w,
-                        title: title.clone(),
-                        site: site.clone(),
-                        kind: *kind,
-                    });
-                }
-            }
-        }
-        report.known = known.len();
-        Ok(History { known, external, kinds, report })
-    }
-
     /// `POST /v1/recommend`: the experiment's variant (when the request names one) chooses
     /// the model and its parameters; with the online loop on, the served list is recorded.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<RecommendResponse> {
@@ -566,123 +418,6 @@ impl Service {
             }
         }
         out
-    }
-
-    /// `GET /v1/sites/{site}/products/{id}/similar`: the `k` products of `target` (default:
-    /// the same site) closest to a product, in the content space or in a model's item space.
-    pub fn similar(
-        &self,
-        site: &str,
-        id: &str,
-        target: Option<&str>,
-        k: usize,
-        model: Option<&str>,
-    ) -> Result<SimilarResponse> {
-        if k == 0 || k > self.opts.max_k {
-            return Err(Error::bad("k", format!("must be in 1..={}", self.opts.max_k)));
-        }
-        let (gi, s) = self.site(site, "site")?;
-        let target_key = target.unwrap_or(site);
-        let (tg, t) = self.site(target_key, "target")?;
-        if tg != gi {
-            return Err(Error::bad("target", format!("{target_key} is in another dataset group than {site}")));
-        }
-        let g = &self.groups[gi];
-        let c = g.catalog.read().map_err(|_| poisoned())?;
-        let item = c.item(s, id).ok_or_else(|| Error::NotFound { what: "product", key: format!("{site}/{id}") })?;
-        let p = c.product(item);
-        let product = ProductRef { site: site.to_string(), id: p.external_id.clone(), title: p.title.clone() };
-        let to_item = |i: ItemId, score: f32| {
-            let q = c.product(i);
-            RecommendedItem {
-                id: q.external_id.clone(),
-                title: q.title.clone(),
-                score,
-                price_usd: q.price_usd,
-                category: q.category.clone(),
-                image: q.image.clone(),
-                explanation: None,
-            }
-        };
-        let (space_name, scored): (String, Vec<(ItemId, f32)>) = match model {
-            None => {
-                let v = c.vector(item).ok_or_else(|| Error::NotFound {
-                    what: "content vector",
-                    key: format!("{site}/{id} (not embedded)"),
-                })?;
-                let index = g.content_index.read().map_err(|_| poisoned())?;
-                let pg = g.pgvector.as_ref().filter(|_| c.live_items(t).len() >= self.opts.ann_min_items);
-                let scored = match (index.get(&t), pg) {
-                    (Some(ix), _) => {
-                        ix.search_filtered(v, k, Some(self.opts.ef.max(k)), &|key| key != item && c.is_live(key))?
-                    }
-                    (None, Some(pg)) => pg
-                        .nearest_in_site(c.site_key(t), v, k + 1, self.opts.ef.max(k + 1))?
-                        .into_iter()
-                        .filter_map(|(ext, d)| {
-                            c.item(t, &ext).filter(|&i| i != item && c.is_live(i)).map(|i| (i, 1.0 - d))
-                        })
-                        .take(k)
-                        .collect(),
-                    (None, None) => {
-                        let all: Vec<(ItemId, f32)> = c
-                            .live_items(t)
-                            .iter()
-                            .filter(|&&i| i != item)
-                            .filter_map(|&i| c.vector(i).map(|u| (i, dot(u, v))))
-                            .collect();
-                        let order = warmstart_core::top_k_by(all.len(), k, |p| all[p].1);
-                        order.into_iter().map(|p| all[p]).collect()
-                    }
-                };
-                (format!("content:{}", g.space.as_ref().map(|s| s.to_string()).unwrap_or_default()), scored)
-            }
-            Some(CO_CLICK) => {
-                let f = self
-                    .feedback
-                    .as_ref()
-                    .ok_or_else(|| Error::bad("model", "co-click learns from feedback, which is off"))?;
-                let l = f.live.lock().map_err(|_| poisoned())?;
-                let scored = l
-                    .co_clicked(site, &p.external_id, Some(target_key), k * 2)
-                    .into_iter()
-                    .filter_map(|(_, id, n)| c.item(t, &id).filter(|&i| i != item).map(|i| (i, n as f32)))
-                    .take(k)
-                    .collect();
-                (CO_CLICK.to_string(), scored)
-            }
-            Some(name) => {
-                let served_arc = self.model(g, Some(name))?;
-                let served = &*served_arc;
-                let space = served.model.space().ok_or_else(|| {
-                    Error::bad("model", format!("{name} has no item vector space (try the content space: no model)"))
-                })?;
-                let m = served.ids.model_id(item).ok_or_else(|| Error::NotFound {
-                    what: "product in the model",
-                    key: format!("{site}/{id} (added after {name} was trained)"),
-                })?;
-                let v =
-                    space.item_vector(m).ok_or_else(|| Error::NotFound { what: "item vector", key: id.to_string() })?;
-                let norm = dot(&v, &v).sqrt().max(1e-12);
-                let all: Vec<(ItemId, f32)> = c
-                    .live_items(t)
-                    .iter()
-                    .filter(|&&i| i != item)
-                    .filter_map(|&i| {
-                        let u = space.item_vector(served.ids.model_id(i)?)?;
-                        Some((i, dot(&u, &v) / (norm * dot(&u, &u).sqrt().max(1e-12))))
-                    })
-                    .collect();
-                let order = warmstart_core::top_k_by(all.len(), k, |p| all[p].1);
-                (name.to_string(), order.into_iter().map(|p| all[p]).collect())
-            }
-        };
-        Ok(SimilarResponse {
-            product,
-            site: target_key.to_string(),
-            space: space_name,
-            items: scored.into_iter().map(|(i, s)| to_item(i, s)).collect(),
-        })
     }
 }
 
