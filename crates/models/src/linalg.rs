@@ -115,24 +115,27 @@ pub(crate) fn gram_into_k<const FMA: bool>(y: &[f32], f: usize, g: &mut [f32]) {
     }
 }
 
-/// `Yᵀ Y` of a row-major `rows × f` factor matrix (`f × f`, row-major), in parallel.
+/// `Yᵀ Y` of a row-major `rows × f` factor matrix (`f × f`, row-major), in parallel. The
+/// rows are cut into at most 64 fixed blocks whose partial sums are added in block order, so
+/// the result is the same bit for bit whatever the threads and their scheduling (a rayon
+/// fold/reduce would add in whatever order work was stolen).
 pub(crate) fn gram(y: &[f32], f: usize) -> Vec<f32> {
-    let chunk = (4096 / f.max(1)).max(1) * f;
-    y.par_chunks(chunk)
-        .fold(
-            || vec![0f32; f * f],
-            |mut g, part| {
-                simd!(gram_into_k::<true>(part, f, &mut g), gram_into_k::<false>(part, f, &mut g));
-                g
-            },
-        )
-        .reduce(
-            || vec![0f32; f * f],
-            |mut a, b| {
-                axpy(1.0, &b, &mut a);
-                a
-            },
-        )
+    let f = f.max(1);
+    let rows = y.len() / f;
+    let block = rows.div_ceil(64).max(64) * f;
+    let partials: Vec<Vec<f32>> = y
+        .par_chunks(block)
+        .map(|part| {
+            let mut g = vec![0f32; f * f];
+            simd!(gram_into_k::<true>(part, f, &mut g), gram_into_k::<false>(part, f, &mut g));
+            g
+        })
+        .collect();
+    let mut g = vec![0f32; f * f];
+    for part in &partials {
+        axpy(1.0, part, &mut g);
+    }
+    g
 }
 
 /// Cholesky factor `L` (row-major, f64) of a symmetric positive definite `n × n` matrix;
@@ -241,6 +244,26 @@ mod tests {
         }
         let mut bad = vec![1.0, 2.0, 2.0, 1.0];
         assert!(spd_inverse(&mut bad, 2).is_none());
+    }
+
+    #[test]
+    fn gram_is_the_same_bit_for_bit_on_any_thread_count() {
+        let (rows, f) = (20_000, 16);
+        let mut rng = warmstart_core::Rng::new(3);
+        let y: Vec<f32> = (0..rows * f).map(|_| rng.normal_f32()).collect();
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| gram(&y, f))
+        };
+        let first = on(1);
+        for threads in [2, 3, 4, 2, 4] {
+            assert_eq!(on(threads), first, "{threads} threads");
+        }
+        // and it is YᵀY
+        for (i, j) in [(0, 0), (3, 7), (15, 2)] {
+            let want: f64 = y.chunks_exact(f).map(|r| r[i] as f64 * r[j] as f64).sum();
+            assert!((first[i * f + j] as f64 - want).abs() < 1e-2 * want.abs().max(1.0), "({i}, {j})");
+        }
     }
 
     #[test]
