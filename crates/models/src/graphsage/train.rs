@@ -91,12 +91,8 @@ impl GraphSageConfig {
                 train_seconds,
                 examples: plan.links.len(),
             };
-            on_epoch(&report);
-            history.push(report);
-            if let Some(v) = ndcg {
-                if stopping.observe(v, &model.trained.varmap)? {
-                    break;
-                }
+            if stopping.end_epoch(report, &mut history, on_epoch, &model.trained.varmap)? {
+                break;
             }
         }
         stopping.restore_best(&model.trained.varmap)?;

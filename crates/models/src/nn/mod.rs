@@ -103,7 +103,7 @@ impl EarlyStopping {
     }
 
     /// Records an epoch's validation score; `true` when training should stop.
-    pub(crate) fn observe(&mut self, score: f64, varmap: &VarMap) -> Result<bool> {
+    fn observe(&mut self, score: f64, varmap: &VarMap) -> Result<bool> {
         if self.best.as_ref().is_none_or(|b| score > b.0) {
             self.best = Some((score, snapshot(varmap)?));
             self.since_best = 0;
@@ -111,6 +111,24 @@ impl EarlyStopping {
         } else {
             self.since_best += 1;
             Ok(self.since_best > self.patience)
+        }
+    }
+
+    /// Ends an epoch: hands its report to `on_epoch`, keeps it in `history` and, when it was
+    /// validated, records its score; `true` when training should stop.
+    pub(crate) fn end_epoch(
+        &mut self,
+        report: EpochReport,
+        history: &mut Vec<EpochReport>,
+        on_epoch: &mut dyn FnMut(&EpochReport),
+        varmap: &VarMap,
+    ) -> Result<bool> {
+        on_epoch(&report);
+        let score = report.validation_ndcg;
+        history.push(report);
+        match score {
+            Some(v) => self.observe(v, varmap),
+            None => Ok(false),
         }
     }
 

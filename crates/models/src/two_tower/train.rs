@@ -236,12 +236,8 @@ impl TwoTowerConfig {
                 train_seconds,
                 examples: examples.len(),
             };
-            on_epoch(&report);
-            history.push(report);
-            if let Some(v) = ndcg {
-                if stopping.observe(v, &model.trained.varmap)? {
-                    break;
-                }
+            if stopping.end_epoch(report, &mut history, on_epoch, &model.trained.varmap)? {
+                break;
             }
         }
         stopping.restore_best(&model.trained.varmap)?;
