@@ -75,6 +75,7 @@ pub(crate) fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
 /// Runs an evaluation, writes its run directory and returns the report and the directory
 /// (also used by `warmstart pipeline`).
 pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Result<(RunReport, PathBuf)> {
+    let started = std::time::Instant::now();
     let p: Protocol = a.protocol.parse()?;
     let ks = parse_ks(&a.k)?;
     let dataset = a.dataset.clone().unwrap_or_else(|| run::default_dataset(p).to_string());
@@ -112,7 +113,8 @@ pub(crate) fn evaluate(store: &Store, a: &EvalArgs, json: bool) -> anyhow::Resul
         RunProgress::Fitted => bar.iter().for_each(|pb| pb.inc(1)),
         RunProgress::StageDone => bar.take().iter().for_each(|pb| pb.finish_and_clear()),
     })?;
-    let report = out.report;
+    let mut report = out.report;
+    report.seconds = started.elapsed().as_secs_f64(); // loading the data included, as always
     let dir = a.runs_dir.join(format!("{}-{}-{}", report.started_at, p.as_str(), dataset));
     report.write(&dir)?;
     if !out.cases.is_empty() {
