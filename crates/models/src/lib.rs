@@ -11,7 +11,6 @@ mod ease;
 pub mod graph;
 pub mod graphsage;
 pub mod itemknn;
-pub mod lambdamart;
 mod linalg;
 mod losses;
 mod nn;
@@ -391,11 +390,6 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                         "1" | "true" => true,
                         "0" | "false" => false,
                         _ => return Err(Error::ModelParameter(format!("blend history `{v}` (1 or 0)"))),
-                    }),
-                    "rerank" => b.rerank(match v {
-                        "1" | "true" => true,
-                        "0" | "false" => false,
-                        _ => return Err(Error::ModelParameter(format!("blend rerank `{v}` (1 or 0)"))),
                     }),
                     other => return Err(Error::ModelParameter(format!("blend has no parameter `{other}`"))),
                 };

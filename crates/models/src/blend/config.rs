@@ -30,10 +30,6 @@ pub struct BlendConfig {
     /// per fold.
     #[serde(default = "one_fold")]
     pub(super) folds: usize,
-    /// Learn a LambdaMART ranker of the members' top items for cold-start requests on the
-    /// same validation cases (kept only if it beats the weights on a held-out fold).
-    #[serde(default)]
-    pub(super) rerank: bool,
 }
 
 /// Artifacts saved before folds existed were fitted on one fold.
@@ -98,7 +94,6 @@ impl BlendConfig {
             normalisation: Normalisation::Zscore,
             item_cases: true,
             folds: 5,
-            rerank: false,
         })
     }
     /// The member model names.
@@ -156,12 +151,6 @@ impl BlendBuilder {
         self.0.folds = n;
         self
     }
-    /// Also learn a ranker of the members' top items for cold-start requests (LambdaMART on
-    /// the validation cases; the last fold decides its size and whether it is kept).
-    pub fn rerank(mut self, v: bool) -> Self {
-        self.0.rerank = v;
-        self
-    }
     /// Validates.
     pub fn build(self) -> Result<BlendConfig> {
         let c = self.0;
@@ -182,11 +171,6 @@ impl BlendBuilder {
             c.folds,
             "must be at least 1, and folds × validation share at most 1",
         )?;
-        if c.rerank && c.by_history {
-            return Err(Error::ModelParameter(
-                "a blend's `rerank` and `history` cannot be combined (the ranker sees the history's length)".into(),
-            ));
-        }
         Ok(c)
     }
 }
@@ -241,9 +225,6 @@ impl BlendConfig {
         }
         if self.by_history {
             name += ":history=1";
-        }
-        if self.rerank != defaults.rerank {
-            name += &format!(":rerank={}", u8::from(self.rerank));
         }
         name
     }

@@ -5,9 +5,7 @@
 use rayon::prelude::*;
 use warmstart_core::{CsrMatrix, ItemId, Rng};
 
-use super::rerank::{candidates, n_features, CANDIDATES_PER_MEMBER};
 use super::{history_bucket, Blend, BlendConfig, BUCKETS, MIN_BUCKET_CASES};
-use crate::lambdamart::{LambdaMart, LambdaMartParams, Queries};
 use crate::{Error, Recommender, Result, TrainData};
 
 /// Every weight vector of `m` non-negative multiples of `step` summing to 1.
@@ -33,6 +31,10 @@ fn simplex(m: usize, step: f32) -> Vec<Vec<f32>> {
     }
     out
 }
+
+/// Candidates per member in a validation case: each member's top items are scanned first
+/// when counting the items that outrank a relevant one.
+const CANDIDATES_PER_MEMBER: usize = 100;
 
 /// One validation user's standardised member scores of the hidden shop, laid out for the grid
 /// search: item-major (`members` scores per item), the union of every member's top
@@ -65,8 +67,6 @@ struct GradedCase {
     bucket: usize,
     /// The history holds items of the ranked shop (a returning shopper's case).
     warm: bool,
-    /// With `rerank`, a cold-start case's candidates as a ranking query.
-    query: Option<Queries>,
 }
 
 impl ValidationCase {
@@ -241,23 +241,12 @@ impl BlendConfig {
                 }
                 let relevant: Vec<usize> = spec.relevant.iter().map(|c| (c - range.start) as usize).collect();
                 let other_shop = spec.history.iter().filter(|(i, _)| !range.contains(i)).count();
-                let warm = other_shop < spec.history.len();
-                let query = (self.rerank && !warm).then(|| {
-                    let c = candidates(&per_member, other_shop);
-                    let labels: Vec<f32> =
-                        c.items.iter().map(|i| f32::from(u8::from(relevant.contains(&(*i as usize))))).collect();
-                    // the base scores (the blend under the weights chosen later) are set then
-                    let mut q = Queries::new(n_features(per_member.len()));
-                    q.push(&c.features, &labels, &vec![0.0; labels.len()], relevant.len());
-                    q
-                });
                 let case = ValidationCase::new(&per_member, &relevant);
                 let mut blended = Vec::new();
                 Ok(GradedCase {
                     ndcg: grid.iter().map(|w| case.ndcg10(w, &mut blended)).collect(),
                     bucket: history_bucket(other_shop),
-                    warm,
-                    query,
+                    warm: other_shop < spec.history.len(),
                 })
             })
             .collect()
@@ -293,8 +282,6 @@ impl BlendConfig {
         let mut cold_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
         let mut warm_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
         let mut cold_buckets: Vec<usize> = Vec::new();
-        // with `rerank`: each cold-start case's query, and its fold
-        let mut cold_queries: Vec<(usize, Queries)> = Vec::new();
         let mut item_rng = Rng::new(self.seed ^ 0x4954_454d);
         for fold in 0..self.folds {
             let mut validation: Vec<usize> = cross[fold * n_val..((fold + 1) * n_val).min(cross.len())].to_vec();
@@ -306,9 +293,6 @@ impl BlendConfig {
                 }
                 if !case.warm {
                     cold_buckets.push(case.bucket);
-                }
-                if let Some(q) = case.query {
-                    cold_queries.push((fold, q));
                 }
             }
         }
@@ -377,23 +361,9 @@ impl BlendConfig {
                 None => weights.push(weights[0].clone()),
             }
         }
-        let ranker = if self.rerank {
-            let linear: Vec<f64> = cold_ndcg[g].clone();
-            // boosting starts from the blended score, as serving computes it (`rerank` is
-            // refused with `by_history`, so one weight vector)
-            for (_, q) in cold_queries.iter_mut() {
-                q.set_base(|row| super::rerank::blended(&weights[0], row));
-            }
-            let (ranker, note) = self.fit_ranker(&cold_queries, &linear)?;
-            notes.push(note);
-            ranker
-        } else {
-            None
-        };
-        // members with weight 0 everywhere are dropped (the ranker needs them all)
-        let used: Vec<f32> = (0..self.members.len())
-            .map(|k| if ranker.is_some() { 1.0 } else { weights.iter().map(|w| w[k]).fold(0.0, f32::max) })
-            .collect();
+        // members with weight 0 everywhere are dropped
+        let used: Vec<f32> =
+            (0..self.members.len()).map(|k| weights.iter().map(|w| w[k]).fold(0.0, f32::max)).collect();
         let members = self
             .members
             .iter()
@@ -408,44 +378,7 @@ impl BlendConfig {
                 },
             )
             .collect::<Result<Vec<_>>>()?;
-        Ok(Blend { config: self.clone(), weights, members, notes, ranker })
-    }
-
-    /// The cold-start ranker: boosted on every fold but the last (or, with one fold, four
-    /// cases in five), its size chosen by NDCG@10 on the held-out cases, and kept (refitted
-    /// on every case at that size) only if it beats the chosen weights there; `linear` is
-    /// each cold-start case's NDCG@10 under those weights.
-    fn fit_ranker(&self, queries: &[(usize, Queries)], linear: &[f64]) -> Result<(Option<LambdaMart>, String)> {
-        let f = n_features(self.members.len());
-        let held_out = |c: usize, fold: usize| if self.folds > 1 { fold + 1 == self.folds } else { c % 5 == 4 };
-        let (mut train, mut valid, mut all) = (Queries::new(f), Queries::new(f), Queries::new(f));
-        let mut linear_valid = Vec::new();
-        for (c, (fold, q)) in queries.iter().enumerate() {
-            all.extend(q);
-            if held_out(c, *fold) {
-                valid.extend(q);
-                linear_valid.push(linear[c]);
-            } else {
-                train.extend(q);
-            }
-        }
-        if train.is_empty() || valid.is_empty() {
-            return Ok((None, "ranker not fitted: too few cold-start cases".into()));
-        }
-        let params = LambdaMartParams::default();
-        let (model, report) = LambdaMart::fit(&params, &train, Some(&valid))?;
-        let ranked = report.validation_ndcg10.get(model.n_trees()).copied().unwrap_or(0.0);
-        let weights = linear_valid.iter().sum::<f64>() / linear_valid.len() as f64;
-        let measured = format!(
-            "validation NDCG@10 {ranked:.4} with {} trees against the weights' {weights:.4} on {} held-out cases",
-            model.n_trees(),
-            valid.len()
-        );
-        if ranked <= weights {
-            return Ok((None, format!("ranker not kept: {measured}")));
-        }
-        let (model, _) = LambdaMart::fit(&params.with_max_trees(model.n_trees()), &all, None)?;
-        Ok((Some(model), format!("ranker kept: {measured}; refitted on {} cases", all.len())))
+        Ok(Blend { config: self.clone(), weights, members, notes })
     }
 }
 

@@ -10,7 +10,6 @@
 
 mod config;
 mod fit;
-mod rerank;
 
 use std::ops::Range;
 use std::path::Path;
@@ -18,7 +17,6 @@ use std::path::Path;
 pub use config::{BlendBuilder, BlendConfig, Normalisation};
 
 use crate::artifact::{ArtifactReader, ArtifactWriter};
-use crate::lambdamart::LambdaMart;
 use crate::{Explanation, History, Recommender, Result};
 use warmstart_core::ItemId;
 
@@ -53,16 +51,6 @@ pub struct Blend {
     /// The chosen weights and their validation NDCG@10, and each member's alone (empty when
     /// loaded).
     notes: Vec<String>,
-    /// Reranks the members' top items of cold-start requests (`rerank`, when it beat the
-    /// weights on validation); every member is fitted when present.
-    ranker: Option<LambdaMart>,
-}
-
-/// What a blend saves besides its config and members.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SavedState {
-    weights: Vec<Vec<f32>>,
-    ranker: Option<LambdaMart>,
 }
 
 impl Blend {
@@ -89,17 +77,9 @@ impl Blend {
     pub(crate) fn load(r: &ArtifactReader, item_vectors: Option<&warmstart_core::ItemVectors>) -> Result<Blend> {
         let config: BlendConfig = r.config()?;
         // the cold-start vector, one per history bucket (`by_history`), then the returning
-        // shoppers' (`item_cases`), and the ranker; artifacts before the ranker hold the
-        // weights alone, before `by_history` a single vector
-        let SavedState { weights, ranker } = r.extra().or_else(|_| {
-            r.extra::<Vec<Vec<f32>>>()
-                .or_else(|_| r.extra::<Vec<f32>>().map(|w| vec![w]))
-                .map(|weights| SavedState { weights, ranker: None })
-        })?;
+        // shoppers' (`item_cases`); artifacts before `by_history` hold a single vector
+        let weights: Vec<Vec<f32>> = r.extra().or_else(|_| r.extra::<Vec<f32>>().map(|w| vec![w]))?;
         let n = config.members.len();
-        if let Some(ranker) = &ranker {
-            ranker.validate(rerank::n_features(n)).map_err(|e| r.error(e))?;
-        }
         if weights.is_empty()
             || weights.len() != 1 + if config.by_history { BUCKETS } else { 0 } + usize::from(config.item_cases)
             || weights.iter().any(|w| w.len() != n || w.iter().any(|x| !x.is_finite()))
@@ -108,7 +88,7 @@ impl Blend {
         }
         let members = (0..n)
             .map(|k| {
-                if ranker.is_some() || weights.iter().any(|w| w[k] > 0.0) {
+                if weights.iter().any(|w| w[k] > 0.0) {
                     crate::load(&member_dir(r.dir(), k), item_vectors).map(Some)
                 } else {
                     Ok(None)
@@ -119,7 +99,7 @@ impl Blend {
         if sizes.is_empty() || sizes.iter().any(|&n| n != sizes[0]) {
             return Err(r.error("no member, or members fitted on different items"));
         }
-        Ok(Blend { config, weights, members, notes: Vec::new(), ranker })
+        Ok(Blend { config, weights, members, notes: Vec::new() })
     }
 }
 
@@ -138,27 +118,16 @@ impl Recommender for Blend {
 
     fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
         out.fill(0.0);
+        let mut s = vec![0f32; out.len()];
         let other_shop = history.iter().filter(|(i, _)| !items.contains(i)).count();
-        let warm = other_shop < history.len();
-        // the ranker serves cold-start requests and needs every member's scores
-        let ranker = self.ranker.as_ref().filter(|_| !warm && !history.is_empty());
-        let mut per_member = Vec::with_capacity(self.members.len());
-        for (w, model) in self.weights_for(other_shop, warm).iter().zip(&self.members) {
-            let Some(model) = model.as_ref().filter(|_| *w > 0.0 || ranker.is_some()) else {
-                continue;
-            };
-            let mut s = vec![0f32; out.len()];
-            model.score(history, items.clone(), &mut s)?;
-            self.config.normalisation.apply(&mut s);
-            if *w > 0.0 {
+        for (w, model) in self.weights_for(other_shop, other_shop < history.len()).iter().zip(&self.members) {
+            if let Some(model) = model.as_ref().filter(|_| *w > 0.0) {
+                model.score(history, items.clone(), &mut s)?;
+                self.config.normalisation.apply(&mut s);
                 for (o, x) in out.iter_mut().zip(&s) {
                     *o += w * x;
                 }
             }
-            per_member.push(s);
-        }
-        if let Some(ranker) = ranker {
-            rerank::rerank(ranker, &per_member, other_shop, out);
         }
         Ok(())
     }
@@ -178,7 +147,6 @@ impl Recommender for Blend {
                 m.save(&member_dir(dir, k))?;
             }
         }
-        let state = SavedState { weights: self.weights.clone(), ranker: self.ranker.clone() };
-        ArtifactWriter::new(KIND, &self.config)?.extra(&state)?.write(dir)
+        ArtifactWriter::new(KIND, &self.config)?.extra(&self.weights)?.write(dir)
     }
 }
