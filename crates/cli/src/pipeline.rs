@@ -56,9 +56,10 @@ const NEURAL_MODELS: &str = "two-tower:epochs=3,two-tower-bce:epochs=3";
 /// users one epoch takes about a minute; `eval --protocol cdrib --models graphsage` runs it there).
 const GRAPHSAGE_MODELS: &str = "graphsage:epochs=5";
 /// The default `serve` picks (the blend of item-kNN, RP3beta, ALS and popularity, weights from
-/// validation users) and the member the other leaderboard models lack, in the cross-shop
-/// leaderboards, so the default stands beside every single model with paired tests.
-const DEFAULT_MODELS: &str = "rp3beta,blend";
+/// validation users), the member the other leaderboard models lack and user-kNN (the
+/// strongest single model on Amazon cold start, weight 0 in the blend on validation), in the
+/// cross-shop leaderboards, so the default stands beside every single model with paired tests.
+const DEFAULT_MODELS: &str = "rp3beta,userknn,blend";
 
 /// The leaderboards of the main job: (protocol, dataset). `loo` is URLLM's next-item protocol
 /// on Amazon (returning shoppers: histories hold items of the target's own shop).

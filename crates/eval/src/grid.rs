@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use warmstart_core::Dataset;
-use warmstart_models::{AlsConfig, BprConfig, ContentConfig, Fit, ItemKnnConfig, PopularityConfig};
+use warmstart_models::{AlsConfig, BprConfig, ContentConfig, Fit, ItemKnnConfig, PopularityConfig, UserKnnConfig};
 
 use crate::runner::{fit_and_evaluate, EvalConfig};
 use crate::{Error, Result, Task};
@@ -35,6 +35,19 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
                 for beta in [0.0f32, 0.1, 0.2, 0.4] {
                     let c = ItemKnnConfig::builder().rp3beta(alpha, beta).build()?;
                     out.push(GridPoint { params: format!("alpha={alpha} beta={beta}"), model: Box::new(c) });
+                }
+            }
+        }
+        "userknn" => {
+            for k in [100, 200, 400, 800] {
+                for shrink in [0.0f32, 10.0] {
+                    for exponent in [0.5f32, 1.0, 2.0] {
+                        let c = UserKnnConfig::builder().neighbours(k).shrink(shrink).exponent(exponent).build()?;
+                        out.push(GridPoint {
+                            params: format!("neighbours={k} shrink={shrink} exponent={exponent}"),
+                            model: Box::new(c),
+                        });
+                    }
                 }
             }
         }

@@ -17,6 +17,7 @@ mod nn;
 pub mod popularity;
 pub mod random;
 pub mod two_tower;
+pub mod userknn;
 
 pub use als::{Als, AlsConfig};
 pub use blend::{Blend, BlendConfig};
@@ -30,6 +31,7 @@ pub use nn::EpochReport;
 pub use popularity::{Popularity, PopularityConfig};
 pub use random::RandomModel;
 pub use two_tower::{Pooling, TwoTower, TwoTowerConfig, TwoTowerLoss};
+pub use userknn::{UserKnn, UserKnnConfig};
 
 use std::ops::Range;
 use std::path::Path;
@@ -327,7 +329,7 @@ pub const EASE_DEFAULT: (f32, u32) = (2000.0, 3000);
 pub const RP3BETA_DEFAULT: (f32, f32) = (0.5, 0.0);
 
 /// Validated hyper-parameters with defaults from a model's command-line name (`random`,
-/// `pop`, `itemknn`, `rp3beta`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
+/// `pop`, `itemknn`, `rp3beta`, `userknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
 /// content names take `-kN` for N interests, e.g. `content-map-pop-k3`; two-tower and
 /// GraphSAGE names take `:key=value` parameters).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
@@ -359,6 +361,20 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
             Box::new(ItemKnnConfig::builder().ease(lambda, items).build()?)
         }
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
+        userknn if userknn == "userknn" || userknn.starts_with("userknn:") => {
+            // `userknn[:k=N][:shrink=S][:exp=E]`
+            let mut b = UserKnnConfig::builder();
+            for (k, v) in name_parameters(userknn.split(':').skip(1), name)? {
+                let bad = || Error::ModelParameter(format!("userknn {k} `{v}`"));
+                b = match k {
+                    "k" => b.neighbours(v.parse().map_err(|_| bad())?),
+                    "shrink" => b.shrink(v.parse().map_err(|_| bad())?),
+                    "exp" => b.exponent(v.parse().map_err(|_| bad())?),
+                    other => return Err(Error::ModelParameter(format!("userknn has no parameter `{other}`"))),
+                };
+            }
+            Box::new(b.build()?)
+        }
         blend if matches!(blend.split(':').next(), Some("blend" | "blend-content")) => {
             // `blend` (blend::DEFAULT_MEMBERS), `blend-content` (and content), `blend:members=a+b+c`;
             // `:history=1` adds weights per history-length bucket
@@ -458,6 +474,7 @@ pub fn load(dir: &Path, item_vectors: Option<&ItemVectors>) -> Result<Box<dyn Re
         two_tower::KIND => Box::new(TwoTower::load(dir, item_vectors)?),
         graphsage::KIND => Box::new(GraphSage::load(dir)?),
         blend::KIND => Box::new(Blend::load(&r, item_vectors)?),
+        userknn::KIND => Box::new(UserKnn::load(&r)?),
         other => return Err(r.error(format!("unknown model kind `{other}`"))),
     })
 }

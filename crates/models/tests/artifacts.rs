@@ -20,6 +20,8 @@ fn save_load_and_range_checks_for_every_model() {
         "itemknn",
         "rp3beta",
         "ease:lambda=5:items=40",
+        "userknn",
+        "userknn:k=3:shrink=1:exp=2",
         "als",
         "bpr",
         "bpr:negatives=popularity:epochs=3",
