@@ -16,7 +16,9 @@ pub use dbscan::{Dbscan, DbscanConfig, DbscanConfigBuilder};
 pub use hdbscan::{Hdbscan, HdbscanConfig, HdbscanConfigBuilder};
 pub use kmeans::{KMeans, KMeansConfig, KMeansConfigBuilder};
 pub use pca::Pca;
-pub use scores::{adjusted_rand_index, n_clusters, noise_fraction, normalized_mutual_info, purity, silhouette};
+pub use scores::{
+    adjusted_rand_index, cluster_purity, n_clusters, noise_fraction, normalized_mutual_info, purity, silhouette,
+};
 pub use tsne::{Tsne, TsneConfig, TsneConfigBuilder};
 pub use umap::{Umap, UmapConfig, UmapConfigBuilder};
 

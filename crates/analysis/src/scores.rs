@@ -131,6 +131,17 @@ pub fn purity(pred: &[i32], truth: &[i32]) -> Result<f64> {
     Ok(best.iter().sum::<u64>() as f64 / pred.len() as f64)
 }
 
+/// One cluster's purity: the share of the most common label among `members` (labels index `truth`; negative labels are skipped).
+pub fn cluster_purity(members: &[usize], truth: &[i32]) -> f32 {
+    let mut counts = std::collections::HashMap::new();
+    for &i in members {
+        if truth[i] >= 0 {
+            *counts.entry(truth[i]).or_insert(0usize) += 1;
+        }
+    }
+    counts.values().max().copied().unwrap_or(0) as f32 / members.len().max(1) as f32
+}
+
 /// Mean silhouette of the rows of `data` (`n × dim`) that are not noise (`-1`), as
 /// scikit-learn's `silhouette_score` on those rows alone: for each row, with `a` its mean
 /// distance to the rest of its cluster and `b` the smallest mean distance to another cluster,
@@ -238,6 +249,8 @@ mod tests {
         assert_eq!(purity(&[0, 1, 2], &[0, 0, 0]).unwrap(), 1.0, "singletons are pure");
         assert!(purity(&[], &[]).is_err());
         assert!(purity(&[0], &[0, 1]).is_err());
+        // one cluster: members 0..4 with labels 1, 1, 2 and one unlabelled
+        assert!((cluster_purity(&[0, 1, 2, 3], &[1, 1, 2, -1]) - 0.5).abs() < 1e-6);
     }
 
     #[test]

@@ -8,7 +8,6 @@ mod gallery;
 mod ingest;
 mod item_maps;
 mod migrate;
-mod montage;
 pub mod npy;
 mod personas;
 mod pipeline;

@@ -1,6 +1,7 @@
 //! Pictures of results written as SVG and PNG with `plotters`: line charts (loss and metric
 //! curves), scatter maps (t-SNE layouts coloured by group) and bar charts (cluster sizes);
-//! and self-contained HTML galleries of recommendations ([`gallery`]). Text is drawn with a TrueType font found on the system (DejaVu Sans by
+//! self-contained HTML galleries of recommendations ([`gallery`]) and PNG montages of clusters'
+//! pictures ([`montage`]). Text is drawn with a TrueType font found on the system (DejaVu Sans by
 //! default; `WARMSTART_FONT` names another file).
 
 use std::path::{Path, PathBuf};
@@ -11,10 +12,12 @@ use plotters::prelude::*;
 
 pub mod charts;
 pub mod gallery;
+pub mod montage;
 pub mod report;
 
 pub use charts::{BarChart, ScatterChart};
 pub use gallery::{Gallery, GalleryItem, GalleryRow};
+pub use montage::{write_montage, MontageRow};
 pub use report::{Block, HtmlReport};
 
 /// Errors of the viz crate.

@@ -161,7 +161,7 @@ pub(super) fn run(cli: &Cli, a: &ClustersArgs) -> anyhow::Result<()> {
         }
         per_cluster.push(serde_json::json!({
             "cluster": if *c < 0 { "noise".to_string() } else { format!("c{c}") }, "size": members.len(),
-            "purity": purity_of(members, &truth),
+            "purity": cluster_purity(members, &truth),
             "patterned_share": members.iter().filter(|&&j| patterned[j]).count() as f64 / members.len() as f64,
             "categories": cats.iter().take(4).map(|(s, m)| serde_json::json!([s, m])).collect::<Vec<_>>(),
             "titles": shown.iter().take(5).map(|&j| d.products[sample[j]].title.clone()).collect::<Vec<_>>(),

@@ -307,9 +307,9 @@ fn montage_digits(
             .take(per_row)
             .map(|&i| as_photo(images.image(i), images.rows, images.cols, 1).to_rgb8())
             .collect();
-        rows.push(MontageRow { purity: (want >= 0).then(|| purity_of(&members, truth)), tiles });
+        rows.push(MontageRow { purity: (want >= 0).then(|| cluster_purity(&members, truth)), tiles });
     }
-    write_montage(path, &rows, 2 * images.cols as u32, 2 * images.rows as u32)
+    Ok(write_montage(path, &rows, 2 * images.cols as u32, 2 * images.rows as u32)?)
 }
 
 /// Per space: `vectors.npy`, `config.json` and `labels_<i>.npy` of its DBSCAN/HDBSCAN runs.

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use warmstart_analysis::{
-    adjusted_rand_index, n_clusters, noise_fraction, normalized_mutual_info, purity, silhouette, Dbscan, DbscanConfig,
-    Hdbscan, HdbscanConfig, KMeans, KMeansConfig, Metric, Pca, Tsne, TsneConfig, Umap, UmapConfig,
+    adjusted_rand_index, cluster_purity, n_clusters, noise_fraction, normalized_mutual_info, purity, silhouette,
+    Dbscan, DbscanConfig, Hdbscan, HdbscanConfig, KMeans, KMeansConfig, Metric, Pca, Tsne, TsneConfig, Umap,
+    UmapConfig,
 };
-use warmstart_viz::{BarChart, ScatterChart};
+use warmstart_viz::{write_montage, BarChart, MontageRow, ScatterChart};
 
-use crate::montage::{purity_of, write_montage, MontageRow};
 use crate::{progress, Cli};
 
 mod clusters;

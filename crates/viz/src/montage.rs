@@ -6,6 +6,8 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
+use crate::{Error, Result};
+
 /// One row of the montage.
 pub struct MontageRow {
     /// Share of the row's most common label; `None` for the noise row.
@@ -19,8 +21,10 @@ const STRIP: u32 = 8;
 
 /// Writes rows of tiles `tile_w` × `tile_h` (pictures scaled to fit, centred on white) as a
 /// PNG at `path`.
-pub fn write_montage(path: &Path, rows: &[MontageRow], tile_w: u32, tile_h: u32) -> anyhow::Result<()> {
-    anyhow::ensure!(!rows.is_empty(), "montage {}: no rows", path.display());
+pub fn write_montage(path: &Path, rows: &[MontageRow], tile_w: u32, tile_h: u32) -> Result<()> {
+    if rows.is_empty() {
+        return Err(Error::Empty(format!("montage {}", path.display())));
+    }
     let per_row = rows.iter().map(|r| r.tiles.len()).max().unwrap_or(0).max(1) as u32;
     let width = STRIP + PAD + per_row * (tile_w + PAD);
     let height = rows.len() as u32 * (tile_h + PAD);
@@ -43,8 +47,7 @@ pub fn write_montage(path: &Path, rows: &[MontageRow], tile_w: u32, tile_h: u32)
             image::imageops::overlay(&mut canvas, &fitted, x0 as i64, y1 as i64);
         }
     }
-    canvas.save(path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-    Ok(())
+    canvas.save(path).map_err(|e| Error::Draw { path: path.to_path_buf(), message: e.to_string() })
 }
 
 /// The picture scaled (up by whole factors with nearest-neighbour, down smoothly) to fit the tile.
@@ -60,17 +63,6 @@ fn fit(img: &RgbImage, w: u32, h: u32) -> RgbImage {
     let scale = (w as f32 / iw as f32).min(h as f32 / ih as f32);
     let (nw, nh) = (((iw as f32 * scale) as u32).max(1), ((ih as f32 * scale) as u32).max(1));
     image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
-}
-
-/// Share of the most common label among `members` (labels index `truth`; negative labels are skipped).
-pub fn purity_of(members: &[usize], truth: &[i32]) -> f32 {
-    let mut counts = std::collections::HashMap::new();
-    for &i in members {
-        if truth[i] >= 0 {
-            *counts.entry(truth[i]).or_insert(0usize) += 1;
-        }
-    }
-    counts.values().max().copied().unwrap_or(0) as f32 / members.len().max(1) as f32
 }
 
 #[cfg(test)]
@@ -100,6 +92,5 @@ mod tests {
         assert_eq!(out.get_pixel(STRIP + PAD + 2 * 22 + 10, 2), &Rgb([255, 255, 255]));
         assert_eq!(out.get_pixel(STRIP + PAD + 2 * 22 + 10, 9), &Rgb([10, 10, 10]));
         assert!(write_montage(&path, &[], 20, 20).is_err());
-        assert!((purity_of(&[0, 1, 2, 3], &[1, 1, 2, -1]) - 0.5).abs() < 1e-6);
     }
 }
