@@ -9,6 +9,7 @@
 //!        [--iterations 15] [--threads 2]
 //!        warmstart-bench two-tower --store S --dataset D --out DIR [--iterations 3] [--vectors minilm]
 //!        warmstart-bench graphsage --store S --dataset D --out DIR [--iterations 3] [--vectors minilm]
+//!        warmstart-bench export --store S --dataset D --protocol P --out DIR   (matrix and cases only)
 //!
 //! `graphsage` exports the first epoch's graph, features and links for
 //! `scripts/graphsage_pyg.py` and times our own epochs (peak RSS included).
@@ -30,7 +31,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Model to benchmark: als or bpr.
+    /// Model to benchmark: als, bpr, two-tower or graphsage; `export` writes the task's
+    /// training matrix and test cases and stops.
     model: String,
     #[arg(long)]
     store: PathBuf,
@@ -106,6 +108,10 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::write(a.out.join("cases.jsonl"), cases)?;
     std::fs::write(a.out.join("target.json"), serde_json::json!({"start": range.start, "end": range.end}).to_string())?;
+    if a.model == "export" {
+        // the task's matrix and cases only (`scripts/check_userknn.sh`)
+        return Ok(());
+    }
 
     let cfg = EvalConfig { ks: vec![10], seed: 42, item_vectors: None };
     let (name, iter_secs, model): (String, Vec<f64>, Box<dyn Recommender>) = match a.model.as_str() {
