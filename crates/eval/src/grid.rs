@@ -2,9 +2,7 @@
 
 use serde::Serialize;
 use warmstart_core::Dataset;
-use warmstart_models::{
-    AlsConfig, BprConfig, ContentConfig, CrossRidgeConfig, Fit, ItemKnnConfig, PopularityConfig, UserKnnConfig,
-};
+use warmstart_models::{AlsConfig, BprConfig, ContentConfig, Fit, ItemKnnConfig, PopularityConfig, UserKnnConfig};
 
 use crate::runner::{fit_and_evaluate, EvalConfig};
 use crate::{Error, Result, Task};
@@ -50,14 +48,6 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
                             model: Box::new(c),
                         });
                     }
-                }
-            }
-        }
-        "crossridge" => {
-            for lambda in [10f32, 50.0, 200.0, 1000.0] {
-                for items in [1000usize, 2000, 4000] {
-                    let c = CrossRidgeConfig::builder().lambda(lambda).items(items).build()?;
-                    out.push(GridPoint { params: format!("lambda={lambda} items={items}"), model: Box::new(c) });
                 }
             }
         }

@@ -7,7 +7,6 @@ pub mod artifact;
 pub mod blend;
 pub mod bpr;
 pub mod content;
-pub mod crossridge;
 mod ease;
 pub mod graph;
 pub mod graphsage;
@@ -24,7 +23,6 @@ pub use als::{Als, AlsConfig};
 pub use blend::{Blend, BlendConfig};
 pub use bpr::{Bpr, BprConfig};
 pub use content::{ContentConfig, ContentModel};
-pub use crossridge::{CrossRidge, CrossRidgeConfig};
 pub use graphsage::{
     Aggregator, EpochGraph, GraphSage, GraphSageConfig, GraphSageEpoch, GraphSageExport, GraphSageLoss,
 };
@@ -331,7 +329,7 @@ pub const EASE_DEFAULT: (f32, u32) = (2000.0, 3000);
 pub const RP3BETA_DEFAULT: (f32, f32) = (0.5, 0.0);
 
 /// Validated hyper-parameters with defaults from a model's command-line name (`random`,
-/// `pop`, `itemknn`, `rp3beta`, `userknn`, `crossridge`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
+/// `pop`, `itemknn`, `rp3beta`, `userknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
 /// content names take `-kN` for N interests, e.g. `content-map-pop-k3`; two-tower and
 /// GraphSAGE names take `:key=value` parameters).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
@@ -363,19 +361,6 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
             Box::new(ItemKnnConfig::builder().ease(lambda, items).build()?)
         }
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
-        ridge if ridge == "crossridge" || ridge.starts_with("crossridge:") => {
-            // `crossridge[:lambda=L][:items=N]`
-            let mut b = CrossRidgeConfig::builder();
-            for (k, v) in name_parameters(ridge.split(':').skip(1), name)? {
-                let bad = || Error::ModelParameter(format!("crossridge {k} `{v}`"));
-                b = match k {
-                    "lambda" => b.lambda(v.parse().map_err(|_| bad())?),
-                    "items" => b.items(v.parse().map_err(|_| bad())?),
-                    other => return Err(Error::ModelParameter(format!("crossridge has no parameter `{other}`"))),
-                };
-            }
-            Box::new(b.build()?)
-        }
         userknn if userknn == "userknn" || userknn.starts_with("userknn:") => {
             // `userknn[:k=N][:shrink=S][:exp=E]`
             let mut b = UserKnnConfig::builder();
@@ -490,7 +475,6 @@ pub fn load(dir: &Path, item_vectors: Option<&ItemVectors>) -> Result<Box<dyn Re
         graphsage::KIND => Box::new(GraphSage::load(dir)?),
         blend::KIND => Box::new(Blend::load(&r, item_vectors)?),
         userknn::KIND => Box::new(UserKnn::load(&r)?),
-        crossridge::KIND => Box::new(CrossRidge::load(&r)?),
         other => return Err(r.error(format!("unknown model kind `{other}`"))),
     })
 }

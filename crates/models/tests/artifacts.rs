@@ -21,8 +21,6 @@ fn save_load_and_range_checks_for_every_model() {
         "rp3beta",
         "ease:lambda=5:items=40",
         "userknn",
-        "crossridge",
-        "crossridge:lambda=2:items=5",
         "userknn:k=3:shrink=1:exp=2",
         "als",
         "bpr",
