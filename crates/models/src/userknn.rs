@@ -148,7 +148,9 @@ impl UserKnn {
                 dot[u as usize] += w * x;
             }
         }
+        // (a zero product leaves a user untouched and may list it twice)
         touched.sort_unstable();
+        touched.dedup();
         // only users who bought in the ranked shop
         touched.retain(|&u| {
             let row = self.users.row_indices(u as usize);
@@ -272,6 +274,11 @@ mod tests {
         assert!(fitted.score(&[(9, 1.0)], 3..6, &mut out).is_err());
         fitted.score(&[], 3..6, &mut out).unwrap();
         assert_eq!(out, [0.0; 3]);
+        // a zero-weight history item counts each neighbour once
+        let once = fitted.neighbours(&[(0, 0.0), (0, 1.0)], &(3..6));
+        let mut users: Vec<usize> = once.iter().map(|n| n.0).collect();
+        users.dedup();
+        assert_eq!(users.len(), once.len());
         assert!(UserKnnConfig::builder().exponent(0.0).build().is_err());
     }
 }
