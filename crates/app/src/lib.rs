@@ -26,6 +26,7 @@ pub mod embedding;
 pub mod experiment;
 pub mod experiment_pages;
 pub mod feedback;
+pub mod gallery;
 pub mod live;
 pub mod migrate;
 pub mod query;
@@ -94,6 +95,9 @@ pub enum Error {
     /// Reading input files failed.
     #[error(transparent)]
     Ingest(#[from] warmstart_ingest::Error),
+    /// Drawing or writing a picture or page failed.
+    #[error(transparent)]
+    Viz(#[from] warmstart_viz::Error),
 }
 
 impl Error {

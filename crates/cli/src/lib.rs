@@ -4,7 +4,6 @@ mod analyze;
 mod embed;
 mod eval;
 mod experiments;
-mod gallery;
 mod ingest;
 mod item_maps;
 mod migrate;

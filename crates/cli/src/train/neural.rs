@@ -173,7 +173,7 @@ impl<'a> TrainSetup<'a> {
         } else {
             Some(crate::vectors::load_vectors(&store, dataset, &d, &vectors.parse()?)?)
         };
-        let held = crate::gallery::pick_users(&d, pictures.gallery_users, pictures.seed);
+        let held = warmstart_app::gallery::pick_users(&d, pictures.gallery_users, pictures.seed);
         // binary, as the leaderboards measure
         let matrix = d.matrix(|r| held.get(&r.user) != Some(&d.site_of(r.item)), |_| 1.0).map_values(|_| 1.0);
         Ok(TrainSetup { store, d, vectors: loaded, held, matrix, dataset, vectors_name: vectors, pictures })
@@ -263,7 +263,7 @@ fn report_trained(
     }
     let mut gallery = serde_json::Value::Null;
     if !setup.held.is_empty() {
-        let (file, summary) = crate::gallery::write_gallery(
+        let (file, summary) = warmstart_app::gallery::write_gallery(
             &run_dir.join("gallery.html"),
             d,
             model,

@@ -9,6 +9,8 @@ use warmstart_core::{top_k, Dataset, HistoryWeights, ItemId, Rng, SiteId, UserId
 use warmstart_models::Recommender;
 use warmstart_viz::{Gallery, GalleryItem, GalleryRow};
 
+use crate::{Error, Result};
+
 /// Up to `n` users active on two or more shops (persona shoppers first when the dataset has
 /// them), each with a target shop drawn from theirs; seeded.
 pub fn pick_users(d: &Dataset, n: usize, seed: u64) -> HashMap<UserId, SiteId> {
@@ -52,7 +54,7 @@ pub fn write_gallery(
     model: &dyn Recommender,
     held: &HashMap<UserId, SiteId>,
     title: &str,
-) -> anyhow::Result<(PathBuf, serde_json::Value)> {
+) -> Result<(PathBuf, serde_json::Value)> {
     let weights = HistoryWeights::default();
     let mut per_user: HashMap<UserId, Vec<(ItemId, f32)>> = HashMap::new();
     for r in d.interactions.iter().filter(|r| held.contains_key(&r.user)) {
@@ -109,7 +111,7 @@ pub fn write_gallery(
         if let Some(thumb) = bytes.ok().and_then(|b| thumbnail(&b)) {
             photos.insert(i, thumb);
         }
-        anyhow::Ok(())
+        Ok::<(), Error>(())
     })?;
     let card = |i: ItemId, hit: bool| {
         let p = &d.products[i as usize];
