@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use warmstart_core::{top_k_by, CsrMatrix, ItemId};
 
-use crate::artifact::{ArtifactReader, ArtifactWriter};
+use crate::artifact::{expect_len, unpack_lists, ArtifactReader, ArtifactWriter};
 use crate::{check, Error, Fit, History, Recommender, Result, TrainData};
 
 /// Kind of a saved user-kNN model.
@@ -112,22 +112,14 @@ impl UserKnn {
             [rows, cols] => (rows as usize, cols as usize),
             _ => return Err(r.error("`shape` must be [users, items]")),
         };
-        let ok = indptr.len() == n_users + 1
-            && indptr.first() == Some(&0)
-            && indptr.windows(2).all(|w| w[0] <= w[1])
-            && indptr.last().map(|&x| x as usize) == Some(indices.len())
-            && indices.len() == values.len()
-            && indices.iter().all(|&i| (i as usize) < n_items)
-            && values.iter().all(|v| v.is_finite());
-        if !ok {
-            return Err(r.error("the user × item matrix is malformed"));
+        // the rows are saved in neighbour-list form (offsets, ids, values)
+        let rows = unpack_lists(r, &indptr, &indices, &values)?;
+        expect_len(r, "indptr", indptr.len(), n_users + 1)?;
+        if rows.iter().flatten().any(|&(i, v)| i as usize >= n_items || !v.is_finite()) {
+            return Err(r.error("an item id is out of range or a value is not finite"));
         }
-        let mut triplets = Vec::with_capacity(indices.len());
-        for u in 0..n_users {
-            for p in indptr[u] as usize..indptr[u + 1] as usize {
-                triplets.push((u as u32, indices[p], values[p]));
-            }
-        }
+        let triplets: Vec<(u32, u32, f32)> =
+            rows.iter().enumerate().flat_map(|(u, row)| row.iter().map(move |&(i, v)| (u as u32, i, v))).collect();
         Ok(UserKnn::new(config, CsrMatrix::from_triplets(n_users, n_items, &triplets)))
     }
 
