@@ -7,6 +7,7 @@ pub mod artifact;
 pub mod blend;
 pub mod bpr;
 pub mod content;
+pub mod dae;
 mod ease;
 pub mod graph;
 pub mod graphsage;
@@ -23,6 +24,7 @@ pub use als::{Als, AlsConfig};
 pub use blend::{Blend, BlendConfig};
 pub use bpr::{Bpr, BprConfig};
 pub use content::{ContentConfig, ContentModel};
+pub use dae::{Dae, DaeConfig};
 pub use graphsage::{
     Aggregator, EpochGraph, GraphSage, GraphSageConfig, GraphSageEpoch, GraphSageExport, GraphSageLoss,
 };
@@ -71,7 +73,7 @@ pub enum Error {
         reason: String,
     },
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, rp3beta, ease, userknn, dae, blend, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
     UnknownModel(String),
     /// A parameter given in a model name (`two-tower:dim=128`) is unknown or malformed.
     #[error("model parameter: {0}")]
@@ -329,7 +331,7 @@ pub const EASE_DEFAULT: (f32, u32) = (2000.0, 3000);
 pub const RP3BETA_DEFAULT: (f32, f32) = (0.5, 0.0);
 
 /// Validated hyper-parameters with defaults from a model's command-line name (`random`,
-/// `pop`, `itemknn`, `rp3beta`, `userknn`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
+/// `pop`, `itemknn`, `rp3beta`, `userknn`, `dae`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
 /// content names take `-kN` for N interests, e.g. `content-map-pop-k3`; two-tower and
 /// GraphSAGE names take `:key=value` parameters).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
@@ -412,6 +414,14 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
             }
             Box::new(b.build()?)
         }
+        dae if dae == "dae" || dae.starts_with("dae:") => {
+            // `dae[:key=value...]`, e.g. `dae:hidden=200`
+            let mut b = DaeConfig::builder().seed(seed);
+            for (k, v) in name_parameters(dae.split(':').skip(1), name)? {
+                b = b.set(k, v)?;
+            }
+            Box::new(b.build()?)
+        }
         bpr if bpr == "bpr" || bpr.starts_with("bpr:") => {
             // `bpr[:key=value...]`, e.g. `bpr:threads=2`
             let mut b = BprConfig::builder().seed(seed);
@@ -475,6 +485,7 @@ pub fn load(dir: &Path, item_vectors: Option<&ItemVectors>) -> Result<Box<dyn Re
         graphsage::KIND => Box::new(GraphSage::load(dir)?),
         blend::KIND => Box::new(Blend::load(&r, item_vectors)?),
         userknn::KIND => Box::new(UserKnn::load(&r)?),
+        dae::KIND => Box::new(Dae::load(&r)?),
         other => return Err(r.error(format!("unknown model kind `{other}`"))),
     })
 }
