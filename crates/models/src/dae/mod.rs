@@ -19,7 +19,7 @@ use crate::nn::EpochReport;
 use crate::{check, cold_start_ndcg, Error, Fit, History, Recommender, Result, TrainData};
 
 mod train;
-use train::Trainer;
+use train::{Row, Trainer};
 
 /// Kind of a saved autoencoder.
 pub(crate) const KIND: &str = "dae";
@@ -227,7 +227,7 @@ impl DaeConfig {
             let started = std::time::Instant::now();
             let (mut sum, mut steps) = (0.0f64, 0usize);
             for batch in users.chunks(c.batch) {
-                let rows: Vec<(Vec<(u32, f32)>, Vec<(u32, f32)>)> = batch
+                let rows: Vec<Row> = batch
                     .iter()
                     .map(|&u| {
                         let items: Vec<(u32, f32)> =

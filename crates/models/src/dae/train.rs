@@ -55,6 +55,10 @@ fn matmul(
     }
 }
 
+/// A training row: the corrupted input (items, normalised weights) and the items to
+/// reconstruct with their values.
+pub(super) type Row = (Vec<(u32, f32)>, Vec<(u32, f32)>);
+
 /// Adam's moments of one parameter.
 struct Moments {
     first: Vec<f32>,
@@ -101,7 +105,7 @@ impl Trainer {
 
     /// One Adam step on a batch: each row is its (normalised) input items and the items it
     /// should reconstruct with their values. Returns the batch's mean negative log-likelihood.
-    pub(super) fn step(&mut self, rows: &[(Vec<(u32, f32)>, Vec<(u32, f32)>)]) -> f64 {
+    pub(super) fn step(&mut self, rows: &[Row]) -> f64 {
         let (n, h, b) = (self.n, self.h, rows.len());
         if b == 0 {
             return 0.0;
