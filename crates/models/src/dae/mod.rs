@@ -194,7 +194,8 @@ impl DaeConfig {
         if n == 0 || m.nnz() == 0 {
             return Err(Error::BadData("the autoencoder needs interactions to train on".into()));
         }
-        let site_of = |i: u32| if d.products.is_empty() { 0 } else { d.site_of(i) };
+        // items the dataset does not describe count as one shop (a bare matrix: no shop dropout)
+        let site_of = |i: u32| if (i as usize) < d.products.len() { d.site_of(i) } else { 0 };
         let shops_of = |u: usize| {
             let mut s: Vec<u32> = m.row_indices(u).iter().map(|&i| site_of(i)).collect();
             s.sort_unstable();
