@@ -219,9 +219,9 @@ impl DaeConfig {
         let params = [uniform(n * h, n), uniform(h, n), uniform(h * n, h), uniform(n, h)];
         let mut trainer = Trainer::new(params, n, h, c.learning_rate as f32);
         let mut history: Vec<EpochReport> = Vec::new();
-        let mut best: Option<(f64, [Vec<f32>; 4])> = None;
+        // the best validated epoch's model (its weights copied once, when it is validated)
+        let mut best: Option<(f64, Dae)> = None;
         let mut since_best = 0;
-        let mut model = Dae::from_params(c.clone(), n, trainer.params.clone());
         for epoch in 0..c.epochs {
             let mut users = train.clone();
             rng.shuffle(&mut users);
@@ -255,9 +255,21 @@ impl DaeConfig {
                 steps += 1;
             }
             let train_seconds = started.elapsed().as_secs_f64();
-            model = Dae::from_params(c.clone(), n, trainer.params.clone());
-            let validation_ndcg =
-                if validation.is_empty() { None } else { Some(cold_start_ndcg(&model, data, &validation, c.seed)?) };
+            let mut stop = false;
+            let validation_ndcg = if validation.is_empty() {
+                None
+            } else {
+                let candidate = Dae::from_params(c.clone(), n, trainer.params.clone());
+                let v = cold_start_ndcg(&candidate, data, &validation, c.seed)?;
+                if best.as_ref().is_none_or(|b| v > b.0) {
+                    best = Some((v, candidate));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    stop = since_best > c.patience;
+                }
+                Some(v)
+            };
             let report = EpochReport {
                 epoch: epoch + 1,
                 loss: sum / steps.max(1) as f64,
@@ -267,21 +279,14 @@ impl DaeConfig {
             };
             on_epoch(&report);
             history.push(report);
-            if let Some(v) = validation_ndcg {
-                if best.as_ref().is_none_or(|b| v > b.0) {
-                    best = Some((v, trainer.params.clone()));
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                    if since_best > c.patience {
-                        break;
-                    }
-                }
+            if stop {
+                break;
             }
         }
-        if let Some((_, params)) = best {
-            model = Dae::from_params(c.clone(), n, params);
-        }
+        let mut model = match best {
+            Some((_, model)) => model,
+            None => Dae::from_params(c.clone(), n, trainer.params),
+        };
         model.epochs = history;
         Ok(model)
     }

@@ -234,15 +234,10 @@ mod tests {
         };
         let mut t = Trainer::new(params.clone(), n, h, 0.0);
         let base = t.step(&rows);
-        // the step's gradients (before Adam's zeroing of the encoder's rows): recompute by hand
-        let analytic: Vec<Vec<f32>> = {
-            let mut t = Trainer::new(params.clone(), n, h, 0.0);
-            t.step(&rows);
-            let mut g = t.grads.to_vec();
-            // the encoder's rows were cleared after the step: take them from its first moment
-            g[0] = t.moments[0].first.iter().map(|m| m / (1.0 - BETA1)).collect();
-            g
-        };
+        // the step's gradients; the encoder's rows were cleared after the step, so they are
+        // read back from its first moment (`(1 − β₁)·g` after one step)
+        let mut analytic = t.grads.to_vec();
+        analytic[0] = t.moments[0].first.iter().map(|m| m / (1.0 - BETA1)).collect();
         for (p, grad) in analytic.iter().enumerate() {
             for (k, &a) in grad.iter().enumerate() {
                 let eps = 1e-3f32;
