@@ -379,7 +379,8 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
         }
         blend if matches!(blend.split(':').next(), Some("blend" | "blend-content")) => {
             // `blend` (blend::DEFAULT_MEMBERS), `blend-content` (and content), `blend:members=a+b+c`;
-            // `:history=1` adds weights per history-length bucket
+            // `:history=1` adds weights per history-length bucket; `:short=0` drops the short
+            // histories' weights
             let mut b = BlendConfig::builder().seed(seed).threads(threads);
             if blend.starts_with("blend-content") {
                 let mut members: Vec<String> = blend::DEFAULT_MEMBERS.iter().map(|m| m.to_string()).collect();
@@ -403,6 +404,11 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                         "1" | "true" => true,
                         "0" | "false" => false,
                         _ => return Err(Error::ModelParameter(format!("blend items `{v}` (1 or 0)"))),
+                    }),
+                    "short" => b.short_history(match v {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => return Err(Error::ModelParameter(format!("blend short `{v}` (1 or 0)"))),
                     }),
                     "history" => b.by_history(match v {
                         "1" | "true" => true,

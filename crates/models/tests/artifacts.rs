@@ -31,6 +31,8 @@ fn save_load_and_range_checks_for_every_model() {
         "blend-content",
         "blend:history=1",
         "blend:items=0:history=1",
+        "blend:short=0",
+        "blend:history=1:short=0",
     ] {
         let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
         assert_eq!(fitted.n_items(), d.n_items(), "{name}");
@@ -68,9 +70,10 @@ fn save_load_and_range_checks_for_every_model() {
         assert!(loaded.score(&history, target.start..n + 1, &mut vec![0f32; (n + 1 - target.start) as usize]).is_err());
         assert!(loaded.score_ids(&history, &[n], &mut [0f32]).is_err());
     }
-    // a blend saved before weights per history bucket and for returning shoppers (one weight
-    // vector, no `item_cases` in its config) still loads, as a cold-start-only blend
-    let fitted = by_name("blend:items=0", 1, 7).unwrap().fit(&data).unwrap();
+    // a blend saved before weights per history bucket, for short histories and for returning
+    // shoppers (one weight vector, no `item_cases` in its config) still loads, as a
+    // cold-start-only blend
+    let fitted = by_name("blend:items=0:short=0", 1, 7).unwrap().fit(&data).unwrap();
     let dir = tempfile::tempdir().unwrap();
     fitted.save(dir.path()).unwrap();
     let meta_path = dir.path().join("model.json");
@@ -80,13 +83,14 @@ fn save_load_and_range_checks_for_every_model() {
     let config = meta["config"].as_object_mut().expect("a config object");
     assert!(config.remove("item_cases").is_some(), "the config names item_cases");
     assert!(config.remove("folds").is_some(), "the config names folds");
+    assert!(config.remove("short_history").is_some(), "the config names short_history");
     std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
     let loaded = warmstart_models::load(dir.path(), None).unwrap();
     let (mut a, mut b) = (vec![0f32; target.len()], vec![0f32; target.len()]);
     fitted.score(&history, target.clone(), &mut a).unwrap();
     loaded.score(&history, target.clone(), &mut b).unwrap();
     assert_eq!(a, b, "a single-vector blend artifact scores as before");
-    assert_eq!(loaded.name(), "blend:folds=1:items=0", "saved before folds: fitted on one");
+    assert_eq!(loaded.name(), "blend:folds=1:items=0:short=0", "saved before folds: fitted on one");
 
     // a damaged artifact is an error naming the file
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,11 @@ pub struct BlendConfig {
     /// Weights per history-length bucket as well (chosen on that bucket's validation users).
     #[serde(default)]
     pub(super) by_history: bool,
+    /// Weights of their own for histories of one or two other-shop items, chosen on such
+    /// histories: every validation user's cold-start case again with its history cut to one
+    /// or two of its items at random (the natural short cases are too few to choose on).
+    #[serde(default)]
+    pub(super) short_history: bool,
     /// How each member's scores are put on one scale before they are weighted.
     #[serde(default)]
     pub(super) normalisation: Normalisation,
@@ -82,7 +87,8 @@ pub struct BlendBuilder(BlendConfig);
 impl BlendConfig {
     /// Starts a builder: item-kNN, RP3beta, ALS and popularity (the grid gives a member
     /// weight 0 when it does not help on validation), five validation folds of 10% of the
-    /// cross-shop training users each, weight step 0.1, weights for returning shoppers too.
+    /// cross-shop training users each, weight step 0.1, weights for short histories (one or
+    /// two other-shop items) and for returning shoppers too.
     pub fn builder() -> BlendBuilder {
         BlendBuilder(BlendConfig {
             members: DEFAULT_MEMBERS.iter().map(|m| m.to_string()).collect(),
@@ -91,6 +97,7 @@ impl BlendConfig {
             seed: 42,
             threads: 0,
             by_history: false,
+            short_history: true,
             normalisation: Normalisation::Zscore,
             item_cases: true,
             folds: 5,
@@ -132,6 +139,12 @@ impl BlendBuilder {
     /// bucket's validation users, where it has at least [`MIN_BUCKET_CASES`] of them.
     pub fn by_history(mut self, v: bool) -> Self {
         self.0.by_history = v;
+        self
+    }
+    /// Also choose weights for histories of one or two other-shop items, on every cold-start
+    /// validation case cut to one or two history items (and the naturally short ones).
+    pub fn short_history(mut self, v: bool) -> Self {
+        self.0.short_history = v;
         self
     }
     /// Also choose weights for histories that hold items of the ranked shop, on one
@@ -225,6 +238,9 @@ impl BlendConfig {
         }
         if self.by_history {
             name += ":history=1";
+        }
+        if self.short_history != defaults.short_history {
+            name += if self.short_history { ":short=1" } else { ":short=0" };
         }
         name
     }

@@ -58,6 +58,8 @@ struct CaseSpec {
     history: Vec<(ItemId, f32)>,
     target: u32,
     relevant: Vec<ItemId>,
+    /// A cold-start case whose history was cut short (chooses only the short-history weights).
+    cut: bool,
 }
 
 /// A validation case graded: its NDCG@10 under every weight vector of the grid.
@@ -67,6 +69,8 @@ struct GradedCase {
     bucket: usize,
     /// The history holds items of the ranked shop (a returning shopper's case).
     warm: bool,
+    /// Its history was cut to one or two items.
+    cut: bool,
 }
 
 impl ValidationCase {
@@ -199,7 +203,23 @@ impl BlendConfig {
                 .map(|(&c, &v)| (c, v))
                 .collect();
             let relevant: Vec<ItemId> = cols.iter().copied().filter(|&c| d.site_of(c) == target).collect();
-            specs.push(CaseSpec { history, target, relevant });
+            specs.push(CaseSpec { history, target, relevant, cut: false });
+        }
+        if self.short_history {
+            // each cold-start case again, its history cut to one or two of its items
+            let mut short_rng = Rng::new(self.seed ^ 0x0053_484f_5254 ^ validation.first().map_or(0, |&u| u as u64));
+            let cut: Vec<CaseSpec> = specs
+                .iter()
+                .filter(|spec| spec.history.len() >= 3)
+                .map(|spec| {
+                    let mut history = spec.history.clone();
+                    short_rng.shuffle(&mut history);
+                    history.truncate(1 + short_rng.below(2));
+                    history.sort_unstable_by_key(|&(i, _)| i);
+                    CaseSpec { history, target: spec.target, relevant: spec.relevant.clone(), cut: true }
+                })
+                .collect();
+            specs.extend(cut);
         }
         if self.item_cases {
             for &u in validation {
@@ -215,7 +235,7 @@ impl BlendConfig {
                     .collect();
                 // kept where the history holds items of the ranked shop
                 if history.iter().any(|(c, _)| d.site_of(*c) == target) {
-                    specs.push(CaseSpec { history, target, relevant: vec![cols[k]] });
+                    specs.push(CaseSpec { history, target, relevant: vec![cols[k]], cut: false });
                 }
             }
         }
@@ -247,6 +267,7 @@ impl BlendConfig {
                     ndcg: grid.iter().map(|w| case.ndcg10(w, &mut blended)).collect(),
                     bucket: history_bucket(other_shop),
                     warm: other_shop < spec.history.len(),
+                    cut: spec.cut,
                 })
             })
             .collect()
@@ -282,16 +303,24 @@ impl BlendConfig {
         let mut cold_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
         let mut warm_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
         let mut cold_buckets: Vec<usize> = Vec::new();
+        // cold-start cases cut to one or two history items (with `short_history`), apart
+        let mut cut_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
         let mut item_rng = Rng::new(self.seed ^ 0x4954_454d);
         for fold in 0..self.folds {
             let mut validation: Vec<usize> = cross[fold * n_val..((fold + 1) * n_val).min(cross.len())].to_vec();
             validation.sort_unstable();
             for case in self.fold_cases(data, &validation, &grid, &mut rng, &mut item_rng)? {
-                let table = if case.warm { &mut warm_ndcg } else { &mut cold_ndcg };
+                let table = if case.warm {
+                    &mut warm_ndcg
+                } else if case.cut {
+                    &mut cut_ndcg
+                } else {
+                    &mut cold_ndcg
+                };
                 for (column, x) in table.iter_mut().zip(case.ndcg) {
                     column.push(x);
                 }
-                if !case.warm {
+                if !case.warm && !case.cut {
                     cold_buckets.push(case.bucket);
                 }
             }
@@ -345,6 +374,29 @@ impl BlendConfig {
                     }
                     None => weights.push(weights[0].clone()),
                 }
+            }
+        }
+        if self.short_history {
+            // the cut cases and the naturally short ones together
+            let natural: Vec<usize> = cold.iter().copied().filter(|&c| cold_buckets[c] == 0).collect();
+            let short: Vec<Vec<f64>> = cold_ndcg
+                .iter()
+                .zip(&cut_ndcg)
+                .map(|(all, cut)| natural.iter().map(|&c| all[c]).chain(cut.iter().copied()).collect())
+                .collect();
+            let cases: Vec<usize> = (0..short.first().map_or(0, Vec::len)).collect();
+            match (cases.len() >= MIN_BUCKET_CASES).then(|| best_on(&short, &cases)).flatten() {
+                Some((mean, gs)) => {
+                    let at_pooled = cases.iter().map(|&c| short[g][c]).sum::<f64>() / cases.len() as f64;
+                    weights.push(grid[gs].clone());
+                    notes.push(format!(
+                        "short-history weights {}: validation NDCG@10 {mean:.4} on {} cases of 1–2 other-shop items ({} cut from longer histories; the cold-start weights: {at_pooled:.4})",
+                        shown(&grid[gs]),
+                        cases.len(),
+                        cut_ndcg.first().map_or(0, Vec::len)
+                    ));
+                }
+                None => weights.push(weights[0].clone()),
             }
         }
         if self.item_cases {
@@ -472,6 +524,8 @@ mod tests {
             "blend:items=0:history=1",
             "blend:folds=1:items=0",
             "blend:validation=0.05:folds=10",
+            "blend:short=0",
+            "blend:items=0:history=1:short=0",
         ] {
             let c = match crate::by_name(name, 1, 7) {
                 Ok(f) => f.name(),
@@ -481,5 +535,18 @@ mod tests {
         }
         assert!(BlendConfig::builder().members(vec!["als".into()]).build().is_err());
         assert!(BlendConfig::builder().members(vec!["als".into(), "blend".into()]).build().is_err());
+    }
+
+    #[test]
+    fn short_histories_take_their_own_weights() {
+        let config =
+            BlendConfig::builder().members(vec!["als".into(), "pop".into()]).short_history(true).build().unwrap();
+        // the cold-start vector, the short histories', the returning shoppers'
+        let weights = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]];
+        let b = Blend { config, weights, members: vec![None, None], notes: Vec::new() };
+        assert_eq!(b.weights_for(1, false), [0.0, 1.0]);
+        assert_eq!(b.weights_for(2, false), [0.0, 1.0]);
+        assert_eq!(b.weights_for(3, false), [1.0, 0.0]);
+        assert_eq!(b.weights_for(1, true), [0.5, 0.5]);
     }
 }

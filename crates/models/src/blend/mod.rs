@@ -7,6 +7,8 @@
 //! the training data. No test user ever informs the weights. A second weight
 //! vector serves returning shoppers (histories holding items of the ranked shop): it is chosen
 //! on one leave-one-item-out case per validation user, and cold-start requests never use it.
+//! A third serves histories of one or two other-shop items: it is chosen on the cold-start
+//! cases graded again with their histories cut to one or two items at random.
 
 mod config;
 mod fit;
@@ -44,7 +46,9 @@ pub const DEFAULT_MEMBERS: [&str; 4] = ["itemknn", "rp3beta", "als", "pop"];
 /// The fitted blend.
 pub struct Blend {
     config: BlendConfig,
-    /// The overall weights, then (with `by_history`) one vector per history-length bucket.
+    /// The overall weights, then (with `by_history`) one vector per history-length bucket,
+    /// (with `short_history`) the short histories' vector, (with `item_cases`) the returning
+    /// shoppers'.
     weights: Vec<Vec<f32>>,
     /// Fitted members, `None` where the weight is 0.
     members: Vec<Option<Box<dyn Recommender>>>,
@@ -68,6 +72,9 @@ impl Blend {
             }
         }
         let buckets = if self.config.by_history { BUCKETS } else { 0 };
+        if self.config.short_history && history_bucket(n) == 0 {
+            return &self.weights[1 + buckets];
+        }
         if buckets > 0 {
             return &self.weights[1 + history_bucket(n)];
         }
@@ -76,12 +83,16 @@ impl Blend {
 
     pub(crate) fn load(r: &ArtifactReader, item_vectors: Option<&warmstart_core::ItemVectors>) -> Result<Blend> {
         let config: BlendConfig = r.config()?;
-        // the cold-start vector, one per history bucket (`by_history`), then the returning
-        // shoppers' (`item_cases`); artifacts before `by_history` hold a single vector
+        // the cold-start vector, one per history bucket (`by_history`), the short histories'
+        // (`short_history`), then the returning shoppers' (`item_cases`); artifacts before
+        // `by_history` hold a single vector
         let weights: Vec<Vec<f32>> = r.extra().or_else(|_| r.extra::<Vec<f32>>().map(|w| vec![w]))?;
         let n = config.members.len();
         if weights.is_empty()
-            || weights.len() != 1 + if config.by_history { BUCKETS } else { 0 } + usize::from(config.item_cases)
+            || weights.len()
+                != 1 + if config.by_history { BUCKETS } else { 0 }
+                    + usize::from(config.short_history)
+                    + usize::from(config.item_cases)
             || weights.iter().any(|w| w.len() != n || w.iter().any(|x| !x.is_finite()))
         {
             return Err(r.error(format!("weights of the wrong shape or not finite for {n} members")));
