@@ -111,15 +111,23 @@ fn cross_fitted_folds_choose_the_weights_on_every_folds_cases() {
     let cases = |name: &str| -> usize {
         let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
         let notes = fitted.fit_notes();
-        assert_eq!(notes.len(), 1, "{name}: one weight vector without returning shoppers: {notes:?}");
+        assert_eq!(
+            notes.len(),
+            1,
+            "{name}: one weight vector without returning shoppers or short histories: {notes:?}"
+        );
         assert!(notes[0].starts_with("cold-start weights itemknn "), "{name}: {}", notes[0]);
         let n = notes[0].split(" hidden-shop cases").next().unwrap().rsplit(' ').next().unwrap();
         n.parse().unwrap_or_else(|_| panic!("{name}: {}", notes[0]))
     };
-    let one = cases("blend:folds=1:items=0");
+    let one = cases("blend:folds=1:items=0:short=0");
     assert!(one >= 10, "{one} cases");
-    assert_eq!(cases("blend:folds=2:items=0"), 2 * one);
-    assert_eq!(cases("blend:validation=0.2:folds=2:items=0"), 4 * one);
+    assert_eq!(cases("blend:folds=2:items=0:short=0"), 2 * one);
+    assert_eq!(cases("blend:validation=0.2:folds=2:items=0:short=0"), 4 * one);
+    // by default a second vector serves short histories, chosen on the cut cases too
+    let notes = by_name("blend:validation=0.2:folds=2:items=0", 1, 7).unwrap().fit(&data).unwrap().fit_notes();
+    assert!(notes.len() == 2 && notes[1].starts_with("short-history weights "), "{notes:?}");
+    assert!(notes[1].contains("cut from longer histories"), "{}", notes[1]);
     // more folds than the validation share allows are refused, naming the parameter
     for bad in ["blend:folds=0", "blend:validation=0.3", "blend:folds=11"] {
         let err = by_name(bad, 1, 7).err().unwrap_or_else(|| panic!("{bad} must be refused")).to_string();
