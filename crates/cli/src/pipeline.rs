@@ -55,11 +55,11 @@ const NEURAL_MODELS: &str = "two-tower:epochs=3,two-tower-bce:epochs=3";
 /// GraphSAGE on a 5-epoch budget, in the Amazon cold-start leaderboard only (on CDRIB's 42,000
 /// users one epoch takes about a minute; `eval --protocol cdrib --models graphsage` runs it there).
 const GRAPHSAGE_MODELS: &str = "graphsage:epochs=5";
-/// The default `serve` picks (the blend of item-kNN, RP3beta, ALS and popularity, weights from
-/// validation users), the member the other leaderboard models lack and user-kNN (the
-/// strongest single model on Amazon cold start, weight 0 in the blend on validation), in the
-/// cross-shop leaderboards, so the default stands beside every single model with paired tests.
-const DEFAULT_MODELS: &str = "rp3beta,userknn,blend";
+/// The default `serve` picks (the blend of item-kNN, RP3beta, ALS, popularity and brand-kNN,
+/// weights from validation users), the members the other leaderboard models lack and user-kNN
+/// (weight 0 in the blend on validation), in the cross-shop leaderboards, so the default
+/// stands beside every single model with paired tests.
+const DEFAULT_MODELS: &str = "rp3beta,brandknn,userknn,blend";
 
 /// The leaderboards of the main job: (protocol, dataset). `loo` is URLLM's next-item protocol
 /// on Amazon (returning shoppers: histories hold items of the target's own shop).

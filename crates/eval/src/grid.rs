@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 use warmstart_core::Dataset;
-use warmstart_models::{AlsConfig, BprConfig, ContentConfig, Fit, ItemKnnConfig, PopularityConfig, UserKnnConfig};
+use warmstart_models::{
+    AlsConfig, BprConfig, BrandKnnConfig, ContentConfig, Fit, ItemKnnConfig, PopularityConfig, UserKnnConfig,
+};
 
 use crate::runner::{fit_and_evaluate, EvalConfig};
 use crate::{Error, Result, Task};
@@ -26,6 +28,14 @@ pub fn grid(name: &str, threads: usize, seed: u64) -> Result<Vec<GridPoint>> {
             for n in [20, 100, 400] {
                 for s in [10.0f32, 50.0, 200.0] {
                     let c = ItemKnnConfig::builder().neighbours(n).shrink(s).build()?;
+                    out.push(GridPoint { params: format!("neighbours={n} shrink={s}"), model: Box::new(c) });
+                }
+            }
+        }
+        "brandknn" => {
+            for n in [100, 400, 1600] {
+                for s in [10.0f32, 50.0, 200.0, 800.0] {
+                    let c = BrandKnnConfig::builder().neighbours(n).shrink(s).build()?;
                     out.push(GridPoint { params: format!("neighbours={n} shrink={s}"), model: Box::new(c) });
                 }
             }

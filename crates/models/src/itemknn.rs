@@ -227,7 +227,12 @@ impl ItemKnnConfig {
 }
 
 /// The `k` highest-weighted candidates on each site (ties to the lower id), sorted by id.
-fn keep_per_site(mut cand: Vec<(ItemId, f32)>, site: &[u32], n_sites: usize, k: usize) -> Vec<(ItemId, f32)> {
+pub(crate) fn keep_per_site(
+    mut cand: Vec<(ItemId, f32)>,
+    site: &[u32],
+    n_sites: usize,
+    k: usize,
+) -> Vec<(ItemId, f32)> {
     cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut per_site = vec![0usize; n_sites];
     let mut kept: Vec<(ItemId, f32)> = cand

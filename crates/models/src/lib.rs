@@ -6,6 +6,7 @@ pub mod als;
 pub mod artifact;
 pub mod blend;
 pub mod bpr;
+pub mod brandknn;
 pub mod content;
 pub mod dae;
 mod ease;
@@ -23,6 +24,7 @@ pub mod userknn;
 pub use als::{Als, AlsConfig};
 pub use blend::{Blend, BlendConfig};
 pub use bpr::{Bpr, BprConfig};
+pub use brandknn::{BrandKnn, BrandKnnConfig};
 pub use content::{ContentConfig, ContentModel};
 pub use dae::{Dae, DaeConfig};
 pub use graphsage::{
@@ -73,7 +75,7 @@ pub enum Error {
         reason: String,
     },
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, rp3beta, ease, userknn, dae, blend, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, rp3beta, ease, brandknn, userknn, dae, blend, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
     UnknownModel(String),
     /// A parameter given in a model name (`two-tower:dim=128`) is unknown or malformed.
     #[error("model parameter: {0}")]
@@ -331,7 +333,7 @@ pub const EASE_DEFAULT: (f32, u32) = (2000.0, 3000);
 pub const RP3BETA_DEFAULT: (f32, f32) = (0.5, 0.0);
 
 /// Validated hyper-parameters with defaults from a model's command-line name (`random`,
-/// `pop`, `itemknn`, `rp3beta`, `userknn`, `dae`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
+/// `pop`, `itemknn`, `rp3beta`, `brandknn`, `userknn`, `dae`, `als`, `bpr`, `content`, `content-pop`, `content-map`, `content-map-pop`;
 /// content names take `-kN` for N interests, e.g. `content-map-pop-k3`; two-tower and
 /// GraphSAGE names take `:key=value` parameters).
 pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
@@ -361,6 +363,19 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                 }
             }
             Box::new(ItemKnnConfig::builder().ease(lambda, items).build()?)
+        }
+        brandknn if brandknn == "brandknn" || brandknn.starts_with("brandknn:") => {
+            // `brandknn[:k=N][:shrink=S]`
+            let mut b = BrandKnnConfig::builder();
+            for (k, v) in name_parameters(brandknn.split(':').skip(1), name)? {
+                let bad = || Error::ModelParameter(format!("brandknn {k} `{v}`"));
+                b = match k {
+                    "k" => b.neighbours(v.parse().map_err(|_| bad())?),
+                    "shrink" => b.shrink(v.parse().map_err(|_| bad())?),
+                    other => return Err(Error::ModelParameter(format!("brandknn has no parameter `{other}`"))),
+                };
+            }
+            Box::new(b.build()?)
         }
         "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
         userknn if userknn == "userknn" || userknn.starts_with("userknn:") => {
@@ -483,6 +498,7 @@ pub fn load(dir: &Path, item_vectors: Option<&ItemVectors>) -> Result<Box<dyn Re
     Ok(match r.kind() {
         popularity::KIND => Box::new(Popularity::load(&r)?),
         itemknn::KIND => Box::new(ItemKnn::load(&r)?),
+        brandknn::KIND => Box::new(BrandKnn::load(&r)?),
         als::KIND => Box::new(Als::load(&r)?),
         bpr::KIND => Box::new(Bpr::load(&r)?),
         random::KIND => Box::new(RandomModel::load(&r)?),

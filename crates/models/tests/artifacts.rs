@@ -20,6 +20,8 @@ fn save_load_and_range_checks_for_every_model() {
         "itemknn",
         "rp3beta",
         "ease:lambda=5:items=40",
+        "brandknn",
+        "brandknn:k=3:shrink=1",
         "userknn",
         "userknn:k=3:shrink=1:exp=2",
         "als",
@@ -133,4 +135,31 @@ fn cross_fitted_folds_choose_the_weights_on_every_folds_cases() {
         let err = by_name(bad, 1, 7).err().unwrap_or_else(|| panic!("{bad} must be refused")).to_string();
         assert!(err.contains("folds"), "{bad}: {err}");
     }
+}
+
+/// A member that scores every validation case alike (brand-kNN where no product has a brand)
+/// would only rescale the others: it keeps weight 0, and the notes say why.
+#[test]
+fn a_member_silent_on_validation_keeps_weight_zero() {
+    let (mut d, v, m) = world();
+    for p in &mut d.products {
+        p.brand = None;
+    }
+    let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+    let notes = by_name("blend:members=itemknn+pop+brandknn:folds=1:items=0:short=0", 1, 7)
+        .unwrap()
+        .fit(&data)
+        .unwrap()
+        .fit_notes();
+    assert!(notes[0].contains("brandknn 0.00:"), "{}", notes[0]);
+    assert!(notes[0].ends_with("constant on every case, so weight 0: brandknn"), "{}", notes[0]);
+    // with brands it speaks, and nothing is said
+    let (d, v, m) = world();
+    let data = TrainData { dataset: &d, matrix: &m, item_vectors: Some(&v) };
+    let notes = by_name("blend:members=itemknn+pop+brandknn:folds=1:items=0:short=0", 1, 7)
+        .unwrap()
+        .fit(&data)
+        .unwrap()
+        .fit_notes();
+    assert!(!notes[0].contains("constant on every case"), "{}", notes[0]);
 }

@@ -85,7 +85,7 @@ pub(super) fn reciprocal_rank(scores: &mut [f32]) {
 pub struct BlendBuilder(BlendConfig);
 
 impl BlendConfig {
-    /// Starts a builder: item-kNN, RP3beta, ALS and popularity (the grid gives a member
+    /// Starts a builder: item-kNN, RP3beta, ALS, popularity and brand-kNN (the grid gives a member
     /// weight 0 when it does not help on validation), five validation folds of 10% of the
     /// cross-shop training users each, weight step 0.1, weights for short histories (one or
     /// two other-shop items) and for returning shoppers too.
@@ -251,7 +251,7 @@ impl BlendConfig {
             "blend".into()
         } else if m.len() == DEFAULT_MEMBERS.len() + 1
             && m[..DEFAULT_MEMBERS.len()] == DEFAULT_MEMBERS
-            && m[4] == "content"
+            && m[DEFAULT_MEMBERS.len()] == "content"
         {
             "blend-content".into()
         } else {

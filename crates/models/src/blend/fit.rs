@@ -71,6 +71,8 @@ struct GradedCase {
     warm: bool,
     /// Its history was cut to one or two items.
     cut: bool,
+    /// Per member: its scores of the case were not all equal.
+    varies: Vec<bool>,
 }
 
 impl ValidationCase {
@@ -253,9 +255,11 @@ impl BlendConfig {
             .map(|spec| -> Result<GradedCase> {
                 let range = d.sites[spec.target as usize].items.clone();
                 let mut per_member = Vec::with_capacity(members.len());
+                let mut varies = Vec::with_capacity(members.len());
                 for model in &members {
                     let mut s = vec![0f32; range.len()];
                     model.score(&spec.history, range.clone(), &mut s)?;
+                    varies.push(s.iter().any(|&x| x != s[0]));
                     self.normalisation.apply(&mut s);
                     per_member.push(s);
                 }
@@ -268,6 +272,7 @@ impl BlendConfig {
                     bucket: history_bucket(other_shop),
                     warm: other_shop < spec.history.len(),
                     cut: spec.cut,
+                    varies,
                 })
             })
             .collect()
@@ -306,6 +311,8 @@ impl BlendConfig {
         // cold-start cases cut to one or two history items (with `short_history`), apart
         let mut cut_ndcg: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
         let mut item_rng = Rng::new(self.seed ^ 0x4954_454d);
+        // members that scored some validation case other than constant
+        let mut speaks = vec![false; self.members.len()];
         for fold in 0..self.folds {
             let mut validation: Vec<usize> = cross[fold * n_val..((fold + 1) * n_val).min(cross.len())].to_vec();
             validation.sort_unstable();
@@ -317,6 +324,9 @@ impl BlendConfig {
                 } else {
                     &mut cold_ndcg
                 };
+                for (s, v) in speaks.iter_mut().zip(&case.varies) {
+                    *s |= v;
+                }
                 for (column, x) in table.iter_mut().zip(case.ndcg) {
                     column.push(x);
                 }
@@ -325,10 +335,16 @@ impl BlendConfig {
                 }
             }
         }
+        // a member silent on every case (constant scores: say brand-kNN where no product has
+        // a brand) only rescales the others; it keeps weight 0 unless every member is silent
+        let allowed: Vec<bool> = grid
+            .iter()
+            .map(|w| !speaks.contains(&true) || w.iter().zip(&speaks).all(|(&x, &s)| s || x == 0.0))
+            .collect();
         // the best weight vector on a subset of the cases (the first on ties), and its mean
         let best_on = |table: &[Vec<f64>], subset: &[usize]| -> Option<(f64, usize)> {
             let mut best: Option<(f64, usize)> = None;
-            for (g, scores) in table.iter().enumerate() {
+            for (g, scores) in table.iter().enumerate().filter(|(g, _)| allowed[*g]) {
                 let mean = subset.iter().map(|&c| scores[c]).sum::<f64>() / subset.len().max(1) as f64;
                 if best.is_none_or(|b| mean > b.0 + 1e-12) {
                     best = Some((mean, g));
@@ -350,13 +366,20 @@ impl BlendConfig {
             }
         }
         let alone: Vec<String> = self.members.iter().zip(&alone).map(|(m, x)| format!("{m} {x:.4}")).collect();
+        let silent: Vec<&str> =
+            self.members.iter().zip(&speaks).filter(|(_, &s)| !s).map(|(m, _)| m.as_str()).collect();
         let mut notes = vec![format!(
-            "cold-start weights {}: validation NDCG@10 {score:.4} on {} hidden-shop cases ({} fold{}; members alone: {})",
+            "cold-start weights {}: validation NDCG@10 {score:.4} on {} hidden-shop cases ({} fold{}; members alone: {}){}",
             shown(&grid[g]),
             cold.len(),
             self.folds,
             if self.folds == 1 { "" } else { "s" },
-            alone.join(", ")
+            alone.join(", "),
+            if silent.is_empty() {
+                String::new()
+            } else {
+                format!("; constant on every case, so weight 0: {}", silent.join(", "))
+            }
         )];
         if self.by_history {
             for bucket in 0..BUCKETS {

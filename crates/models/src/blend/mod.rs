@@ -41,7 +41,7 @@ fn history_bucket(n: usize) -> usize {
 const BUCKETS: usize = 3;
 
 /// Members of `blend`; `blend-content` adds `content`.
-pub const DEFAULT_MEMBERS: [&str; 4] = ["itemknn", "rp3beta", "als", "pop"];
+pub const DEFAULT_MEMBERS: [&str; 5] = ["itemknn", "rp3beta", "als", "pop", "brandknn"];
 
 /// The fitted blend.
 pub struct Blend {
