@@ -30,6 +30,19 @@ const NO_GROUP: u32 = u32::MAX;
 pub struct BrandKnnConfig {
     neighbours: usize,
     shrink: f32,
+    #[serde(default)]
+    by: Grouping,
+}
+
+/// What pools a history's items.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grouping {
+    /// The product's brand.
+    #[default]
+    Brand,
+    /// The product's full category path.
+    Category,
 }
 
 /// Builder of [`BrandKnnConfig`].
@@ -37,18 +50,22 @@ pub struct BrandKnnConfig {
 pub struct BrandKnnBuilder {
     neighbours: usize,
     shrink: f32,
+    by: Grouping,
 }
 
 impl BrandKnnConfig {
     /// Starts a builder with item-kNN's defaults (400 neighbours per site, shrink 50).
     pub fn builder() -> BrandKnnBuilder {
-        BrandKnnBuilder { neighbours: 400, shrink: 50.0 }
+        BrandKnnBuilder { neighbours: 400, shrink: 50.0, by: Grouping::Brand }
     }
 
     /// `brandknn`, with the parameters that differ from the defaults.
     pub fn full_name(&self) -> String {
         let d = BrandKnnConfig::builder();
-        let mut name = String::from("brandknn");
+        let mut name = String::from(match self.by {
+            Grouping::Brand => "brandknn",
+            Grouping::Category => "catknn",
+        });
         if self.neighbours != d.neighbours {
             name.push_str(&format!(":k={}", self.neighbours));
         }
@@ -70,11 +87,16 @@ impl BrandKnnBuilder {
         self.shrink = s;
         self
     }
+    /// Pools by brand (the default) or by category path.
+    pub fn by(mut self, by: Grouping) -> Self {
+        self.by = by;
+        self
+    }
     /// Validates.
     pub fn build(self) -> Result<BrandKnnConfig> {
         check("neighbours", self.neighbours >= 1, self.neighbours, "must be at least 1")?;
         check("shrink", self.shrink >= 0.0 && self.shrink.is_finite(), self.shrink, "must be finite and >= 0")?;
-        Ok(BrandKnnConfig { neighbours: self.neighbours, shrink: self.shrink })
+        Ok(BrandKnnConfig { neighbours: self.neighbours, shrink: self.shrink, by: self.by })
     }
 }
 
@@ -129,15 +151,19 @@ impl BrandKnnConfig {
         if products.len() != n_items {
             return Err(crate::Error::BadData(format!("matrix has {n_items} items, dataset {}", products.len())));
         }
-        let mut ids: HashMap<(u32, &str), u32> = HashMap::new();
+        let mut ids: HashMap<(u32, String), u32> = HashMap::new();
         let group_of: Vec<u32> = products
             .iter()
-            .map(|p| match p.brand.as_deref().map(str::trim) {
-                Some(b) if !b.is_empty() => {
-                    let next = ids.len() as u32;
-                    *ids.entry((p.site, b)).or_insert(next)
+            .map(|p| {
+                let key = match self.by {
+                    Grouping::Brand => p.brand.as_deref().map(str::trim).unwrap_or_default().to_string(),
+                    Grouping::Category => p.category.join(" > "),
+                };
+                if key.is_empty() {
+                    return NO_GROUP;
                 }
-                _ => NO_GROUP,
+                let next = ids.len() as u32;
+                *ids.entry((p.site, key)).or_insert(next)
             })
             .collect();
         let n_groups = ids.len();

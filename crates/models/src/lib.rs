@@ -364,9 +364,12 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
             }
             Box::new(ItemKnnConfig::builder().ease(lambda, items).build()?)
         }
-        brandknn if brandknn == "brandknn" || brandknn.starts_with("brandknn:") => {
-            // `brandknn[:k=N][:shrink=S]`
+        brandknn if matches!(brandknn.split(':').next(), Some("brandknn" | "catknn")) => {
+            // `brandknn[:k=N][:shrink=S]`, `catknn` (pooled by category path) likewise
             let mut b = BrandKnnConfig::builder();
+            if brandknn.starts_with("catknn") {
+                b = b.by(brandknn::Grouping::Category);
+            }
             for (k, v) in name_parameters(brandknn.split(':').skip(1), name)? {
                 let bad = || Error::ModelParameter(format!("brandknn {k} `{v}`"));
                 b = match k {
