@@ -101,7 +101,11 @@ impl ValidationCase {
         for &r in relevant {
             is_candidate[r] = true;
         }
+        // candidates strongest first by the members' plain sum, so that counting the items
+        // that outrank a relevant one meets ten of them early when there are ten
+        let prior = |i: u32| -> f32 { per_member.iter().map(|s| s[i as usize]).sum() };
         let mut order: Vec<u32> = (0..n as u32).filter(|&i| is_candidate[i as usize]).collect();
+        order.sort_by(|&a, &b| prior(b).total_cmp(&prior(a)).then(a.cmp(&b)));
         let candidates = order.len();
         order.extend((0..n as u32).filter(|&i| !is_candidate[i as usize]));
         let mut scores = Vec::with_capacity(n * m);
@@ -131,13 +135,13 @@ impl ValidationCase {
 
     /// NDCG@10 under weights `w`, exactly as ranking every item of the shop (ties go to the
     /// lower shop position) but counting only until a relevant item is known to be past 10:
-    /// the members' top items come first, and the rest is scanned only when a relevant item
-    /// could still be outranked by one of them (its blended score is at most the weighted
-    /// sum of the member thresholds; float rounding is monotone, so the bound is exact).
-    fn ndcg10(&self, w: &[f32], blended: &mut Vec<f32>) -> f64 {
+    /// the members' top items come first (strongest first, blended as they are met, so a
+    /// relevant item far down usually meets ten items above it within a few dozen), and the
+    /// rest is scanned only when a relevant item could still be outranked by one of them (its
+    /// blended score is at most the weighted sum of the member thresholds; float rounding is
+    /// monotone, so the bound is exact).
+    fn ndcg10(&self, w: &[f32]) -> f64 {
         let n = self.order.len();
-        blended.clear();
-        blended.extend((0..self.candidates).map(|p| self.blended(w, p)));
         let mut bound = 0f32;
         for (wk, t) in w.iter().zip(&self.thresholds) {
             if *wk > 0.0 {
@@ -146,15 +150,14 @@ impl ValidationCase {
         }
         let mut ranks: Vec<usize> = Vec::with_capacity(self.relevant.len());
         for &r in &self.relevant {
-            let (sr, ir) = (blended[r], self.order[r]);
-            let beats = |p: usize, x: f32| x > sr || (x == sr && self.order[p] < ir);
-            let mut count = (0..self.candidates).filter(|&p| beats(p, blended[p])).take(10).count();
+            let (sr, ir) = (self.blended(w, r), self.order[r]);
+            let beats = |p: usize| {
+                let x = self.blended(w, p);
+                x > sr || (x == sr && self.order[p] < ir)
+            };
+            let mut count = (0..self.candidates).filter(|&p| beats(p)).take(10).count();
             if count < 10 && sr <= bound {
-                if blended.len() < n {
-                    let rest: Vec<f32> = (self.candidates..n).map(|p| self.blended(w, p)).collect();
-                    blended.extend(rest);
-                }
-                count += (self.candidates..n).filter(|&p| beats(p, blended[p])).take(10 - count).count();
+                count += (self.candidates..n).filter(|&p| beats(p)).take(10 - count).count();
             }
             ranks.push(count + 1);
         }
@@ -266,9 +269,8 @@ impl BlendConfig {
                 let relevant: Vec<usize> = spec.relevant.iter().map(|c| (c - range.start) as usize).collect();
                 let other_shop = spec.history.iter().filter(|(i, _)| !range.contains(i)).count();
                 let case = ValidationCase::new(&per_member, &relevant);
-                let mut blended = Vec::new();
                 Ok(GradedCase {
-                    ndcg: grid.iter().map(|w| case.ndcg10(w, &mut blended)).collect(),
+                    ndcg: grid.iter().map(|w| case.ndcg10(w)).collect(),
                     bucket: history_bucket(other_shop),
                     warm: other_shop < spec.history.len(),
                     cut: spec.cut,
@@ -509,10 +511,9 @@ mod tests {
                 .into_iter()
                 .collect();
             let laid_out = ValidationCase::new(&per_member, &relevant);
-            let mut buf = Vec::new();
             for w in simplex(m, 0.25) {
                 let want = ndcg10_every_item(&per_member, &w, &relevant);
-                let got = laid_out.ndcg10(&w, &mut buf);
+                let got = laid_out.ndcg10(&w);
                 assert_eq!(got, want, "case {case}, n {n}, weights {w:?}");
                 nonzero += usize::from(want > 0.0);
             }
@@ -535,7 +536,7 @@ mod tests {
         let g = simplex(3, 0.5);
         assert_eq!(g.len(), 6);
         assert!(g.iter().all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-6));
-        let one = |s: &[f32], rel: &[usize]| ValidationCase::new(&[s.to_vec()], rel).ndcg10(&[1.0], &mut Vec::new());
+        let one = |s: &[f32], rel: &[usize]| ValidationCase::new(&[s.to_vec()], rel).ndcg10(&[1.0]);
         assert_eq!(one(&[0.9, 0.1, 0.5], &[0]), 1.0);
         assert!((one(&[0.9, 0.1, 0.5], &[2]) - 1.0 / 3f64.log2()).abs() < 1e-12);
         assert!((one(&[0.5, 0.5], &[1]) - 1.0 / 3f64.log2()).abs() < 1e-12, "ties go to the lower position");
