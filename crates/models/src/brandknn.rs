@@ -16,8 +16,8 @@ use rayon::prelude::*;
 use warmstart_core::ItemId;
 
 use crate::artifact::{expect_len, pack_lists, unpack_lists, ArtifactReader, ArtifactWriter};
-use crate::itemknn::keep_per_site;
-use crate::{check, Fit, History, Recommender, Result, TrainData};
+use crate::itemknn::{check_neighbours_and_shrink, keep_per_site};
+use crate::{Fit, History, Recommender, Result, TrainData};
 
 /// Kind of a saved brand-kNN model.
 pub(crate) const KIND: &str = "brandknn";
@@ -94,8 +94,7 @@ impl BrandKnnBuilder {
     }
     /// Validates.
     pub fn build(self) -> Result<BrandKnnConfig> {
-        check("neighbours", self.neighbours >= 1, self.neighbours, "must be at least 1")?;
-        check("shrink", self.shrink >= 0.0 && self.shrink.is_finite(), self.shrink, "must be finite and >= 0")?;
+        check_neighbours_and_shrink(self.neighbours, self.shrink)?;
         Ok(BrandKnnConfig { neighbours: self.neighbours, shrink: self.shrink, by: self.by })
     }
 }

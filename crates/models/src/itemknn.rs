@@ -92,8 +92,7 @@ impl ItemKnnBuilder {
     }
     /// Validates.
     pub fn build(self) -> Result<ItemKnnConfig> {
-        check("neighbours", self.neighbours >= 1, self.neighbours, "must be at least 1")?;
-        check("shrink", self.shrink >= 0.0 && self.shrink.is_finite(), self.shrink, "must be finite and >= 0")?;
+        check_neighbours_and_shrink(self.neighbours, self.shrink)?;
         if let Similarity::Rp3beta { alpha, beta } = self.similarity {
             check("alpha", alpha > 0.0 && alpha <= 4.0, alpha, "must be in (0, 4]")?;
             check("beta", (0.0..=2.0).contains(&beta), beta, "must be in [0, 2]")?;
@@ -224,6 +223,12 @@ impl ItemKnnConfig {
             .collect();
         Ok(ItemKnn { config: self.clone(), neighbours })
     }
+}
+
+/// Checks a neighbour count (at least 1) and a cosine shrinkage (finite, not negative).
+pub(crate) fn check_neighbours_and_shrink(neighbours: usize, shrink: f32) -> Result<()> {
+    check("neighbours", neighbours >= 1, neighbours, "must be at least 1")?;
+    check("shrink", shrink >= 0.0 && shrink.is_finite(), shrink, "must be finite and >= 0")
 }
 
 /// The `k` highest-weighted candidates on each site (ties to the lower id), sorted by id.
