@@ -7,9 +7,10 @@ use super::*;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "warmstart train")]
 pub struct TrainModelArgs {
-    /// Model name: pop, itemknn, rp3beta, ease, userknn, dae, blend, als, bpr, content, content-pop,
-    /// content-map, content-map-pop (`-kN` for N interests), two-tower[-bce|-attn|-ids][:key=value…],
-    /// graphsage[-max|-bce][:key=value…]; `:key=value` parameters also for ease, userknn, dae, blend, bpr.
+    /// Model name: pop, itemknn, rp3beta, ease, brandknn, catknn, userknn, dae, blend, als, bpr,
+    /// content, content-pop, content-map, content-map-pop (`-kN` for N interests),
+    /// two-tower[-bce|-attn|-ids][:key=value…], graphsage[-max|-bce][:key=value…]; `:key=value`
+    /// parameters also for ease, brandknn, userknn, dae, blend, bpr.
     pub model: String,
     /// Dataset group.
     #[arg(long, default_value = "amazon-art-office")]
