@@ -7,7 +7,8 @@
 //! (most cross-shop item pairs have one or two buyers in common, or none), but the brands they
 //! buy pool many items' buyers, so "people who buy Avery office labels buy this Art item" is
 //! measured on hundreds of users where "people who bought this label" is measured on three.
-//! Items without a brand belong to no group and add nothing to a history's score.
+//! Items without a brand belong to no group and add nothing to a history's score. `catknn`
+//! is the same model grouped by (site, category path).
 
 use std::collections::HashMap;
 use std::ops::Range;

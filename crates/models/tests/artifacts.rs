@@ -22,6 +22,7 @@ fn save_load_and_range_checks_for_every_model() {
         "ease:lambda=5:items=40",
         "brandknn",
         "brandknn:k=3:shrink=1",
+        "catknn",
         "userknn",
         "userknn:k=3:shrink=1:exp=2",
         "als",
