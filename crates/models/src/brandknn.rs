@@ -13,11 +13,10 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use rayon::prelude::*;
 use warmstart_core::ItemId;
 
 use crate::artifact::{expect_len, pack_lists, unpack_lists, ArtifactReader, ArtifactWriter};
-use crate::itemknn::{check_neighbours_and_shrink, keep_per_site};
+use crate::itemknn::{add_neighbours, check_neighbours_and_shrink, cooccurrence_lists, keep_per_site};
 use crate::{Fit, History, Recommender, Result, TrainData};
 
 /// Kind of a saved brand-kNN model.
@@ -182,32 +181,16 @@ impl BrandKnnConfig {
         let site: Vec<u32> = products.iter().map(|p| p.site).collect();
         let n_sites = data.dataset.sites.len().max(1);
         let (k, shrink) = (self.neighbours, self.shrink);
-        let neighbours = members
-            .par_iter()
-            .map_init(
-                || (vec![0f32; n_items], Vec::<u32>::new()),
-                |(co, touched), users| {
-                    for &u in users {
-                        for &j in x.row_indices(u as usize) {
-                            if co[j as usize] == 0.0 {
-                                touched.push(j);
-                            }
-                            co[j as usize] += 1.0;
-                        }
-                    }
-                    let ng = users.len() as f32;
-                    let cand: Vec<(ItemId, f32)> = touched
-                        .iter()
-                        .map(|&j| (j, co[j as usize] / ((ng * buyers[j as usize]).sqrt() + shrink)))
-                        .collect();
-                    for &j in touched.iter() {
-                        co[j as usize] = 0.0;
-                    }
-                    touched.clear();
-                    keep_per_site(cand, &site, n_sites, k)
-                },
-            )
-            .collect();
+        let score =
+            |g: usize, j: u32, co: f32| Some(co / ((members[g].len() as f32 * buyers[j as usize]).sqrt() + shrink));
+        let neighbours = cooccurrence_lists(
+            &x,
+            n_groups,
+            |g| &members[g][..],
+            &vec![1.0; x.n_rows()],
+            score,
+            |cand| keep_per_site(cand, &site, n_sites, k),
+        );
         Ok(BrandKnn { config: self.clone(), group_of, neighbours })
     }
 }
@@ -241,11 +224,7 @@ impl Recommender for BrandKnn {
         brands.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
         brands.dedup_by_key(|e| e.0);
         for (g, w) in brands {
-            for &(j, s) in &self.neighbours[g as usize] {
-                if items.contains(&j) {
-                    out[(j - items.start) as usize] += w * s;
-                }
-            }
+            add_neighbours(&self.neighbours[g as usize], w, &items, out);
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
-use warmstart_core::ItemId;
+use warmstart_core::{CsrMatrix, ItemId};
 
 use crate::artifact::{pack_lists, unpack_lists, ArtifactReader, ArtifactWriter};
 use crate::{check, Explanation, Fit, History, Recommender, Result, TrainData};
@@ -186,42 +186,63 @@ impl ItemKnnConfig {
                 Similarity::Cosine | Similarity::Ease { .. } => 1.0,
             })
             .collect();
-        let neighbours = (0..n_items)
-            .into_par_iter()
-            .map_init(
-                || (vec![0f32; n_items], Vec::<u32>::new()),
-                |(co, touched), i| {
-                    for &u in xt.row_indices(i) {
-                        let w = user_weight[u as usize];
-                        for &j in x.row_indices(u as usize) {
-                            if co[j as usize] == 0.0 {
-                                touched.push(j);
-                            }
-                            co[j as usize] += w;
-                        }
-                    }
-                    let score = |j: u32| -> f32 {
-                        let (ni, nj) = (norms[i], norms[j as usize]);
-                        match similarity {
-                            Similarity::Rp3beta { alpha, beta } => {
-                                co[j as usize] * ni.max(1.0).powf(-alpha) * nj.max(1.0).powf(-beta)
-                            }
-                            Similarity::Cosine | Similarity::Ease { .. } => {
-                                co[j as usize] / ((ni * nj).sqrt() + shrink)
-                            }
-                        }
-                    };
-                    let cand: Vec<(ItemId, f32)> =
-                        touched.iter().filter(|&&j| j as usize != i).map(|&j| (j, score(j))).collect();
-                    for &j in touched.iter() {
-                        co[j as usize] = 0.0;
-                    }
-                    touched.clear();
-                    keep(cand)
-                },
-            )
-            .collect();
+        let score = |i: usize, j: u32, co: f32| -> Option<f32> {
+            let (ni, nj) = (norms[i], norms[j as usize]);
+            (j as usize != i).then(|| match similarity {
+                Similarity::Rp3beta { alpha, beta } => co * ni.max(1.0).powf(-alpha) * nj.max(1.0).powf(-beta),
+                Similarity::Cosine | Similarity::Ease { .. } => co / ((ni * nj).sqrt() + shrink),
+            })
+        };
+        let neighbours = cooccurrence_lists(&x, n_items, |i| xt.row_indices(i), &user_weight, score, keep);
         Ok(ItemKnn { config: self.clone(), neighbours })
+    }
+}
+
+/// For every left-hand set `l` in `0..n_left` (the users `users_of(l)`: an item's buyers, a
+/// brand's): the items those users interacted with in `x`, each with the `user_weight` of the
+/// users it shares with the set summed (its co-occurrence), scored by `score(l, item, co)`
+/// (`None` leaves the item out) and cut by `keep`. Sets run in parallel.
+pub(crate) fn cooccurrence_lists<'a>(
+    x: &CsrMatrix,
+    n_left: usize,
+    users_of: impl Fn(usize) -> &'a [u32] + Sync,
+    user_weight: &[f32],
+    score: impl Fn(usize, u32, f32) -> Option<f32> + Sync,
+    keep: impl Fn(Vec<(ItemId, f32)>) -> Vec<(ItemId, f32)> + Sync,
+) -> Vec<Vec<(ItemId, f32)>> {
+    (0..n_left)
+        .into_par_iter()
+        .map_init(
+            || (vec![0f32; x.n_cols()], Vec::<u32>::new()),
+            |(co, touched), l| {
+                for &u in users_of(l) {
+                    let w = user_weight[u as usize];
+                    for &j in x.row_indices(u as usize) {
+                        if co[j as usize] == 0.0 {
+                            touched.push(j);
+                        }
+                        co[j as usize] += w;
+                    }
+                }
+                let cand: Vec<(ItemId, f32)> =
+                    touched.iter().filter_map(|&j| score(l, j, co[j as usize]).map(|s| (j, s))).collect();
+                for &j in touched.iter() {
+                    co[j as usize] = 0.0;
+                }
+                touched.clear();
+                keep(cand)
+            },
+        )
+        .collect()
+}
+
+/// Adds `w` times each neighbour's similarity of `list` that falls in `items` to `out`
+/// (indexed from `items.start`).
+pub(crate) fn add_neighbours(list: &[(ItemId, f32)], w: f32, items: &Range<ItemId>, out: &mut [f32]) {
+    for &(j, s) in list {
+        if items.contains(&j) {
+            out[(j - items.start) as usize] += w * s;
+        }
     }
 }
 
@@ -277,11 +298,8 @@ impl Recommender for ItemKnn {
     fn score_items(&self, history: &History, items: Range<ItemId>, out: &mut [f32]) -> Result<()> {
         out.fill(0.0);
         for &(h, w) in history {
-            let Some(nb) = self.neighbours.get(h as usize) else { continue };
-            for &(j, s) in nb {
-                if items.contains(&j) {
-                    out[(j - items.start) as usize] += w * s;
-                }
+            if let Some(nb) = self.neighbours.get(h as usize) {
+                add_neighbours(nb, w, &items, out);
             }
         }
         Ok(())
