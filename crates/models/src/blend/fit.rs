@@ -135,8 +135,8 @@ impl ValidationCase {
 
     /// NDCG@10 under weights `w`, exactly as ranking every item of the shop (ties go to the
     /// lower shop position) but counting only until a relevant item is known to be past 10:
-    /// the members' top items come first (strongest first, blended as they are met, so a
-    /// relevant item far down usually meets ten items above it within a few dozen), and the
+    /// the members' top items come first (strongest first, blended as they are met, so the
+    /// count for a relevant item far down stops early at the tenth item above it), and the
     /// rest is scanned only when a relevant item could still be outranked by one of them (its
     /// blended score is at most the weighted sum of the member thresholds; float rounding is
     /// monotone, so the bound is exact).
