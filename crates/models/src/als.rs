@@ -41,6 +41,23 @@ pub struct AlsConfig {
 pub struct AlsBuilder(AlsConfig);
 
 impl AlsConfig {
+    /// The name `by_name` reads back: `als`, with `:factors=N`, `:reg=R`, `:alpha=A` where
+    /// they differ from the defaults.
+    pub fn model_name(&self) -> String {
+        let d = AlsConfig::builder().0;
+        let mut name = String::from("als");
+        if self.factors != d.factors {
+            name += &format!(":factors={}", self.factors);
+        }
+        if self.regularization != d.regularization {
+            name += &format!(":reg={}", self.regularization);
+        }
+        if self.alpha != d.alpha {
+            name += &format!(":alpha={}", self.alpha);
+        }
+        name
+    }
+
     /// Starts a builder with defaults (64 factors, λ 1, α 10, 15 iterations, 3 CG steps;
     /// chosen by `warmstart tune` on the Amazon Art/Office validation users).
     pub fn builder() -> AlsBuilder {
@@ -215,7 +232,7 @@ impl AlsConfig {
 
 impl Fit for AlsConfig {
     fn name(&self) -> String {
-        "als".into()
+        self.model_name()
     }
     fn fit(&self, data: &TrainData) -> Result<Box<dyn Recommender>> {
         Ok(Box::new(self.fit_matrix(data.matrix)?))
@@ -277,7 +294,7 @@ impl CgRow<'_> {
 
 impl Recommender for Als {
     fn name(&self) -> String {
-        "als".into()
+        self.config.model_name()
     }
 
     fn n_items(&self) -> usize {

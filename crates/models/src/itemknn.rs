@@ -151,11 +151,26 @@ impl ItemKnnConfig {
         }
     }
 
-    /// The name `by_name` reads back (EASE with non-default parameters names them).
+    /// The name `by_name` reads back: parameters that differ from the defaults are named
+    /// (`itemknn:k=N:shrink=S`, `rp3beta:alpha=A:beta=B:k=N`, `ease:lambda=L:items=N`).
     pub fn full_name(&self) -> String {
+        let d = ItemKnnConfig::builder();
+        let k = if self.neighbours != d.neighbours { format!(":k={}", self.neighbours) } else { String::new() };
         match self.similarity {
             Similarity::Ease { lambda, items } if (lambda, items) != crate::EASE_DEFAULT => {
                 format!("ease:lambda={lambda}:items={items}")
+            }
+            Similarity::Cosine if self.shrink != d.shrink => format!("itemknn{k}:shrink={}", self.shrink),
+            Similarity::Cosine => format!("itemknn{k}"),
+            Similarity::Rp3beta { alpha, beta } => {
+                let mut name = String::from("rp3beta");
+                if alpha != crate::RP3BETA_DEFAULT.0 {
+                    name += &format!(":alpha={alpha}");
+                }
+                if beta != crate::RP3BETA_DEFAULT.1 {
+                    name += &format!(":beta={beta}");
+                }
+                name + &k
             }
             _ => self.model_name().into(),
         }

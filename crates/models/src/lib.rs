@@ -75,7 +75,7 @@ pub enum Error {
         reason: String,
     },
     /// Unknown model name.
-    #[error("unknown model `{0}` (known: random, pop, itemknn, rp3beta, ease, brandknn, userknn, dae, blend, als, bpr, content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
+    #[error("unknown model `{0}` (known: random, pop, itemknn, rp3beta, ease, brandknn, catknn, userknn, dae, blend, als, bpr (the neighbour models, als, dae and blend also with `:key=value` parameters), content, content-pop, content-map, content-map-pop, content names with -kN, two-tower, two-tower-bce, two-tower-attn, two-tower-ids, each two-tower name with `:key=value` parameters, graphsage, graphsage-max, graphsage-bce, also with `:key=value`)")]
     UnknownModel(String),
     /// A parameter given in a model name (`two-tower:dim=128`) is unknown or malformed.
     #[error("model parameter: {0}")]
@@ -349,8 +349,31 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
     };
     Ok(match base {
         "pop" | "popularity" => Box::new(PopularityConfig::builder().build()?),
-        "itemknn" => Box::new(ItemKnnConfig::builder().build()?),
-        "rp3beta" => Box::new(ItemKnnConfig::builder().rp3beta(RP3BETA_DEFAULT.0, RP3BETA_DEFAULT.1).build()?),
+        knn if matches!(knn.split(':').next(), Some("itemknn" | "rp3beta")) => {
+            // `itemknn[:k=N][:shrink=S]`, `rp3beta[:alpha=A][:beta=B][:k=N]`
+            let rp3 = knn.starts_with("rp3beta");
+            let (mut alpha, mut beta) = RP3BETA_DEFAULT;
+            let mut b = ItemKnnConfig::builder();
+            for (k, v) in name_parameters(knn.split(':').skip(1), name)? {
+                let bad = || Error::ModelParameter(format!("{} {k} `{v}`", if rp3 { "rp3beta" } else { "itemknn" }));
+                match k {
+                    "k" => b = b.neighbours(v.parse().map_err(|_| bad())?),
+                    "shrink" if !rp3 => b = b.shrink(v.parse().map_err(|_| bad())?),
+                    "alpha" if rp3 => alpha = v.parse().map_err(|_| bad())?,
+                    "beta" if rp3 => beta = v.parse().map_err(|_| bad())?,
+                    other => {
+                        return Err(Error::ModelParameter(format!(
+                            "{} has no parameter `{other}`",
+                            if rp3 { "rp3beta" } else { "itemknn" }
+                        )))
+                    }
+                }
+            }
+            if rp3 {
+                b = b.rp3beta(alpha, beta);
+            }
+            Box::new(b.build()?)
+        }
         ease if ease == "ease" || ease.starts_with("ease:") => {
             // `ease[:lambda=L][:items=N]`
             let (mut lambda, mut items) = EASE_DEFAULT;
@@ -380,7 +403,20 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
             }
             Box::new(b.build()?)
         }
-        "als" => Box::new(AlsConfig::builder().threads(threads).seed(seed).build()?),
+        als if als == "als" || als.starts_with("als:") => {
+            // `als[:factors=N][:reg=R][:alpha=A]`
+            let mut b = AlsConfig::builder().threads(threads).seed(seed);
+            for (k, v) in name_parameters(als.split(':').skip(1), name)? {
+                let bad = || Error::ModelParameter(format!("als {k} `{v}`"));
+                b = match k {
+                    "factors" => b.factors(v.parse().map_err(|_| bad())?),
+                    "reg" => b.regularization(v.parse().map_err(|_| bad())?),
+                    "alpha" => b.alpha(v.parse().map_err(|_| bad())?),
+                    other => return Err(Error::ModelParameter(format!("als has no parameter `{other}`"))),
+                };
+            }
+            Box::new(b.build()?)
+        }
         userknn if userknn == "userknn" || userknn.starts_with("userknn:") => {
             // `userknn[:k=N][:shrink=S][:exp=E]`
             let mut b = UserKnnConfig::builder();
@@ -407,7 +443,8 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
             }
             for (k, v) in name_parameters(blend.split(':').skip(1), name)? {
                 b = match k {
-                    "members" => b.members(v.split('+').map(str::to_string).collect()),
+                    // a member's own parameters are written with `/` for `:`: `itemknn/shrink=200`
+                    "members" => b.members(v.split('+').map(|m| m.replace('/', ":")).collect()),
                     "step" => b.step(v.parse().map_err(|_| Error::ModelParameter(format!("blend step `{v}`")))?),
                     "validation" => b.validation_share(
                         v.parse().map_err(|_| Error::ModelParameter(format!("blend validation `{v}`")))?,

@@ -25,7 +25,10 @@ fn save_load_and_range_checks_for_every_model() {
         "catknn",
         "userknn",
         "userknn:k=3:shrink=1:exp=2",
+        "itemknn:k=3:shrink=1",
+        "rp3beta:alpha=1:k=5",
         "als",
+        "als:factors=8:reg=10",
         "bpr",
         "bpr:negatives=popularity:epochs=3",
         "random",
@@ -36,9 +39,18 @@ fn save_load_and_range_checks_for_every_model() {
         "blend:items=0:history=1",
         "blend:short=0",
         "blend:history=1:short=0",
+        "blend:members=itemknn/shrink=1+als/factors=8+pop",
     ] {
         let fitted = by_name(name, 1, 7).unwrap().fit(&data).unwrap();
         assert_eq!(fitted.n_items(), d.n_items(), "{name}");
+        if name.contains('=') && !name.starts_with("bpr") {
+            assert_eq!(fitted.name(), name, "a fitted model's name reads back as its parameters");
+        }
+        if name.contains("als/factors=8") {
+            // the members were built with their own parameters: the weights name them
+            let notes = fitted.fit_notes().join("\n");
+            assert!(notes.contains("itemknn:shrink=1 ") && notes.contains("als:factors=8 "), "{notes}");
+        }
         let dir = tempfile::tempdir().unwrap();
         fitted.save(dir.path()).unwrap();
         let loaded = warmstart_models::load(dir.path(), None).unwrap();

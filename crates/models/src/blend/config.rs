@@ -217,7 +217,8 @@ impl Fit for BlendConfig {
 }
 
 impl BlendConfig {
-    /// The name `by_name` reads back: `blend`, `blend-content` or `blend:members=a+b`.
+    /// The name `by_name` reads back: `blend`, `blend-content` or `blend:members=a+b` (a
+    /// member's own parameters written with `/` for `:`, `blend:members=itemknn/shrink=200+pop`).
     pub fn model_name(&self) -> String {
         let mut name = self.members_name();
         let defaults = BlendConfig::builder().0;
@@ -255,7 +256,8 @@ impl BlendConfig {
         {
             "blend-content".into()
         } else {
-            format!("blend:members={}", self.members.join("+"))
+            let members: Vec<String> = self.members.iter().map(|m| m.replace(':', "/")).collect();
+            format!("blend:members={}", members.join("+"))
         }
     }
 }

@@ -550,6 +550,8 @@ mod tests {
             "blend:validation=0.05:folds=10",
             "blend:short=0",
             "blend:items=0:history=1:short=0",
+            "blend:members=itemknn/shrink=200+rp3beta/alpha=0.1+als/factors=32/reg=10+pop:folds=3",
+            "blend:members=ease/items=2000+userknn/k=100+brandknn/shrink=10",
         ] {
             let c = match crate::by_name(name, 1, 7) {
                 Ok(f) => f.name(),
