@@ -381,7 +381,7 @@ mod tests {
         assert!(cosine.similarity(0, 1) > cosine.similarity(0, 2));
         // RP3beta with β = 1 divides by the target's popularity: item 2 (10 users) falls further
         assert!(rp3.similarity(0, 1) > 3.0 * rp3.similarity(0, 2), "{} {}", rp3.similarity(0, 1), rp3.similarity(0, 2));
-        assert_eq!(Recommender::name(&rp3), "rp3beta");
+        assert_eq!(Recommender::name(&rp3), "rp3beta:alpha=1:beta=1", "its name reads back as its parameters");
         assert!(ItemKnnConfig::builder().rp3beta(0.0, 0.5).build().is_err());
         assert!(ItemKnnConfig::builder().rp3beta(1.0, 3.0).build().is_err());
     }
