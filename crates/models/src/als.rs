@@ -41,8 +41,8 @@ pub struct AlsConfig {
 pub struct AlsBuilder(AlsConfig);
 
 impl AlsConfig {
-    /// The name `by_name` reads back: `als`, with `:factors=N`, `:reg=R`, `:alpha=A` where
-    /// they differ from the defaults.
+    /// The name `by_name` reads back: `als`, with `:factors=N`, `:reg=R`, `:alpha=A`,
+    /// `:iterations=N` where they differ from the defaults.
     pub fn model_name(&self) -> String {
         let d = AlsConfig::builder().0;
         let mut name = String::from("als");
@@ -54,6 +54,9 @@ impl AlsConfig {
         }
         if self.alpha != d.alpha {
             name += &format!(":alpha={}", self.alpha);
+        }
+        if self.iterations != d.iterations {
+            name += &format!(":iterations={}", self.iterations);
         }
         name
     }

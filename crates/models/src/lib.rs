@@ -352,21 +352,17 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
         knn if matches!(knn.split(':').next(), Some("itemknn" | "rp3beta")) => {
             // `itemknn[:k=N][:shrink=S]`, `rp3beta[:alpha=A][:beta=B][:k=N]`
             let rp3 = knn.starts_with("rp3beta");
+            let model = if rp3 { "rp3beta" } else { "itemknn" };
             let (mut alpha, mut beta) = RP3BETA_DEFAULT;
             let mut b = ItemKnnConfig::builder();
             for (k, v) in name_parameters(knn.split(':').skip(1), name)? {
-                let bad = || Error::ModelParameter(format!("{} {k} `{v}`", if rp3 { "rp3beta" } else { "itemknn" }));
+                let bad = || Error::ModelParameter(format!("{model} {k} `{v}`"));
                 match k {
                     "k" => b = b.neighbours(v.parse().map_err(|_| bad())?),
                     "shrink" if !rp3 => b = b.shrink(v.parse().map_err(|_| bad())?),
                     "alpha" if rp3 => alpha = v.parse().map_err(|_| bad())?,
                     "beta" if rp3 => beta = v.parse().map_err(|_| bad())?,
-                    other => {
-                        return Err(Error::ModelParameter(format!(
-                            "{} has no parameter `{other}`",
-                            if rp3 { "rp3beta" } else { "itemknn" }
-                        )))
-                    }
+                    other => return Err(Error::ModelParameter(format!("{model} has no parameter `{other}`"))),
                 }
             }
             if rp3 {
@@ -404,7 +400,7 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
             Box::new(b.build()?)
         }
         als if als == "als" || als.starts_with("als:") => {
-            // `als[:factors=N][:reg=R][:alpha=A]`
+            // `als[:factors=N][:reg=R][:alpha=A][:iterations=N]`
             let mut b = AlsConfig::builder().threads(threads).seed(seed);
             for (k, v) in name_parameters(als.split(':').skip(1), name)? {
                 let bad = || Error::ModelParameter(format!("als {k} `{v}`"));
@@ -412,6 +408,7 @@ pub fn by_name(name: &str, threads: usize, seed: u64) -> Result<Box<dyn Fit>> {
                     "factors" => b.factors(v.parse().map_err(|_| bad())?),
                     "reg" => b.regularization(v.parse().map_err(|_| bad())?),
                     "alpha" => b.alpha(v.parse().map_err(|_| bad())?),
+                    "iterations" => b.iterations(v.parse().map_err(|_| bad())?),
                     other => return Err(Error::ModelParameter(format!("als has no parameter `{other}`"))),
                 };
             }

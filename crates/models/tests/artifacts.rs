@@ -28,7 +28,7 @@ fn save_load_and_range_checks_for_every_model() {
         "itemknn:k=3:shrink=1",
         "rp3beta:alpha=1:k=5",
         "als",
-        "als:factors=8:reg=10",
+        "als:factors=8:reg=10:iterations=3",
         "bpr",
         "bpr:negatives=popularity:epochs=3",
         "random",
